@@ -1,0 +1,318 @@
+//! Streaming upload of a new read-only resource.
+//!
+//! Bytes arrive in arbitrary pieces; they are cut into blocks, and each block
+//! is hashed (BLAKE3, its id) and stored while the next one is still being
+//! received. The MD5 of the whole stream (Swift's ETag, Glance's checksum) is
+//! computed once, block by block in order, beside the block work. Nothing is
+//! visible until [`Archipelago::commit`] records the map in one transaction;
+//! a dropped writer leaves only unreferenced blocks, which GC reclaims.
+
+use std::collections::VecDeque;
+
+use bytes::{Bytes, BytesMut};
+use md5::{Digest, Md5};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::chunk::BlockId;
+use crate::error::{Error, Result};
+use crate::inflight::Hold;
+use crate::{meta, Archipelago};
+
+/// Below this, hashing a block takes microseconds: do it in place rather
+/// than paying two thread hops.
+const HASH_IN_PLACE: usize = 64 << 10;
+
+/// The outcome of one block: its index, what it became, and the writer's
+/// hold on its id (kept until commit so GC cannot take it).
+struct BlockDone {
+    idx: u64,
+    block: Option<(BlockId, u32, Option<Bytes>)>,
+    hold: Option<Hold>,
+}
+
+/// An upload in progress. Feed it with [`Writer::write`], then
+/// [`Writer::finish`]; dropping it abandons the upload.
+pub struct Writer {
+    arch: Archipelago,
+    buf: BytesMut,
+    next_idx: u64,
+    size: u64,
+    pending: VecDeque<JoinHandle<Result<BlockDone>>>,
+    done: Vec<BlockDone>,
+    md5_rx: oneshot::Receiver<Md5>,
+}
+
+/// A fully uploaded resource, not yet visible. Commit it with
+/// [`Archipelago::commit`]; dropping it abandons the blocks to GC.
+pub struct StagedResource {
+    pub size: u64,
+    /// Lowercase hex MD5 of the whole content.
+    pub md5: String,
+    block_size: u32,
+    blocks: Vec<BlockDone>,
+}
+
+impl StagedResource {
+    /// Bytes that went to the chunk store (not inline, not holes).
+    pub fn stored_blocks(&self) -> usize {
+        self.blocks
+            .iter()
+            .filter(|b| matches!(&b.block, Some((_, _, None))))
+            .count()
+    }
+}
+
+impl Writer {
+    pub(crate) fn new(arch: Archipelago) -> Writer {
+        let (tx, rx) = oneshot::channel();
+        let _ = tx.send(Md5::new());
+        let bs = arch.cfg.block_size as usize;
+        Writer {
+            arch,
+            buf: BytesMut::with_capacity(bs.min(1 << 20)),
+            next_idx: 0,
+            size: 0,
+            pending: VecDeque::new(),
+            done: Vec::new(),
+            md5_rx: rx,
+        }
+    }
+
+    /// Bytes received so far.
+    pub fn len(&self) -> u64 {
+        self.size
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.size == 0
+    }
+
+    /// Appends bytes to the upload.
+    pub async fn write(&mut self, mut data: Bytes) -> Result<()> {
+        let bs = self.arch.cfg.block_size as usize;
+        self.size += data.len() as u64;
+        while !data.is_empty() {
+            if self.buf.is_empty() && data.len() >= bs {
+                // Whole block straight from the input: no copy.
+                let block = data.split_to(bs);
+                self.submit(block).await?;
+                continue;
+            }
+            let take = (bs - self.buf.len()).min(data.len());
+            if self.buf.capacity() - self.buf.len() < take {
+                self.buf.reserve(bs - self.buf.len());
+            }
+            self.buf.extend_from_slice(&data.split_to(take));
+            if self.buf.len() == bs {
+                let block = self.buf.split().freeze();
+                self.submit(block).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn submit(&mut self, block: Bytes) -> Result<()> {
+        let idx = self.next_idx;
+        self.next_idx += 1;
+        let arch = self.arch.clone();
+
+        if block.len() < HASH_IN_PLACE && self.pending.is_empty() {
+            let mut h = (&mut self.md5_rx)
+                .await
+                .map_err(|e| Error::Task(e.to_string()))?;
+            h.update(&block);
+            let (tx, rx) = oneshot::channel();
+            let _ = tx.send(h);
+            self.md5_rx = rx;
+            let done = store_block(arch, idx, block, hash_in_place).await?;
+            self.done.push(done);
+            return Ok(());
+        }
+
+        let (tx, rx) = oneshot::channel();
+        let prev = std::mem::replace(&mut self.md5_rx, rx);
+        let for_md5 = block.clone();
+        let task = tokio::spawn(async move {
+            let md5 = async move {
+                let mut h = prev.await.map_err(|e| Error::Task(e.to_string()))?;
+                let h = tokio::task::spawn_blocking(move || {
+                    h.update(&for_md5);
+                    h
+                })
+                .await
+                .map_err(|e| Error::Task(e.to_string()))?;
+                let _ = tx.send(h);
+                Ok::<(), Error>(())
+            };
+            let (m, b) = tokio::join!(md5, store_block(arch, idx, block, hash_off_executor));
+            m?;
+            b
+        });
+        self.pending.push_back(task);
+        while self.pending.len() > self.arch.cfg.upload_parallelism {
+            self.reap_one().await?;
+        }
+        Ok(())
+    }
+
+    async fn reap_one(&mut self) -> Result<()> {
+        if let Some(t) = self.pending.pop_front() {
+            let done = t.await.map_err(|e| Error::Task(e.to_string()))??;
+            self.done.push(done);
+        }
+        Ok(())
+    }
+
+    /// Ends the upload: stores the last partial block and waits until every
+    /// block is durable.
+    pub async fn finish(mut self) -> Result<StagedResource> {
+        if !self.buf.is_empty() {
+            let block = self.buf.split().freeze();
+            self.submit(block).await?;
+        }
+        while !self.pending.is_empty() {
+            self.reap_one().await?;
+        }
+        let md5 = (&mut self.md5_rx)
+            .await
+            .map_err(|e| Error::Task(e.to_string()))?;
+        Ok(StagedResource {
+            size: self.size,
+            md5: hex::encode(md5.finalize()),
+            block_size: self.arch.cfg.block_size,
+            blocks: std::mem::take(&mut self.done),
+        })
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        // Abandoned upload: stop the block tasks we can; what they already
+        // stored is unreferenced and GC reclaims it after the grace period.
+        for t in &self.pending {
+            t.abort();
+        }
+    }
+}
+
+type Hasher = fn(Bytes) -> HashFuture;
+type HashFuture =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<Option<BlockId>>> + Send>>;
+
+/// Hash in place, or `None` for an all-zero block (stored as a hole).
+fn hash_in_place(data: Bytes) -> HashFuture {
+    Box::pin(async move { Ok(hash_or_zero(&data)) })
+}
+
+fn hash_off_executor(data: Bytes) -> HashFuture {
+    Box::pin(async move {
+        tokio::task::spawn_blocking(move || hash_or_zero(&data))
+            .await
+            .map_err(|e| Error::Task(e.to_string()))
+    })
+}
+
+fn hash_or_zero(data: &[u8]) -> Option<BlockId> {
+    if is_zero(data) {
+        None
+    } else {
+        Some(BlockId::of(data))
+    }
+}
+
+/// True when every byte is zero.
+pub(crate) fn is_zero(data: &[u8]) -> bool {
+    // OR 8 bytes at a time; chunks_exact vectorises well.
+    let chunks = data.chunks_exact(8);
+    let rest = chunks.remainder();
+    let any = chunks.fold(0u64, |a, c| {
+        a | u64::from_ne_bytes(c.try_into().unwrap_or([0; 8]))
+    });
+    any == 0 && rest.iter().all(|b| *b == 0)
+}
+
+/// Hashes one block and makes it durable (chunk store or inline).
+async fn store_block(arch: Archipelago, idx: u64, data: Bytes, hash: Hasher) -> Result<BlockDone> {
+    let len = data.len() as u32;
+    let Some(id) = hash(data.clone()).await? else {
+        return Ok(BlockDone {
+            idx,
+            block: None,
+            hold: None,
+        });
+    };
+    let hold = arch.inflight.hold(id).await;
+    if len < arch.cfg.inline_threshold {
+        return Ok(BlockDone {
+            idx,
+            block: Some((id, len, Some(data))),
+            hold: Some(hold),
+        });
+    }
+    if !arch.store.contains(id).await? {
+        arch.store
+            .put(id, data, Some(&arch.cfg.default_policy))
+            .await?;
+    }
+    Ok(BlockDone {
+        idx,
+        block: Some((id, len, None)),
+        hold: Some(hold),
+    })
+}
+
+impl Archipelago {
+    /// Makes a staged upload a resource, and runs `view` in the same
+    /// transaction so the caller's view row (object, image...) appears
+    /// together with it or not at all. The new resource has one reference:
+    /// the view being created.
+    pub async fn commit<T, E, F>(&self, staged: StagedResource, view: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<Error> + From<db::Error> + Send + 'static,
+        F: FnOnce(&mut db::Conn, &str) -> Result<T, E> + Send + 'static,
+    {
+        let rid = crate::new_id();
+        let policy = self.cfg.default_policy.clone();
+        let StagedResource {
+            size,
+            block_size,
+            blocks,
+            ..
+        } = staged;
+        let holds: Vec<Option<Hold>> = Vec::new();
+        let (holds, rows) = blocks
+            .into_iter()
+            .fold((holds, Vec::new()), |(mut h, mut r), b| {
+                h.push(b.hold);
+                if let Some(bl) = b.block {
+                    r.push((b.idx, bl));
+                }
+                (h, r)
+            });
+        let out = self
+            .db
+            .transaction(move |c| {
+                let block_rows: Vec<(BlockId, u32, Option<&[u8]>)> = rows
+                    .iter()
+                    .map(|(_, (id, len, inline))| (*id, *len, inline.as_deref()))
+                    .collect();
+                meta::insert_blocks(c, &block_rows).map_err(E::from)?;
+                let layer = meta::new_layer(c, None).map_err(E::from)?;
+                let entries: Vec<(u64, Option<BlockId>)> = rows
+                    .iter()
+                    .map(|(idx, (id, _, _))| (*idx, Some(*id)))
+                    .collect();
+                meta::put_entries(c, layer, &entries).map_err(E::from)?;
+                meta::insert_resource(c, &rid, meta::Kind::Ro, size, block_size, layer, &policy, 1)
+                    .map_err(E::from)?;
+                view(c, &rid)
+            })
+            .await;
+        // Only now may GC consider these blocks: they are referenced or the
+        // transaction failed and they are garbage.
+        drop(holds);
+        out
+    }
+}

@@ -1,0 +1,165 @@
+//! diesel table definitions, written by hand to match `migrations/`.
+
+diesel::table! {
+    domains (id) {
+        id -> Text,
+        name -> Text,
+        enabled -> Bool,
+    }
+}
+
+diesel::table! {
+    projects (id) {
+        id -> Text,
+        name -> Text,
+        domain_id -> Text,
+        description -> Text,
+        enabled -> Bool,
+    }
+}
+
+diesel::table! {
+    users (id) {
+        id -> Text,
+        name -> Text,
+        domain_id -> Text,
+        default_project_id -> Nullable<Text>,
+        password_hash -> Text,
+        enabled -> Bool,
+    }
+}
+
+diesel::table! {
+    roles (id) {
+        id -> Text,
+        name -> Text,
+    }
+}
+
+diesel::table! {
+    role_assignments (user_id, project_id, role_id) {
+        user_id -> Text,
+        project_id -> Text,
+        role_id -> Text,
+    }
+}
+
+diesel::table! {
+    token_revocations (audit_id) {
+        audit_id -> Text,
+        expires_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    settings (key) {
+        key -> Text,
+        value -> Text,
+    }
+}
+
+diesel::table! {
+    layers (id) {
+        id -> BigInt,
+        parent_id -> Nullable<BigInt>,
+        depth -> Integer,
+    }
+}
+
+diesel::table! {
+    blocks (id) {
+        id -> Binary,
+        size -> Integer,
+        inline_data -> Nullable<Binary>,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    map_entries (layer_id, idx) {
+        layer_id -> BigInt,
+        idx -> BigInt,
+        block_id -> Nullable<Binary>,
+    }
+}
+
+diesel::table! {
+    resources (id) {
+        id -> Text,
+        kind -> Text,
+        size -> BigInt,
+        block_size -> Integer,
+        layer_id -> BigInt,
+        policy -> Text,
+        refs -> Integer,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    swift_accounts (account) {
+        account -> Text,
+        metadata -> Text,
+        created_at -> BigInt,
+        container_count -> BigInt,
+        object_count -> BigInt,
+        bytes_used -> BigInt,
+    }
+}
+
+diesel::table! {
+    swift_containers (account, name) {
+        account -> Text,
+        name -> Text,
+        metadata -> Text,
+        read_acl -> Nullable<Text>,
+        write_acl -> Nullable<Text>,
+        created_at -> BigInt,
+        put_timestamp -> BigInt,
+        object_count -> BigInt,
+        bytes_used -> BigInt,
+    }
+}
+
+diesel::table! {
+    swift_objects (account, container, name) {
+        account -> Text,
+        container -> Text,
+        name -> Text,
+        resource_id -> Text,
+        size -> BigInt,
+        etag -> Text,
+        content_type -> Text,
+        metadata -> Text,
+        last_modified -> BigInt,
+        delete_at -> Nullable<BigInt>,
+        manifest -> Nullable<Text>,
+        slo -> Bool,
+    }
+}
+
+diesel::joinable!(projects -> domains (domain_id));
+diesel::joinable!(users -> domains (domain_id));
+diesel::joinable!(role_assignments -> users (user_id));
+diesel::joinable!(role_assignments -> projects (project_id));
+diesel::joinable!(role_assignments -> roles (role_id));
+diesel::joinable!(resources -> layers (layer_id));
+diesel::joinable!(map_entries -> layers (layer_id));
+diesel::joinable!(swift_objects -> resources (resource_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    domains,
+    projects,
+    users,
+    roles,
+    role_assignments,
+    token_revocations,
+    settings,
+    layers,
+    blocks,
+    map_entries,
+    resources,
+    swift_accounts,
+    swift_containers,
+    swift_objects,
+);
