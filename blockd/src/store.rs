@@ -1,0 +1,177 @@
+//! [`LocalStore`]: the chunk store over local device directories, and its
+//! `ChunkStore` implementation. Every method hands its work to the I/O
+//! workers (or, for directory walks, tokio's blocking pool) and awaits the
+//! reply, so the async executor never blocks.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use archipelago::{BlockId, ChunkError, ChunkStore, RepairReport, StoredBlock};
+use bytes::Bytes;
+use tokio::sync::oneshot;
+
+use crate::codec::CodeId;
+use crate::config::{self, Policy, StoreConfig};
+use crate::durable;
+use crate::engine::{Engine, EngineKind};
+use crate::error::BlockdError;
+use crate::layout::Layout;
+use crate::ops::{self, Shared};
+use crate::stats::{Stats, StatsSnapshot};
+
+/// The erasure code new blocks are written with (ISA-L: see the `codec`
+/// benchmark and `docs/formats/fragment.md`).
+pub const WRITE_CODE: CodeId = CodeId::IsalCauchy;
+
+/// Erasure-coded block storage on local directories, one failure domain
+/// each.
+pub struct LocalStore {
+    shared: Arc<Shared>,
+    engine: Engine,
+}
+
+impl LocalStore {
+    /// Validates `config`, creates the root and device directories, removes
+    /// temp files a crash left behind, and starts the I/O threads. Blocking:
+    /// call it at startup (or from `spawn_blocking`).
+    pub fn open(config: StoreConfig) -> Result<LocalStore, BlockdError> {
+        let devices = config.device_dirs();
+        if devices.is_empty() {
+            return Err(BlockdError::Config("no devices".into()));
+        }
+        let policies = config::validate(&config, devices.len(), WRITE_CODE)?;
+        for d in std::iter::once(&config.root).chain(&devices) {
+            durable::ensure_dir(d).map_err(|e| BlockdError::io("creating", d, e))?;
+        }
+        for d in &devices {
+            let n = durable::clean_temp_files(d).map_err(|e| BlockdError::io("cleaning", d, e))?;
+            if n > 0 {
+                tracing::info!(device = %d.display(), removed = n, "removed temp files left by a crash");
+            }
+        }
+        let max_fragments = policies.values().map(|p| usize::from(p.coded.k) + usize::from(p.coded.m)).max().unwrap_or(1);
+        let engine = Engine::start(config.io_threads, &config.io_engine, config.ring_entries)?;
+        tracing::info!(engine = ?engine.kind(), threads = config.io_threads, devices = devices.len(), "block store open");
+        let shared = Arc::new(Shared {
+            layout: Layout::new(devices),
+            policies,
+            default_policy: config.default_policy,
+            chunk_size: config.checksum_chunk,
+            max_fragments,
+            stats: Stats::default(),
+            inflight: Mutex::new(Default::default()),
+        });
+        Ok(LocalStore { shared, engine })
+    }
+
+    /// The I/O method the workers use (io_uring unless the kernel refused).
+    pub fn io_engine(&self) -> EngineKind {
+        self.engine.kind()
+    }
+
+    /// The counters (degraded reads, repairs, failed writes).
+    pub fn stats(&self) -> StatsSnapshot {
+        self.shared.stats.snapshot()
+    }
+
+    /// The device directories, in configuration order.
+    pub fn devices(&self) -> &[PathBuf] {
+        self.shared.layout.devices()
+    }
+
+    /// The validated policy named `name` (or the default).
+    pub fn policy(&self, name: Option<&str>) -> Result<&Policy, BlockdError> {
+        let name = name.unwrap_or(&self.shared.default_policy);
+        self.shared.policies.get(name).ok_or_else(|| BlockdError::UnknownPolicy(name.to_string()))
+    }
+
+    /// Finishes queued I/O and joins the worker threads. Later calls fail
+    /// with [`BlockdError::ShutDown`]. Also done on drop.
+    pub fn shutdown(&self) {
+        self.engine.shutdown();
+    }
+
+    /// `put` with blockd's own error type.
+    pub async fn put_block(&self, id: BlockId, data: Bytes, policy: Option<&str>) -> Result<(), BlockdError> {
+        let scheme = self.policy(policy)?.scheme_for(data.len() as u64);
+        let (tx, rx) = oneshot::channel();
+        let sh = self.shared.clone();
+        self.engine.submit(Box::new(move |io| ops::put::put(io, &sh, id, data, scheme, tx)))?;
+        rx.await.map_err(|_| BlockdError::ShutDown)?
+    }
+
+    /// `get_range` with blockd's own error type.
+    pub async fn read_range(&self, id: BlockId, offset: u64, len: u64) -> Result<Bytes, BlockdError> {
+        let sh = self.shared.clone();
+        self.engine.run(move |io| ops::read::read_range(io, &sh, &id, offset, len)).await?
+    }
+
+    /// `repair` with blockd's own error type.
+    pub async fn repair_all(&self) -> Result<RepairReport, BlockdError> {
+        let mut report = RepairReport::default();
+        for b in self.list_blocks().await? {
+            let sh = self.shared.clone();
+            let r = self.engine.run(move |io| ops::repair::repair_block(io, &sh, &b.id)).await?;
+            report.blocks_checked += 1;
+            report.fragments_missing += r.missing;
+            report.fragments_corrupt += r.corrupt;
+            report.fragments_rewritten += r.rewritten;
+            report.blocks_unrecoverable += u64::from(r.unrecoverable);
+        }
+        Ok(report)
+    }
+
+    /// `list` with blockd's own error type.
+    pub async fn list_blocks(&self) -> Result<Vec<StoredBlock>, BlockdError> {
+        let devices = self.devices().to_vec();
+        tokio::task::spawn_blocking(move || ops::scan::list(&devices)).await.map_err(|_| BlockdError::ShutDown)?
+    }
+}
+
+impl Drop for LocalStore {
+    fn drop(&mut self) {
+        self.engine.shutdown();
+    }
+}
+
+#[async_trait::async_trait]
+impl ChunkStore for LocalStore {
+    async fn put(&self, id: BlockId, data: Bytes, policy: Option<&str>) -> Result<(), ChunkError> {
+        Ok(self.put_block(id, data, policy).await?)
+    }
+
+    async fn get(&self, id: BlockId) -> Result<Bytes, ChunkError> {
+        let sh = self.shared.clone();
+        Ok(self.engine.run(move |io| ops::read::read_block(io, &sh, &id)).await??)
+    }
+
+    async fn get_range(&self, id: BlockId, offset: u64, len: u64) -> Result<Bytes, ChunkError> {
+        Ok(self.read_range(id, offset, len).await?)
+    }
+
+    async fn contains(&self, id: BlockId) -> Result<bool, ChunkError> {
+        let sh = self.shared.clone();
+        let r = self
+            .engine
+            .run(move |io| match ops::probe::probe(io, &sh, &id) {
+                Ok(meta) => Ok(meta.good() >= meta.k() && !sh.writing(&id)),
+                Err(BlockdError::NotFound(_) | BlockdError::Unrecoverable { .. }) => Ok(false),
+                Err(e) => Err(e),
+            })
+            .await?;
+        Ok(r?)
+    }
+
+    async fn delete(&self, id: BlockId) -> Result<(), ChunkError> {
+        let sh = self.shared.clone();
+        Ok(self.engine.run(move |_io| ops::scan::delete(&sh, &id)).await??)
+    }
+
+    async fn list(&self) -> Result<Vec<StoredBlock>, ChunkError> {
+        Ok(self.list_blocks().await?)
+    }
+
+    async fn repair(&self) -> Result<RepairReport, ChunkError> {
+        Ok(self.repair_all().await?)
+    }
+}
