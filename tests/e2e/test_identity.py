@@ -1,0 +1,287 @@
+"""Identity (Keystone v3 subset) through the `openstack` CLI and raw HTTP."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+
+import pytest
+import requests
+
+import util
+
+OPENRC_KEYS = {
+    "OS_AUTH_URL",
+    "OS_USERNAME",
+    "OS_PASSWORD",
+    "OS_PROJECT_NAME",
+    "OS_USER_DOMAIN_NAME",
+    "OS_PROJECT_DOMAIN_NAME",
+    "OS_IDENTITY_API_VERSION",
+    "OS_REGION_NAME",
+    "OS_AUTH_TYPE",
+}
+
+
+@pytest.fixture(scope="module")
+def admin_token(server):
+    token, body = server.issue_token("admin", server.admin_password, "admin")
+    return token, body
+
+
+def json_out(res: util.CmdResult):
+    res.ok()
+    try:
+        return json.loads(res.stdout)
+    except ValueError as e:
+        raise AssertionError(f"not JSON ({e})\n{res.describe()}") from e
+
+
+def keystone_error(r: requests.Response, code: int) -> dict:
+    assert r.status_code == code, f"{r.status_code} {r.text}"
+    assert r.headers.get("Content-Type", "").startswith("application/json"), dict(r.headers)
+    body = r.json()
+    assert isinstance(body.get("error"), dict), body
+    assert body["error"].get("code") == code, body
+    assert body["error"].get("message"), body
+    assert body["error"].get("title"), body
+    return body["error"]
+
+
+def test_openrc_is_written_on_first_start(server):
+    rc = server.openrc()
+    assert OPENRC_KEYS <= set(rc), f"missing {OPENRC_KEYS - set(rc)} in {rc}"
+    assert rc["OS_AUTH_URL"].rstrip("/") == server.auth_url
+    assert rc["OS_USERNAME"] == "admin"
+    assert rc["OS_PASSWORD"] == server.admin_password
+    assert rc["OS_PROJECT_NAME"] == "admin"
+    assert rc["OS_USER_DOMAIN_NAME"] == "Default"
+    assert rc["OS_PROJECT_DOMAIN_NAME"] == "Default"
+    assert rc["OS_IDENTITY_API_VERSION"] == "3"
+    assert rc["OS_REGION_NAME"] == "RegionOne"
+    assert rc["OS_AUTH_TYPE"] == "password"
+
+
+def test_root_is_version_discovery_with_300(server):
+    r = requests.get(server.identity_url + "/", headers={"Accept": "application/json"}, timeout=10)
+    assert r.status_code == 300, r.text
+    values = r.json()["versions"]["values"]
+    v3 = [v for v in values if v["id"].startswith("v3")]
+    assert v3, values
+    hrefs = [link["href"] for link in v3[0]["links"] if link["rel"] == "self"]
+    assert hrefs and hrefs[0].rstrip("/") == server.auth_url, hrefs
+
+
+def test_v3_document(server):
+    r = requests.get(server.auth_url, timeout=10)
+    assert r.status_code == 200, r.text
+    version = r.json()["version"]
+    assert version["id"].startswith("v3")
+    assert version["status"] == "stable"
+
+
+def test_token_issue(openstack, admin_token):
+    _, body = admin_token
+    tok = json_out(openstack("token", "issue", "-f", "json"))
+    assert {"id", "expires", "project_id", "user_id"} <= set(tok), tok
+    assert tok["project_id"] == body["project"]["id"]
+    assert tok["user_id"] == body["user"]["id"]
+    expires = dt.datetime.fromisoformat(tok["expires"].replace("Z", "+00:00"))
+    now = dt.datetime.now(dt.timezone.utc)
+    assert now < expires < now + dt.timedelta(days=7), tok["expires"]
+
+
+def test_token_body_has_roles_and_catalog(admin_token):
+    _, body = admin_token
+    assert body["methods"] == ["password"]
+    assert body["user"]["name"] == "admin"
+    assert body["project"]["name"] == "admin"
+    assert "admin" in {r["name"] for r in body["roles"]}
+    assert {"identity", "object-store"} <= {s["type"] for s in body["catalog"]}
+
+
+def test_catalog_list(openstack, server, admin_token):
+    _, body = admin_token
+    project_id = body["project"]["id"]
+    rows = json_out(openstack("catalog", "list", "-f", "json"))
+    by_type = {row["Type"]: row for row in rows}
+    assert {"identity", "object-store"} <= set(by_type), rows
+    for stype, want_url in (
+        ("identity", server.auth_url),
+        ("object-store", server.account_url(project_id)),
+    ):
+        endpoints = by_type[stype]["Endpoints"]
+        if isinstance(endpoints, str):  # older cliff formatters
+            pytest.fail(f"Endpoints not machine-readable: {endpoints!r}")
+        interfaces = {e["interface"]: e for e in endpoints}
+        assert set(interfaces) == {"public", "internal", "admin"}, endpoints
+        for e in endpoints:
+            assert e["region"] == "RegionOne" or e.get("region_id") == "RegionOne", e
+            assert e["url"].rstrip("/") == want_url, e
+
+
+def test_project_user_role_lists(openstack):
+    projects = json_out(openstack("project", "list", "-f", "json"))
+    assert "admin" in {p["Name"] for p in projects}, projects
+    users = json_out(openstack("user", "list", "-f", "json"))
+    assert "admin" in {u["Name"] for u in users}, users
+    roles = json_out(openstack("role", "list", "-f", "json"))
+    assert {"admin", "member", "reader"} <= {r["Name"] for r in roles}, roles
+
+
+def test_role_assignment_list_names(openstack):
+    rows = json_out(openstack("role", "assignment", "list", "--names", "-f", "json"))
+    found = [
+        r
+        for r in rows
+        if r["Role"] == "admin"
+        and r["User"].split("@")[0] == "admin"
+        and r["Project"].split("@")[0] == "admin"
+    ]
+    assert found, rows
+
+
+def test_wrong_password_is_401_for_the_cli(openstack, admin_env):
+    env = dict(admin_env, OS_PASSWORD="not-the-password")
+    res = openstack("token", "issue", env=env).failed()
+    assert "(HTTP 401)" in res.stderr + res.stdout, res.describe()
+
+
+@pytest.mark.parametrize("user,password", [("admin", "wrong"), ("nobody", "whatever")])
+def test_wrong_credentials_are_401_with_keystone_body(server, user, password):
+    r = requests.post(
+        f"{server.auth_url}/auth/tokens",
+        json=server.password_auth_body(user, password, "admin"),
+        timeout=10,
+    )
+    err = keystone_error(r, 401)
+    assert err["title"] == "Unauthorized"
+    assert "X-Subject-Token" not in r.headers
+    assert r.headers.get("WWW-Authenticate", "").startswith("Keystone"), dict(r.headers)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"auth": {"identity": ',
+        b"not json at all",
+        b'{"auth": {"identity": {"methods": ["password"]}}}',
+        b'{"auth": 17}',
+    ],
+    ids=["truncated", "garbage", "no-password-section", "wrong-type"],
+)
+def test_malformed_auth_request_is_400(server, body):
+    r = requests.post(
+        f"{server.auth_url}/auth/tokens",
+        data=body,
+        headers={"Content-Type": "application/json"},
+        timeout=10,
+    )
+    err = keystone_error(r, 400)
+    assert err["title"] == "Bad Request"
+    assert server.healthy()
+
+
+def test_token_validation(server, admin_token):
+    token, body = admin_token
+    other, _ = server.issue_token("admin", server.admin_password, "admin")
+    r = requests.get(
+        f"{server.auth_url}/auth/tokens",
+        headers={"X-Auth-Token": other, "X-Subject-Token": token},
+        timeout=10,
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["token"]["user"]["id"] == body["user"]["id"]
+
+
+def _flip_signature_char(token: str) -> str:
+    """Changes one character in the middle of the token's signature (the last
+    dot-separated part of a JWT; the last half of an opaque token)."""
+    if token.count(".") >= 2:
+        head, sig = token.rsplit(".", 1)
+        prefix = head + "."
+    else:
+        prefix, sig = token[: len(token) // 2], token[len(token) // 2 :]
+    i = len(sig) // 2
+    c = sig[i]
+    replacement = "A" if c != "A" else "B"
+    return prefix + sig[:i] + replacement + sig[i + 1 :]
+
+
+def _object_store_status(server, project_id: str, token: str) -> int:
+    r = requests.head(server.account_url(project_id), headers={"X-Auth-Token": token}, timeout=10)
+    return r.status_code
+
+
+def _identity_status(server, token: str) -> int:
+    r = requests.get(f"{server.auth_url}/auth/projects", headers={"X-Auth-Token": token}, timeout=10)
+    return r.status_code
+
+
+def test_tampered_token_is_401(server, admin_token):
+    token, body = server.issue_token("admin", server.admin_password, "admin")
+    project_id = body["project"]["id"]
+    assert _object_store_status(server, project_id, token) in (200, 204)
+    assert _identity_status(server, token) == 200
+    bad = _flip_signature_char(token)
+    assert bad != token
+    assert _object_store_status(server, project_id, bad) == 401
+    assert _identity_status(server, bad) == 401
+    good, _ = admin_token
+    r = requests.get(
+        f"{server.auth_url}/auth/tokens",
+        headers={"X-Auth-Token": good, "X-Subject-Token": bad},
+        timeout=10,
+    )
+    assert r.status_code == 404, r.text
+
+
+def test_revoked_token_is_401(server, openstack, admin_token):
+    tok = json_out(openstack("token", "issue", "-f", "json"))
+    token, project_id = tok["id"], tok["project_id"]
+    assert _object_store_status(server, project_id, token) in (200, 204)
+    openstack("token", "revoke", token).ok()
+    assert _object_store_status(server, project_id, token) == 401
+    assert _identity_status(server, token) == 401
+    good, _ = admin_token
+    r = requests.get(
+        f"{server.auth_url}/auth/tokens",
+        headers={"X-Auth-Token": good, "X-Subject-Token": token},
+        timeout=10,
+    )
+    assert r.status_code == 404, r.text
+    # Revoking one token leaves the others alone.
+    assert _object_store_status(server, project_id, good) in (200, 204)
+
+
+def test_no_token_is_401(server, admin_token):
+    _, body = admin_token
+    r = requests.head(server.account_url(body["project"]["id"]), timeout=10)
+    assert r.status_code == 401
+    assert _identity_status(server, "") == 401
+
+
+@pytest.fixture(scope="module")
+def short_ttl_server(server_factory):
+    return server_factory("short-ttl", config="[identity]\ntoken_ttl_secs = 2\n")
+
+
+@pytest.mark.slow
+def test_expired_token_is_401(short_ttl_server):
+    srv = short_ttl_server
+    token, body = srv.issue_token("admin", srv.admin_password, "admin")
+    issued = dt.datetime.fromisoformat(body["issued_at"].replace("Z", "+00:00"))
+    expires = dt.datetime.fromisoformat(body["expires_at"].replace("Z", "+00:00"))
+    assert dt.timedelta(seconds=1) <= expires - issued <= dt.timedelta(seconds=3), body
+    project_id = body["project"]["id"]
+    assert _object_store_status(srv, project_id, token) in (200, 204)
+    time.sleep(3.5)
+    assert _object_store_status(srv, project_id, token) == 401
+    assert _identity_status(srv, token) == 401
+
+
+def test_sigterm_exits_zero(short_ttl_server):
+    assert short_ttl_server.alive()
+    rc = short_ttl_server.stop()
+    assert rc == 0, short_ttl_server.log_tail()
