@@ -221,8 +221,6 @@ class AtollServer:
             str(self.identity_port),
             "--object-port",
             str(self.object_port),
-            "--admin-password",
-            self.admin_password,
         ]
         return cmd
 
@@ -239,6 +237,8 @@ class AtollServer:
         )
         env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
         env.setdefault("RUST_BACKTRACE", "1")
+        # Through the environment, so the password shows in no process list.
+        env["ATOLL_ADMIN_PASSWORD"] = self.admin_password
         self.proc = subprocess.Popen(
             self.command(),
             stdin=subprocess.DEVNULL,
