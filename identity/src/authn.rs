@@ -1,0 +1,480 @@
+//! Authentication: turning credentials and a requested scope into a signed
+//! token. Every failure to authenticate or to reach the requested scope is
+//! the same [`Error::Unauthorized`], as in Keystone.
+
+use time::OffsetDateTime;
+
+use crate::context::expand_implied;
+use crate::dto::{AuthRequest, DomainSelector};
+use crate::error::{Error, Result};
+use crate::store::{self, ProjectRow, UserRow, DEFAULT_DOMAIN_ID};
+use crate::token::{new_audit_id, Claims};
+use crate::{password, AuthContext, Identity};
+
+/// What the request asks to be scoped to.
+#[derive(Debug, Clone)]
+enum ScopeReq {
+    /// No scope: the user's default project if they hold a role on it.
+    Default,
+    /// Explicitly unscoped.
+    Unscoped,
+    /// A project by id, or by name within a domain.
+    Project {
+        id: Option<String>,
+        name: Option<String>,
+        domain: Option<DomainSelector>,
+    },
+    /// Domain or system scope, which this subset does not grant.
+    Unsupported,
+}
+
+fn parse_scope(scope: Option<&serde_json::Value>) -> Result<ScopeReq> {
+    let bad = |m: &str| Error::BadRequest(format!("Invalid input for field 'scope': {m}"));
+    let Some(v) = scope else {
+        return Ok(ScopeReq::Default);
+    };
+    match v {
+        serde_json::Value::Null => Ok(ScopeReq::Default),
+        serde_json::Value::String(s) if s == "unscoped" => Ok(ScopeReq::Unscoped),
+        serde_json::Value::Object(o) => {
+            if let Some(p) = o.get("project") {
+                #[derive(serde::Deserialize)]
+                struct P {
+                    id: Option<String>,
+                    name: Option<String>,
+                    domain: Option<DomainSelector>,
+                }
+                let p: P = serde_json::from_value(p.clone()).map_err(|e| bad(&e.to_string()))?;
+                if p.id.is_none() && p.name.is_none() {
+                    return Err(bad("project needs an id or a name"));
+                }
+                if p.id.is_none() && p.domain.as_ref().is_none_or(DomainSelector::is_empty) {
+                    return Err(bad("a project named without id needs a domain"));
+                }
+                Ok(ScopeReq::Project {
+                    id: p.id,
+                    name: p.name,
+                    domain: p.domain,
+                })
+            } else if o.contains_key("domain") || o.contains_key("system") {
+                Ok(ScopeReq::Unsupported)
+            } else {
+                Err(bad("expected project, domain or system"))
+            }
+        }
+        _ => Err(bad("expected an object or \"unscoped\"")),
+    }
+}
+
+/// Resolves a domain selector to a domain id; unknown domains fail auth.
+fn domain_id_of(c: &mut db::Conn, d: &DomainSelector) -> Result<String> {
+    let row = match (&d.id, &d.name) {
+        (Some(id), _) => store::domain(c, id).map_err(|_| Error::Unauthorized)?,
+        (None, Some(name)) => store::domain_by_name(c, name)?.ok_or(Error::Unauthorized)?,
+        (None, None) => return Err(Error::Unauthorized),
+    };
+    if !row.enabled {
+        return Err(Error::Unauthorized);
+    }
+    Ok(row.id)
+}
+
+/// The user's project and effective roles for `scope`, or `None` for an
+/// unscoped token.
+fn resolve_scope(
+    c: &mut db::Conn,
+    user: &UserRow,
+    scope: &ScopeReq,
+) -> Result<Option<(ProjectRow, Vec<String>)>> {
+    let project = match scope {
+        ScopeReq::Unscoped => return Ok(None),
+        ScopeReq::Unsupported => return Err(Error::Unauthorized),
+        ScopeReq::Default => {
+            // Keystone scopes a scope-less request to the default project
+            // when the user may use it, and quietly leaves it unscoped if not.
+            let Some(pid) = &user.default_project_id else {
+                return Ok(None);
+            };
+            match store::project(c, pid)? {
+                Some(p) if p.enabled => {
+                    let roles = store::assigned_role_names(c, &user.id, &p.id)?;
+                    if roles.is_empty() {
+                        return Ok(None);
+                    }
+                    return Ok(Some((p, expand_implied(&roles))));
+                }
+                _ => return Ok(None),
+            }
+        }
+        ScopeReq::Project { id: Some(id), .. } => store::project(c, id)?,
+        ScopeReq::Project {
+            id: None,
+            name: Some(name),
+            domain,
+        } => {
+            let d = domain_id_of(c, domain.as_ref().ok_or(Error::Unauthorized)?)?;
+            store::project_by_name(c, &d, name)?
+        }
+        ScopeReq::Project { .. } => None,
+    };
+    let project = project.filter(|p| p.enabled).ok_or(Error::Unauthorized)?;
+    let roles = store::assigned_role_names(c, &user.id, &project.id)?;
+    if roles.is_empty() {
+        return Err(Error::Unauthorized);
+    }
+    Ok(Some((project, expand_implied(&roles))))
+}
+
+/// Loads an enabled user in an enabled domain.
+fn load_user(
+    c: &mut db::Conn,
+    id: Option<&str>,
+    name: Option<&str>,
+    domain: Option<&DomainSelector>,
+) -> Result<UserRow> {
+    let user = match (id, name) {
+        (Some(id), _) => store::user(c, id)?,
+        (None, Some(name)) => {
+            let d = domain_id_of(c, domain.ok_or(Error::Unauthorized)?)?;
+            store::user_by_name(c, &d, name)?
+        }
+        (None, None) => None,
+    };
+    let user = user.filter(|u| u.enabled).ok_or(Error::Unauthorized)?;
+    if !store::domain(c, &user.domain_id)
+        .map(|d| d.enabled)
+        .unwrap_or(false)
+    {
+        return Err(Error::Unauthorized);
+    }
+    Ok(user)
+}
+
+fn claims_for(
+    user: &UserRow,
+    scope: Option<(ProjectRow, Vec<String>)>,
+    methods: Vec<String>,
+    parent: Option<&Claims>,
+    ttl_secs: u64,
+) -> Claims {
+    let now = OffsetDateTime::now_utc();
+    let iat = now.unix_timestamp();
+    // A re-scoped token never outlives the token it came from.
+    let exp = parent.map(|p| p.exp).unwrap_or(iat + ttl_secs as i64);
+    let (pid, pnm, pdm, roles) = match scope {
+        Some((p, roles)) => (Some(p.id), Some(p.name), Some(p.domain_id), roles),
+        None => (None, None, None, Vec::new()),
+    };
+    Claims {
+        sub: user.id.clone(),
+        unm: user.name.clone(),
+        udm: user.domain_id.clone(),
+        pid,
+        pnm,
+        pdm,
+        roles,
+        mth: methods,
+        aid: new_audit_id(),
+        acid: parent.map(|p| p.acid.clone().unwrap_or_else(|| p.aid.clone())),
+        iat,
+        iat_us: (now.unix_timestamp_nanos() / 1000) as i64,
+        exp,
+    }
+}
+
+/// `POST /v3/auth/tokens`: authenticates and issues a token.
+pub(crate) async fn authenticate(id: &Identity, req: AuthRequest) -> Result<(String, Claims)> {
+    let ident = req.auth.identity;
+    let scope = parse_scope(req.auth.scope.as_ref())?;
+    if ident.methods.is_empty() {
+        return Err(Error::BadRequest(
+            "Invalid input for field 'identity/methods': [] is too short".into(),
+        ));
+    }
+    let (user, methods, parent) = if ident.methods.iter().any(|m| m == "password") {
+        let pw = ident.password.ok_or_else(|| {
+            Error::BadRequest(
+                "Expecting to find password in identity. The server could not comply \
+                with the request since it is either malformed or otherwise incorrect. The client \
+                is assumed to be in error."
+                    .into(),
+            )
+        })?;
+        let u = pw.user;
+        let user = id
+            .read(move |c| load_user(c, u.id.as_deref(), u.name.as_deref(), u.domain.as_ref()))
+            .await
+            .map_err(masked)?;
+        if !password::verify_async(user.password_hash.clone(), u.password).await? {
+            return Err(Error::Unauthorized);
+        }
+        (user, vec!["password".to_string()], None)
+    } else if ident.methods.iter().any(|m| m == "token") {
+        let t = ident.token.ok_or_else(|| {
+            Error::BadRequest(
+                "Expecting to find token in identity. The server could not comply \
+                with the request since it is either malformed or otherwise incorrect. The client \
+                is assumed to be in error."
+                    .into(),
+            )
+        })?;
+        let parent = id.validate_claims(&t.id).await?;
+        let uid = parent.sub.clone();
+        let user = id
+            .read(move |c| load_user(c, Some(&uid), None, None))
+            .await
+            .map_err(masked)?;
+        let mut methods = vec!["token".to_string()];
+        methods.extend(parent.mth.iter().filter(|m| *m != "token").cloned());
+        (user, methods, Some(parent))
+    } else {
+        // Keystone answers an unknown method with 401, not 400.
+        return Err(Error::Unauthorized);
+    };
+    let u = user.clone();
+    let scoped = id
+        .read(move |c| resolve_scope(c, &u, &scope))
+        .await
+        .map_err(masked)?;
+    let claims = claims_for(
+        &user,
+        scoped,
+        methods,
+        parent.as_ref(),
+        id.config().token_ttl_secs,
+    );
+    let token = id.signer().sign(&claims)?;
+    tracing::info!(user_id = %claims.sub, project_id = ?claims.pid, audit_id = %claims.aid, "token issued");
+    Ok((token, claims))
+}
+
+/// Lookup failures during authentication (an unknown project or domain) must
+/// look like any other failed login; only real faults stay 500.
+fn masked(e: Error) -> Error {
+    match e {
+        Error::NotFound { .. } => Error::Unauthorized,
+        other => other,
+    }
+}
+
+/// See [`Identity::tempauth_login`].
+pub(crate) async fn tempauth_login(
+    id: &Identity,
+    user_spec: &str,
+    key: &str,
+) -> Result<(String, AuthContext)> {
+    let (project_name, user_name) = user_spec.split_once(':').ok_or(Error::Unauthorized)?;
+    if project_name.is_empty() || user_name.is_empty() {
+        return Err(Error::Unauthorized);
+    }
+    let (p, u) = (project_name.to_string(), user_name.to_string());
+    let (user, project) = id
+        .read(move |c| {
+            let project = store::project_by_name(c, DEFAULT_DOMAIN_ID, &p)?
+                .filter(|p| p.enabled)
+                .ok_or(Error::Unauthorized)?;
+            let domain = DomainSelector {
+                id: Some(DEFAULT_DOMAIN_ID.into()),
+                name: None,
+            };
+            let user = load_user(c, None, Some(&u), Some(&domain))?;
+            Ok((user, project))
+        })
+        .await
+        .map_err(masked)?;
+    if !password::verify_async(user.password_hash.clone(), key.to_string()).await? {
+        return Err(Error::Unauthorized);
+    }
+    let (uid, pid) = (user.id.clone(), project.id.clone());
+    let roles = id
+        .read(move |c| store::assigned_role_names(c, &uid, &pid))
+        .await?;
+    if roles.is_empty() && user.default_project_id.as_deref() != Some(project.id.as_str()) {
+        return Err(Error::Unauthorized);
+    }
+    let claims = claims_for(
+        &user,
+        Some((project, expand_implied(&roles))),
+        vec!["password".into()],
+        None,
+        id.config().token_ttl_secs,
+    );
+    let token = id.signer().sign(&claims)?;
+    tracing::info!(user_id = %claims.sub, project_id = ?claims.pid, audit_id = %claims.aid, "tempauth token issued");
+    Ok((token, claims.to_context()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::admin;
+    use crate::testutil::identity;
+
+    fn req(user: &str, pw: &str, project: Option<&str>) -> AuthRequest {
+        let mut v = serde_json::json!({"auth": {"identity": {"methods": ["password"],
+            "password": {"user": {"name": user, "domain": {"name": "Default"}, "password": pw}}}}});
+        if let Some(p) = project {
+            v["auth"]["scope"] =
+                serde_json::json!({"project": {"name": p, "domain": {"id": "default"}}});
+        }
+        serde_json::from_value(v).unwrap()
+    }
+
+    /// The Swift functional-test layout.
+    fn swift_accounts(id: &Identity) {
+        admin::create_project(id, "test", "").unwrap();
+        admin::create_project(id, "test2", "").unwrap();
+        admin::create_user(id, "tester", "testing", Some("test")).unwrap();
+        admin::create_user(id, "tester2", "testing2", Some("test")).unwrap();
+        admin::create_user(id, "tester3", "testing3", Some("test")).unwrap();
+        admin::add_role(id, "tester", "test", "admin").unwrap();
+        admin::add_role(id, "tester2", "test", "admin").unwrap();
+        admin::add_role(id, "tester2", "test2", "admin").unwrap();
+    }
+
+    #[tokio::test]
+    async fn password_login_scopes_and_validates() {
+        let (_d, id) = identity();
+        let (tok, c) = authenticate(&id, req("admin", "adminpw", Some("admin")))
+            .await
+            .unwrap();
+        assert_eq!(c.pnm.as_deref(), Some("admin"));
+        assert_eq!(c.roles, vec!["admin", "member", "reader"]);
+        let ctx = id.validate(&tok).await.unwrap();
+        assert!(ctx.is_admin());
+        assert_eq!(ctx.user_name, "admin");
+        assert!(matches!(
+            authenticate(&id, req("admin", "wrong", Some("admin"))).await,
+            Err(Error::Unauthorized)
+        ));
+        assert!(matches!(
+            authenticate(&id, req("nobody", "adminpw", None)).await,
+            Err(Error::Unauthorized)
+        ));
+        assert!(matches!(
+            authenticate(&id, req("admin", "adminpw", Some("nosuch"))).await,
+            Err(Error::Unauthorized)
+        ));
+    }
+
+    #[tokio::test]
+    async fn no_role_on_project_is_401_and_default_scope_applies() {
+        let (_d, id) = identity();
+        swift_accounts(&id);
+        assert!(matches!(
+            authenticate(&id, req("tester3", "testing3", Some("test"))).await,
+            Err(Error::Unauthorized)
+        ));
+        // No scope: tester lands in the default project; tester3 unscoped.
+        let (_, c) = authenticate(&id, req("tester", "testing", None))
+            .await
+            .unwrap();
+        assert_eq!(c.pnm.as_deref(), Some("test"));
+        let (_, c) = authenticate(&id, req("tester3", "testing3", None))
+            .await
+            .unwrap();
+        assert_eq!(c.pid, None);
+        assert!(c.roles.is_empty());
+    }
+
+    #[tokio::test]
+    async fn rescope_with_token_keeps_expiry_and_chain() {
+        let (_d, id) = identity();
+        swift_accounts(&id);
+        let (t, parent) = authenticate(&id, req("tester2", "testing2", None))
+            .await
+            .unwrap();
+        let v = serde_json::json!({"auth": {"identity": {"methods": ["token"], "token": {"id": t}},
+            "scope": {"project": {"name": "test2", "domain": {"name": "Default"}}}}});
+        let (t2, c) = authenticate(&id, serde_json::from_value(v).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(c.pnm.as_deref(), Some("test2"));
+        assert_eq!(c.exp, parent.exp);
+        assert_eq!(c.acid.as_deref(), Some(parent.aid.as_str()));
+        assert_eq!(c.mth, vec!["token", "password"]);
+        // Revoking the parent revokes the re-scoped token too.
+        id.revoke_audit(parent.aid.clone(), parent.exp * 1_000_000)
+            .await
+            .unwrap();
+        assert!(id.validate(&t2).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn tempauth_rules() {
+        let (_d, id) = identity();
+        swift_accounts(&id);
+        let (tok, ctx) = id.tempauth_login("test:tester", "testing").await.unwrap();
+        assert!(ctx.is_admin());
+        assert_eq!(
+            id.validate(&tok).await.unwrap().project_name.as_deref(),
+            Some("test")
+        );
+        let (_, ctx) = id
+            .tempauth_login("test2:tester2", "testing2")
+            .await
+            .unwrap();
+        assert_eq!(ctx.project_name.as_deref(), Some("test2"));
+        // tester3: default project, no role: admitted without roles.
+        let (_, ctx) = id.tempauth_login("test:tester3", "testing3").await.unwrap();
+        assert!(ctx.roles.is_empty());
+        assert_eq!(ctx.project_name.as_deref(), Some("test"));
+        // ... but not into another project.
+        assert!(id
+            .tempauth_login("test2:tester3", "testing3")
+            .await
+            .is_err());
+        assert!(id.tempauth_login("test:tester3", "wrong").await.is_err());
+        assert!(id.tempauth_login("test:tester", "testing2").await.is_err());
+        assert!(id.tempauth_login("tester", "testing").await.is_err());
+        assert!(id.tempauth_login("nosuch:tester", "testing").await.is_err());
+    }
+
+    #[tokio::test]
+    async fn revocation_applies_immediately() {
+        let (_d, id) = identity();
+        let (tok, c) = authenticate(&id, req("admin", "adminpw", Some("admin")))
+            .await
+            .unwrap();
+        id.validate(&tok).await.unwrap();
+        id.revoke_audit(c.aid.clone(), c.exp * 1_000_000)
+            .await
+            .unwrap();
+        assert!(matches!(id.validate(&tok).await, Err(Error::Unauthorized)));
+        // Another host sharing the database learns it from the table.
+        let other = Identity::new(id.db().clone(), IdentityConfig::default()).unwrap();
+        assert!(other.validate(&tok).await.is_err());
+        let (tok2, _) = authenticate(&id, req("admin", "adminpw", Some("admin")))
+            .await
+            .unwrap();
+        assert!(
+            other.validate(&tok2).await.is_ok(),
+            "same key on every host"
+        );
+    }
+
+    #[tokio::test]
+    async fn role_removal_and_user_deletion_revoke_tokens() {
+        let (_d, id) = identity();
+        swift_accounts(&id);
+        let (tok, _) = authenticate(&id, req("tester2", "testing2", Some("test2")))
+            .await
+            .unwrap();
+        let (tok_test, _) = authenticate(&id, req("tester2", "testing2", Some("test")))
+            .await
+            .unwrap();
+        admin::remove_role(&id, "tester2", "test2", "admin").unwrap();
+        assert!(id.validate(&tok).await.is_err());
+        assert!(
+            id.validate(&tok_test).await.is_ok(),
+            "other projects unaffected"
+        );
+        let (tok, _) = authenticate(&id, req("tester", "testing", Some("test")))
+            .await
+            .unwrap();
+        admin::delete_user(&id, "tester").unwrap();
+        assert!(id.validate(&tok).await.is_err());
+    }
+
+    use crate::IdentityConfig;
+}

@@ -1,0 +1,580 @@
+//! Wire types of the Keystone API (serde + utoipa). Field order follows what
+//! real Keystone sends, since some tools compare documents textually.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+// ---- errors ----
+
+/// Keystone's error document.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ErrorResponse {
+    /// The error.
+    pub error: ErrorBody,
+}
+
+/// Body of [`ErrorResponse`].
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ErrorBody {
+    /// HTTP status code.
+    pub code: u16,
+    /// Human-readable message.
+    pub message: String,
+    /// HTTP reason phrase.
+    pub title: String,
+}
+
+// ---- version discovery ----
+
+/// A link.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Link {
+    /// Relation (`self`).
+    pub rel: String,
+    /// Target URL.
+    pub href: String,
+}
+
+/// A media type the version accepts.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct MediaType {
+    /// Base type.
+    pub base: String,
+    /// Vendor type.
+    #[serde(rename = "type")]
+    pub media_type: String,
+}
+
+/// One API version.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Version {
+    /// `v3.14`.
+    pub id: String,
+    /// `stable`.
+    pub status: String,
+    /// Last change of the version.
+    pub updated: String,
+    /// Self link.
+    pub links: Vec<Link>,
+    /// Accepted media types.
+    #[serde(rename = "media-types")]
+    pub media_types: Vec<MediaType>,
+}
+
+/// `GET /v3`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct VersionResponse {
+    /// The version.
+    pub version: Version,
+}
+
+/// List of versions.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct VersionValues {
+    /// Versions.
+    pub values: Vec<Version>,
+}
+
+/// `GET /` (300 Multiple Choices).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct VersionsResponse {
+    /// Versions.
+    pub versions: VersionValues,
+}
+
+// ---- authentication request ----
+
+/// `POST /v3/auth/tokens` body.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct AuthRequest {
+    /// Credentials and scope.
+    pub auth: Auth,
+}
+
+/// Credentials and scope.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct Auth {
+    /// Credentials.
+    pub identity: AuthIdentity,
+    /// `{"project": {...}}`, `{"domain": {...}}`, `{"system": {...}}` or
+    /// `"unscoped"`; absent means the user's default project.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub scope: Option<serde_json::Value>,
+}
+
+/// Credentials.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct AuthIdentity {
+    /// `["password"]` or `["token"]`.
+    pub methods: Vec<String>,
+    /// Password credentials.
+    #[serde(default)]
+    pub password: Option<PasswordMethod>,
+    /// Token credentials, for re-scoping.
+    #[serde(default)]
+    pub token: Option<TokenMethod>,
+}
+
+/// Password credentials.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct PasswordMethod {
+    /// The user.
+    pub user: PasswordUser,
+}
+
+/// A user and password. Never logged: `Debug` hides the password.
+#[derive(Clone, Deserialize, ToSchema)]
+pub struct PasswordUser {
+    /// User id.
+    #[serde(default)]
+    pub id: Option<String>,
+    /// User name (needs `domain`).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Domain of a user named by name.
+    #[serde(default)]
+    pub domain: Option<DomainSelector>,
+    /// Password.
+    pub password: String,
+}
+
+impl std::fmt::Debug for PasswordUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PasswordUser")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("domain", &self.domain)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Token credentials. `Debug` hides the token.
+#[derive(Clone, Deserialize, ToSchema)]
+pub struct TokenMethod {
+    /// The token.
+    pub id: String,
+}
+
+impl std::fmt::Debug for TokenMethod {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TokenMethod(..)")
+    }
+}
+
+/// A domain by id or name.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct DomainSelector {
+    /// Domain id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// Domain name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+impl DomainSelector {
+    /// True if neither id nor name is given.
+    pub fn is_empty(&self) -> bool {
+        self.id.is_none() && self.name.is_none()
+    }
+}
+
+// ---- tokens ----
+
+/// `{"id", "name"}` of a domain.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct DomainRef {
+    /// Id.
+    pub id: String,
+    /// Name.
+    pub name: String,
+}
+
+/// The token's user.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TokenUser {
+    /// User's domain.
+    pub domain: DomainRef,
+    /// User id.
+    pub id: String,
+    /// User name.
+    pub name: String,
+    /// Always null: passwords do not expire.
+    #[schema(value_type = Option<String>)]
+    pub password_expires_at: Option<String>,
+}
+
+/// The token's project.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TokenProject {
+    /// Project's domain.
+    pub domain: DomainRef,
+    /// Project id.
+    pub id: String,
+    /// Project name.
+    pub name: String,
+}
+
+/// `{"id", "name"}` of a role.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RoleRef {
+    /// Role id.
+    pub id: String,
+    /// Role name.
+    pub name: String,
+}
+
+/// An endpoint of the catalog.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CatalogEndpoint {
+    /// Stable id.
+    pub id: String,
+    /// `public`, `internal` or `admin`.
+    pub interface: String,
+    /// Region id.
+    pub region_id: String,
+    /// URL.
+    pub url: String,
+    /// Region (same as `region_id`; older clients read this one).
+    pub region: String,
+}
+
+/// A service of the catalog.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CatalogEntry {
+    /// Endpoints.
+    pub endpoints: Vec<CatalogEndpoint>,
+    /// Stable id.
+    pub id: String,
+    /// Service type.
+    #[serde(rename = "type")]
+    pub service_type: String,
+    /// Service name.
+    pub name: String,
+}
+
+/// A token as Keystone describes it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Token {
+    /// Authentication methods.
+    pub methods: Vec<String>,
+    /// The user.
+    pub user: TokenUser,
+    /// Own audit id, then the one it was re-scoped from.
+    pub audit_ids: Vec<String>,
+    /// `2026-11-21T06:35:04.000000Z`.
+    pub expires_at: String,
+    /// `2026-11-21T05:35:04.000000Z`.
+    pub issued_at: String,
+    /// Scoped project (absent when unscoped).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub project: Option<TokenProject>,
+    /// False: projects are never domains here (absent when unscoped).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub is_domain: Option<bool>,
+    /// Roles on the project (absent when unscoped).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub roles: Option<Vec<RoleRef>>,
+    /// Service catalog (absent with `?nocatalog` and when unscoped).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub catalog: Option<Vec<CatalogEntry>>,
+}
+
+/// `{"token": ...}`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TokenResponse {
+    /// The token.
+    pub token: Token,
+}
+
+/// `GET /v3/auth/catalog`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CatalogResponse {
+    /// Services.
+    pub catalog: Vec<CatalogEntry>,
+}
+
+// ---- collections ----
+
+/// Pagination links of a collection (never paginated here).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CollectionLinks {
+    /// Next page: always null.
+    #[schema(value_type = Option<String>)]
+    pub next: Option<String>,
+    /// This URL.
+    #[serde(rename = "self")]
+    pub self_: String,
+    /// Previous page: always null.
+    #[schema(value_type = Option<String>)]
+    pub previous: Option<String>,
+}
+
+/// Self link of an entity.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SelfLink {
+    /// URL of the entity.
+    #[serde(rename = "self")]
+    pub self_: String,
+}
+
+/// A project.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Project {
+    /// Id.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Domain id.
+    pub domain_id: String,
+    /// Description.
+    pub description: String,
+    /// Enabled.
+    pub enabled: bool,
+    /// Parent: the domain, as for any top-level project.
+    pub parent_id: String,
+    /// Always false.
+    pub is_domain: bool,
+    /// Always empty.
+    pub tags: Vec<String>,
+    /// Always empty.
+    #[schema(value_type = Object)]
+    pub options: serde_json::Value,
+    /// Self link.
+    pub links: SelfLink,
+}
+
+/// `{"project": ...}`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ProjectResponse {
+    /// The project.
+    pub project: Project,
+}
+
+/// `{"projects": [...], "links": ...}`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ProjectsResponse {
+    /// Projects.
+    pub projects: Vec<Project>,
+    /// Links.
+    pub links: CollectionLinks,
+}
+
+/// A user.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct User {
+    /// Id.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Domain id.
+    pub domain_id: String,
+    /// Default project, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub default_project_id: Option<String>,
+    /// Enabled.
+    pub enabled: bool,
+    /// Always null.
+    #[schema(value_type = Option<String>)]
+    pub password_expires_at: Option<String>,
+    /// Always empty.
+    #[schema(value_type = Object)]
+    pub options: serde_json::Value,
+    /// Self link.
+    pub links: SelfLink,
+}
+
+/// `{"user": ...}`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct UserResponse {
+    /// The user.
+    pub user: User,
+}
+
+/// `{"users": [...], "links": ...}`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct UsersResponse {
+    /// Users.
+    pub users: Vec<User>,
+    /// Links.
+    pub links: CollectionLinks,
+}
+
+/// A role.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Role {
+    /// Id.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Always null: global roles.
+    #[schema(value_type = Option<String>)]
+    pub domain_id: Option<String>,
+    /// Always null.
+    #[schema(value_type = Option<String>)]
+    pub description: Option<String>,
+    /// Always empty.
+    #[schema(value_type = Object)]
+    pub options: serde_json::Value,
+    /// Self link.
+    pub links: SelfLink,
+}
+
+/// `{"role": ...}`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RoleResponse {
+    /// The role.
+    pub role: Role,
+}
+
+/// `{"roles": [...], "links": ...}`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RolesResponse {
+    /// Roles.
+    pub roles: Vec<Role>,
+    /// Links.
+    pub links: CollectionLinks,
+}
+
+/// A domain.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Domain {
+    /// Id.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Description.
+    pub description: String,
+    /// Enabled.
+    pub enabled: bool,
+    /// Always empty.
+    pub tags: Vec<String>,
+    /// Always empty.
+    #[schema(value_type = Object)]
+    pub options: serde_json::Value,
+    /// Self link.
+    pub links: SelfLink,
+}
+
+/// `{"domain": ...}`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct DomainResponse {
+    /// The domain.
+    pub domain: Domain,
+}
+
+/// `{"domains": [...], "links": ...}`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct DomainsResponse {
+    /// Domains.
+    pub domains: Vec<Domain>,
+    /// Links.
+    pub links: CollectionLinks,
+}
+
+/// An id with an optional name (and domain), as role assignments show them
+/// with and without `include_names`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct NamedRef {
+    /// Id.
+    pub id: String,
+    /// Name (with `include_names`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Domain (with `include_names`, for users and projects).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub domain: Option<DomainRef>,
+}
+
+/// Scope of an assignment.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AssignmentScope {
+    /// The project.
+    pub project: NamedRef,
+}
+
+/// Link of an assignment.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AssignmentLinks {
+    /// URL of the grant.
+    pub assignment: String,
+}
+
+/// A role assignment.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RoleAssignment {
+    /// The role.
+    pub role: NamedRef,
+    /// The user.
+    pub user: NamedRef,
+    /// The project.
+    pub scope: AssignmentScope,
+    /// Link to the grant.
+    pub links: AssignmentLinks,
+}
+
+/// `{"role_assignments": [...], "links": ...}`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RoleAssignmentsResponse {
+    /// Assignments.
+    pub role_assignments: Vec<RoleAssignment>,
+    /// Links.
+    pub links: CollectionLinks,
+}
+
+// ---- create requests ----
+
+/// `POST /v3/projects` body.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct CreateProjectRequest {
+    /// The project.
+    pub project: NewProject,
+}
+
+/// A project to create.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct NewProject {
+    /// Name.
+    pub name: String,
+    /// Domain (default `default`).
+    #[serde(default)]
+    pub domain_id: Option<String>,
+    /// Description.
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+/// `POST /v3/users` body.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct CreateUserRequest {
+    /// The user.
+    pub user: NewUserBody,
+}
+
+/// A user to create. `Debug` hides the password.
+#[derive(Clone, Deserialize, ToSchema)]
+pub struct NewUserBody {
+    /// Name.
+    pub name: String,
+    /// Domain (default `default`).
+    #[serde(default)]
+    pub domain_id: Option<String>,
+    /// Default project id.
+    #[serde(default)]
+    pub default_project_id: Option<String>,
+    /// Password; without one the user cannot log in.
+    #[serde(default)]
+    pub password: Option<String>,
+    /// Enabled (default true).
+    #[serde(default)]
+    pub enabled: Option<bool>,
+}
+
+impl std::fmt::Debug for NewUserBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewUserBody")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,234 @@
+//! Projects: `/v3/projects`, `/v3/auth/projects`, `/v3/users/{id}/projects`.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+
+use super::{admin_caller, base_url, caller, collection_links, parse_json, query};
+use crate::dto::{
+    CreateProjectRequest, ErrorResponse, Project, ProjectResponse, ProjectsResponse, SelfLink,
+};
+use crate::error::{Error, Result};
+use crate::store::{self, ProjectRow, DEFAULT_DOMAIN_ID};
+use crate::{admin, Identity};
+
+pub(crate) fn project_json(base: &str, p: ProjectRow) -> Project {
+    Project {
+        links: SelfLink {
+            self_: format!("{base}/v3/projects/{}", p.id),
+        },
+        parent_id: p.domain_id.clone(),
+        id: p.id,
+        name: p.name,
+        domain_id: p.domain_id,
+        description: p.description,
+        enabled: p.enabled,
+        is_domain: false,
+        tags: Vec::new(),
+        options: serde_json::json!({}),
+    }
+}
+
+fn projects_response(req: &HttpRequest, rows: Vec<ProjectRow>) -> HttpResponse {
+    let base = base_url(req);
+    HttpResponse::Ok().json(ProjectsResponse {
+        projects: rows.into_iter().map(|p| project_json(&base, p)).collect(),
+        links: collection_links(req),
+    })
+}
+
+/// Projects the caller may scope to (holds a role on).
+#[utoipa::path(
+    get,
+    path = "/v3/auth/projects",
+    tag = "projects",
+    params(("X-Auth-Token" = String, Header, description = "Caller's token")),
+    responses(
+        (status = 200, description = "Projects", body = ProjectsResponse),
+        (status = 401, description = "Token invalid", body = ErrorResponse),
+    )
+)]
+pub(crate) async fn auth_projects(
+    req: HttpRequest,
+    id: web::Data<Identity>,
+) -> Result<HttpResponse> {
+    let ctx = caller(&req, &id).await?;
+    let rows = id
+        .read(move |c| store::projects_of_user(c, &ctx.user_id))
+        .await?;
+    Ok(projects_response(
+        &req,
+        rows.into_iter().filter(|p| p.enabled).collect(),
+    ))
+}
+
+/// Projects a user holds a role on: the user themself or an admin.
+#[utoipa::path(
+    get,
+    path = "/v3/users/{user_id}/projects",
+    tag = "projects",
+    params(("user_id" = String, Path, description = "User id")),
+    responses(
+        (status = 200, description = "Projects", body = ProjectsResponse),
+        (status = 403, description = "Not the user nor admin", body = ErrorResponse),
+        (status = 404, description = "No such user", body = ErrorResponse),
+    )
+)]
+pub(crate) async fn list_user_projects(
+    req: HttpRequest,
+    id: web::Data<Identity>,
+    path: web::Path<String>,
+) -> Result<HttpResponse> {
+    let ctx = caller(&req, &id).await?;
+    let uid = path.into_inner();
+    if ctx.user_id != uid && !ctx.is_admin() {
+        return Err(Error::Forbidden {
+            action: "identity:list_user_projects".into(),
+        });
+    }
+    let rows = id
+        .read(move |c| {
+            store::user(c, &uid)?.ok_or_else(|| Error::NotFound {
+                kind: "user",
+                id: uid.clone(),
+            })?;
+            store::projects_of_user(c, &uid)
+        })
+        .await?;
+    Ok(projects_response(&req, rows))
+}
+
+/// All projects (admin), optionally filtered by `name` and `domain_id`.
+#[utoipa::path(
+    get,
+    path = "/v3/projects",
+    tag = "projects",
+    params(
+        ("name" = Option<String>, Query, description = "Exact name"),
+        ("domain_id" = Option<String>, Query, description = "Domain id"),
+    ),
+    responses(
+        (status = 200, description = "Projects", body = ProjectsResponse),
+        (status = 403, description = "Not admin", body = ErrorResponse),
+    )
+)]
+pub(crate) async fn list_projects(
+    req: HttpRequest,
+    id: web::Data<Identity>,
+) -> Result<HttpResponse> {
+    admin_caller(&req, &id, "identity:list_projects").await?;
+    let q = query(&req)?;
+    let rows = id
+        .read(move |c| {
+            store::list_projects(
+                c,
+                q.get("name").map(String::as_str),
+                q.get("domain_id").map(String::as_str),
+            )
+        })
+        .await?;
+    Ok(projects_response(&req, rows))
+}
+
+/// One project: admins, or a token scoped to it.
+#[utoipa::path(
+    get,
+    path = "/v3/projects/{project_id}",
+    tag = "projects",
+    params(("project_id" = String, Path, description = "Project id")),
+    responses(
+        (status = 200, description = "The project", body = ProjectResponse),
+        (status = 403, description = "Not allowed", body = ErrorResponse),
+        (status = 404, description = "No such project", body = ErrorResponse),
+    )
+)]
+pub(crate) async fn get_project(
+    req: HttpRequest,
+    id: web::Data<Identity>,
+    path: web::Path<String>,
+) -> Result<HttpResponse> {
+    let ctx = caller(&req, &id).await?;
+    let pid = path.into_inner();
+    if !ctx.is_admin() && ctx.project_id.as_deref() != Some(pid.as_str()) {
+        return Err(Error::Forbidden {
+            action: "identity:get_project".into(),
+        });
+    }
+    let p = id
+        .read(move |c| {
+            store::project(c, &pid)?.ok_or(Error::NotFound {
+                kind: "project",
+                id: pid,
+            })
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(ProjectResponse {
+        project: project_json(&base_url(&req), p),
+    }))
+}
+
+/// Creates a project (admin).
+#[utoipa::path(
+    post,
+    path = "/v3/projects",
+    tag = "projects",
+    request_body = CreateProjectRequest,
+    responses(
+        (status = 201, description = "Created", body = ProjectResponse),
+        (status = 400, description = "Malformed", body = ErrorResponse),
+        (status = 403, description = "Not admin", body = ErrorResponse),
+        (status = 409, description = "Name taken", body = ErrorResponse),
+    )
+)]
+pub(crate) async fn create_project(
+    req: HttpRequest,
+    id: web::Data<Identity>,
+    body: web::Bytes,
+) -> Result<HttpResponse> {
+    admin_caller(&req, &id, "identity:create_project").await?;
+    let r: CreateProjectRequest = parse_json(&body)?;
+    let p = r.project;
+    let row = id
+        .write(move |c| {
+            let domain = p.domain_id.as_deref().unwrap_or(DEFAULT_DOMAIN_ID);
+            store::create_project(c, &p.name, domain, p.description.as_deref().unwrap_or(""))
+        })
+        .await?;
+    tracing::info!(project_id = %row.id, "project created");
+    Ok(HttpResponse::Created().json(ProjectResponse {
+        project: project_json(&base_url(&req), row),
+    }))
+}
+
+/// Deletes a project, its role assignments and tokens scoped to it (admin).
+#[utoipa::path(
+    delete,
+    path = "/v3/projects/{project_id}",
+    tag = "projects",
+    params(("project_id" = String, Path, description = "Project id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 403, description = "Not admin", body = ErrorResponse),
+        (status = 404, description = "No such project", body = ErrorResponse),
+    )
+)]
+pub(crate) async fn delete_project(
+    req: HttpRequest,
+    id: web::Data<Identity>,
+    path: web::Path<String>,
+) -> Result<HttpResponse> {
+    admin_caller(&req, &id, "identity:delete_project").await?;
+    let pid = path.into_inner();
+    let exp = id.event_expiry_us();
+    let ch = id
+        .write(move |c| {
+            // The API names projects by id only, unlike the CLI.
+            store::project(c, &pid)?.ok_or_else(|| Error::NotFound {
+                kind: "project",
+                id: pid.clone(),
+            })?;
+            admin::delete_project_tx(c, &pid, exp)
+        })
+        .await?;
+    let p = id.apply(ch);
+    tracing::info!(project_id = %p.id, "project deleted");
+    Ok(HttpResponse::NoContent().finish())
+}

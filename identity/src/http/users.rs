@@ -1,0 +1,167 @@
+//! Users: `/v3/users`.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+
+use super::{admin_caller, base_url, caller, collection_links, parse_json, query};
+use crate::dto::{CreateUserRequest, ErrorResponse, SelfLink, User, UserResponse, UsersResponse};
+use crate::error::{Error, Result};
+use crate::store::{self, NewUser, UserRow, DEFAULT_DOMAIN_ID};
+use crate::{admin, password, Identity};
+
+pub(crate) fn user_json(base: &str, u: UserRow) -> User {
+    User {
+        links: SelfLink {
+            self_: format!("{base}/v3/users/{}", u.id),
+        },
+        id: u.id,
+        name: u.name,
+        domain_id: u.domain_id,
+        default_project_id: u.default_project_id,
+        enabled: u.enabled,
+        password_expires_at: None,
+        options: serde_json::json!({}),
+    }
+}
+
+/// All users (admin), optionally filtered by `name` and `domain_id`.
+#[utoipa::path(
+    get,
+    path = "/v3/users",
+    tag = "users",
+    params(
+        ("name" = Option<String>, Query, description = "Exact name"),
+        ("domain_id" = Option<String>, Query, description = "Domain id"),
+    ),
+    responses(
+        (status = 200, description = "Users", body = UsersResponse),
+        (status = 403, description = "Not admin", body = ErrorResponse),
+    )
+)]
+pub(crate) async fn list_users(req: HttpRequest, id: web::Data<Identity>) -> Result<HttpResponse> {
+    admin_caller(&req, &id, "identity:list_users").await?;
+    let q = query(&req)?;
+    let rows = id
+        .read(move |c| {
+            store::list_users(
+                c,
+                q.get("name").map(String::as_str),
+                q.get("domain_id").map(String::as_str),
+            )
+        })
+        .await?;
+    let base = base_url(&req);
+    Ok(HttpResponse::Ok().json(UsersResponse {
+        users: rows.into_iter().map(|u| user_json(&base, u)).collect(),
+        links: collection_links(&req),
+    }))
+}
+
+/// One user: admins, or the user themself.
+#[utoipa::path(
+    get,
+    path = "/v3/users/{user_id}",
+    tag = "users",
+    params(("user_id" = String, Path, description = "User id")),
+    responses(
+        (status = 200, description = "The user", body = UserResponse),
+        (status = 403, description = "Not allowed", body = ErrorResponse),
+        (status = 404, description = "No such user", body = ErrorResponse),
+    )
+)]
+pub(crate) async fn get_user(
+    req: HttpRequest,
+    id: web::Data<Identity>,
+    path: web::Path<String>,
+) -> Result<HttpResponse> {
+    let ctx = caller(&req, &id).await?;
+    let uid = path.into_inner();
+    if !ctx.is_admin() && ctx.user_id != uid {
+        return Err(Error::Forbidden {
+            action: "identity:get_user".into(),
+        });
+    }
+    let u = id
+        .read(move |c| {
+            store::user(c, &uid)?.ok_or(Error::NotFound {
+                kind: "user",
+                id: uid,
+            })
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(UserResponse {
+        user: user_json(&base_url(&req), u),
+    }))
+}
+
+/// Creates a user (admin).
+#[utoipa::path(
+    post,
+    path = "/v3/users",
+    tag = "users",
+    request_body = CreateUserRequest,
+    responses(
+        (status = 201, description = "Created", body = UserResponse),
+        (status = 400, description = "Malformed", body = ErrorResponse),
+        (status = 403, description = "Not admin", body = ErrorResponse),
+        (status = 409, description = "Name taken", body = ErrorResponse),
+    )
+)]
+pub(crate) async fn create_user(
+    req: HttpRequest,
+    id: web::Data<Identity>,
+    body: web::Bytes,
+) -> Result<HttpResponse> {
+    admin_caller(&req, &id, "identity:create_user").await?;
+    let r: CreateUserRequest = parse_json(&body)?;
+    let u = r.user;
+    let password_hash = match u.password {
+        Some(pw) => password::hash_async(pw).await?,
+        None => String::new(),
+    };
+    let new = NewUser {
+        name: u.name,
+        domain_id: u.domain_id.unwrap_or_else(|| DEFAULT_DOMAIN_ID.into()),
+        default_project_id: u.default_project_id,
+        password_hash,
+        enabled: u.enabled.unwrap_or(true),
+    };
+    let row = id.write(move |c| store::create_user(c, new)).await?;
+    tracing::info!(user_id = %row.id, "user created");
+    Ok(HttpResponse::Created().json(UserResponse {
+        user: user_json(&base_url(&req), row),
+    }))
+}
+
+/// Deletes a user, their role assignments and tokens (admin).
+#[utoipa::path(
+    delete,
+    path = "/v3/users/{user_id}",
+    tag = "users",
+    params(("user_id" = String, Path, description = "User id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 403, description = "Not admin", body = ErrorResponse),
+        (status = 404, description = "No such user", body = ErrorResponse),
+    )
+)]
+pub(crate) async fn delete_user(
+    req: HttpRequest,
+    id: web::Data<Identity>,
+    path: web::Path<String>,
+) -> Result<HttpResponse> {
+    admin_caller(&req, &id, "identity:delete_user").await?;
+    let uid = path.into_inner();
+    let exp = id.event_expiry_us();
+    let ch = id
+        .write(move |c| {
+            store::user(c, &uid)?.ok_or_else(|| Error::NotFound {
+                kind: "user",
+                id: uid.clone(),
+            })?;
+            admin::delete_user_tx(c, &uid, exp)
+        })
+        .await?;
+    let u = id.apply(ch);
+    tracing::info!(user_id = %u.id, "user deleted");
+    Ok(HttpResponse::NoContent().finish())
+}
