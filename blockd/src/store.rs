@@ -59,7 +59,8 @@ impl LocalStore {
             chunk_size: config.checksum_chunk,
             max_fragments,
             stats: Stats::default(),
-            inflight: Mutex::new(Default::default()),
+            writes: Mutex::new(Default::default()),
+            write_done: Default::default(),
         });
         Ok(LocalStore { shared, engine })
     }

@@ -9,7 +9,7 @@ pub(crate) mod repair;
 pub(crate) mod scan;
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Condvar, Mutex, MutexGuard};
 
 use archipelago::BlockId;
 
@@ -26,35 +26,67 @@ pub(crate) struct Shared {
     /// Most fragments any policy writes: how many indices readers probe.
     pub max_fragments: usize,
     pub stats: Stats,
-    /// Blocks whose first `put` is writing but not yet acknowledged: their
-    /// files may already carry final names, but they are not durable
-    /// under their policy yet, so `contains` says no.
-    pub inflight: Mutex<HashMap<BlockId, usize>>,
+    /// Puts in progress, per block (see [`Writes`]).
+    pub writes: Mutex<HashMap<BlockId, Writes>>,
+    /// Signalled whenever a put job ends.
+    pub write_done: Condvar,
+}
+
+/// Puts of one block in progress.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Writes {
+    /// Jobs still writing fragments (before or after acknowledging).
+    pub running: usize,
+    /// First writes not yet acknowledged: their files may already carry
+    /// final names, but they are not durable under their policy yet, so
+    /// `contains` says no.
+    pub unacked: usize,
 }
 
 impl Shared {
-    fn inflight(&self) -> MutexGuard<'_, HashMap<BlockId, usize>> {
-        self.inflight.lock().unwrap_or_else(|e| e.into_inner())
+    fn writes(&self) -> MutexGuard<'_, HashMap<BlockId, Writes>> {
+        self.writes.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Marks a first write of `id` as started.
-    pub fn begin_write(&self, id: BlockId) {
-        *self.inflight().entry(id).or_insert(0) += 1;
+    /// A put job starts writing `id`; `fresh` when the block was not stored.
+    pub fn begin_write(&self, id: BlockId, fresh: bool) {
+        let mut m = self.writes();
+        let w = m.entry(id).or_default();
+        w.running += 1;
+        w.unacked += usize::from(fresh);
     }
 
-    /// Marks it ended (acknowledged or failed).
+    /// A fresh put of `id` was acknowledged (or failed).
+    pub fn acked(&self, id: BlockId) {
+        if let Some(w) = self.writes().get_mut(&id) {
+            w.unacked = w.unacked.saturating_sub(1);
+        }
+    }
+
+    /// A put job finished every fragment write it started.
     pub fn end_write(&self, id: BlockId) {
-        let mut m = self.inflight();
-        if let Some(n) = m.get_mut(&id) {
-            *n -= 1;
-            if *n == 0 {
+        let mut m = self.writes();
+        if let Some(w) = m.get_mut(&id) {
+            w.running -= 1;
+            if w.running == 0 {
                 m.remove(&id);
             }
         }
+        self.write_done.notify_all();
     }
 
     /// True while a first write of `id` is unacknowledged.
     pub fn writing(&self, id: &BlockId) -> bool {
-        self.inflight().contains_key(id)
+        self.writes().get(id).is_some_and(|w| w.unacked > 0)
+    }
+
+    /// Blocks (this worker thread) until no put of `id` is still writing,
+    /// so a delete cannot be outrun by a fragment that an acknowledged put
+    /// finishes after it.
+    pub fn wait_writes(&self, id: &BlockId) {
+        let mut m = self.writes();
+        while m.contains_key(id) {
+            m = self.write_done.wait(m).unwrap_or_else(|e| e.into_inner());
+        }
     }
 }

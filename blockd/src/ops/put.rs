@@ -113,9 +113,7 @@ pub(crate) fn put(
     let files: Vec<FileWrite> =
         to_write.iter().map(|&i| fragment_write(sh, &id, size, scheme, i, frags[i].clone())).collect();
     drop(frags);
-    if fresh {
-        sh.begin_write(id);
-    }
+    sh.begin_write(id, fresh);
     let needed = usize::from(scheme.c);
     let mut durable = already;
     let mut written = Vec::new();
@@ -128,7 +126,7 @@ pub(crate) fn put(
             if durable >= needed {
                 if let Some(tx) = reply.take() {
                     if fresh {
-                        sh.end_write(id);
+                        sh.acked(id);
                     }
                     let _ = tx.send(Ok(()));
                 }
@@ -143,7 +141,7 @@ pub(crate) fn put(
     });
     if let Some(tx) = reply.take() {
         if fresh {
-            sh.end_write(id);
+            sh.acked(id);
         }
         if durable < usize::from(scheme.k) {
             for p in &written {
@@ -151,6 +149,9 @@ pub(crate) fn put(
             }
         }
         let reason = first_err.unwrap_or_else(|| "fragment writes failed".into());
+        sh.end_write(id);
         let _ = tx.send(Err(BlockdError::NotDurable { id, durable, needed, reason }));
+        return;
     }
+    sh.end_write(id);
 }

@@ -24,6 +24,8 @@ pub(crate) struct BlockRepair {
 
 /// Checks and repairs block `id`.
 pub(crate) fn repair_block(io: &mut dyn Io, sh: &Shared, id: &BlockId) -> BlockRepair {
+    // A put still finishing its last fragments is not damage.
+    sh.wait_writes(id);
     let mut meta = match probe(io, sh, id) {
         Ok(m) => m,
         Err(BlockdError::NotFound(_)) => return BlockRepair::default(), // deleted meanwhile

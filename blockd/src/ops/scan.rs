@@ -59,6 +59,7 @@ fn scan_prefix(dir: &Path, seen: &mut HashMap<BlockId, SystemTime>) -> Result<()
 /// Removes every fragment of `id` on every device, then fsyncs the
 /// directories so the removal survives a crash.
 pub(crate) fn delete(sh: &Shared, id: &BlockId) -> Result<(), BlockdError> {
+    sh.wait_writes(id);
     for dev in 0..sh.layout.devices().len() {
         let dir = sh.layout.dir(dev, id);
         let mut removed = false;
