@@ -144,12 +144,10 @@ async fn keystone_headers(
 ) -> actix_web::Result<ServiceResponse<BoxBody>> {
     let request_id = format!("req-{}", uuid::Uuid::new_v4());
     let base = base_url(req.request());
-    let http_req = req.request().clone();
     let span = tracing::info_span!("keystone", request_id = %request_id, method = %req.method(), path = %req.path());
-    let mut res = match next.call(req).instrument(span).await {
-        Ok(res) => res.map_into_boxed_body(),
-        Err(e) => ServiceResponse::from_err(e, http_req),
-    };
+    // Handler and extractor errors arrive here already turned into
+    // responses; an `Err` is actix's own failure and passes through.
+    let mut res = next.call(req).instrument(span).await?.map_into_boxed_body();
     let unauthorized = res.status() == StatusCode::UNAUTHORIZED;
     let h = res.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&request_id) {

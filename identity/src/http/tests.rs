@@ -1,1 +1,426 @@
+//! HTTP shapes against real Keystone's (see the recorded client captures).
 
+use actix_web::body::MessageBody;
+use actix_web::dev::ServiceResponse;
+use actix_web::http::{Method, StatusCode};
+use actix_web::{test, web, App};
+use serde_json::{json, Value};
+
+use crate::admin;
+use crate::testutil::identity;
+
+macro_rules! app {
+    ($id:expr) => {
+        test::init_service(
+            App::new()
+                .app_data(web::Data::new($id.clone()))
+                .configure(crate::configure),
+        )
+        .await
+    };
+}
+
+fn auth_body(user: &str, pw: &str, project: Option<&str>) -> Value {
+    let mut v = json!({"auth": {"identity": {"methods": ["password"],
+        "password": {"user": {"name": user, "domain": {"name": "Default"}, "password": pw}}}}});
+    if let Some(p) = project {
+        v["auth"]["scope"] = json!({"project": {"name": p, "domain": {"name": "Default"}}});
+    }
+    v
+}
+
+fn req(method: Method, path: &str) -> test::TestRequest {
+    test::TestRequest::default()
+        .method(method)
+        .uri(path)
+        .insert_header(("Host", "127.0.0.1:5101"))
+}
+
+fn header(res: &ServiceResponse<impl MessageBody>, name: &str) -> Option<String> {
+    res.headers()
+        .get(name)
+        .map(|v| v.to_str().unwrap().to_string())
+}
+
+async fn json_of(res: ServiceResponse<impl MessageBody>) -> Value {
+    let b = test::read_body(res).await;
+    serde_json::from_slice(&b).unwrap_or_else(|_| panic!("not JSON: {b:?}"))
+}
+
+macro_rules! call {
+    ($app:expr, $req:expr) => {
+        test::call_service(&$app, $req.to_request()).await
+    };
+}
+
+/// Issues a token through the API and returns it with the body.
+macro_rules! login {
+    ($app:expr, $user:expr, $pw:expr, $project:expr) => {{
+        let res = call!(
+            $app,
+            req(Method::POST, "/v3/auth/tokens").set_json(auth_body($user, $pw, $project))
+        );
+        assert_eq!(res.status(), StatusCode::CREATED);
+        let tok = header(&res, "X-Subject-Token").unwrap();
+        (tok, json_of(res).await)
+    }};
+}
+
+fn keystone_error(v: &Value, code: u16, title: &str) {
+    assert_eq!(v["error"]["code"], code, "{v}");
+    assert_eq!(v["error"]["title"], title, "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "{v}"
+    );
+}
+
+#[actix_web::test]
+async fn discovery_documents() {
+    let (_d, id) = identity();
+    let app = app!(id);
+    let res = call!(app, req(Method::GET, "/"));
+    assert_eq!(res.status(), StatusCode::MULTIPLE_CHOICES);
+    assert_eq!(
+        header(&res, "Location").as_deref(),
+        Some("http://127.0.0.1:5101/v3/")
+    );
+    assert_eq!(header(&res, "Vary").as_deref(), Some("X-Auth-Token"));
+    assert!(header(&res, "x-openstack-request-id")
+        .unwrap()
+        .starts_with("req-"));
+    let v = json_of(res).await;
+    assert_eq!(v["versions"]["values"][0]["id"], "v3.14");
+    assert_eq!(
+        v["versions"]["values"][0]["media-types"][0]["type"],
+        "application/vnd.openstack.identity-v3+json"
+    );
+    for p in ["/v3", "/v3/"] {
+        let res = call!(app, req(Method::GET, p));
+        assert_eq!(res.status(), StatusCode::OK);
+        let v = json_of(res).await;
+        assert_eq!(
+            v["version"]["links"][0]["href"],
+            "http://127.0.0.1:5101/v3/"
+        );
+        assert_eq!(v["version"]["status"], "stable");
+    }
+    let res = call!(app, req(Method::GET, "/v3/nonsense"));
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    keystone_error(&json_of(res).await, 404, "Not Found");
+    let res = call!(app, req(Method::PATCH, "/v3/auth/tokens"));
+    assert_eq!(res.status(), StatusCode::METHOD_NOT_ALLOWED);
+}
+
+#[actix_web::test]
+async fn issue_validate_check_revoke() {
+    let (_d, id) = identity();
+    let app = app!(id);
+    let (tok, body) = login!(app, "admin", "adminpw", Some("admin"));
+    let t = &body["token"];
+    assert_eq!(t["methods"], json!(["password"]));
+    assert_eq!(
+        t["user"]["domain"],
+        json!({"id": "default", "name": "Default"})
+    );
+    assert_eq!(t["user"]["password_expires_at"], Value::Null);
+    assert_eq!(t["project"]["name"], "admin");
+    assert_eq!(t["is_domain"], false);
+    assert_eq!(t["audit_ids"].as_array().unwrap().len(), 1);
+    let exp = t["expires_at"].as_str().unwrap();
+    assert!(exp.ends_with(".000000Z") && exp.len() == 27, "{exp}");
+    let roles: Vec<&str> = t["roles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(roles, ["admin", "member", "reader"]);
+    assert_eq!(t["roles"][0]["id"].as_str().unwrap().len(), 32);
+    let cat = t["catalog"].as_array().unwrap();
+    assert_eq!(cat[0]["type"], "identity");
+    assert_eq!(cat[0]["endpoints"].as_array().unwrap().len(), 3);
+    let pid = t["project"]["id"].as_str().unwrap();
+    assert_eq!(
+        cat[1]["endpoints"][0]["url"],
+        format!("http://127.0.0.1:8080/v1/AUTH_{pid}")
+    );
+    assert_eq!(cat[1]["endpoints"][0]["region_id"], "RegionOne");
+
+    // ?nocatalog
+    let res = call!(
+        app,
+        req(Method::POST, "/v3/auth/tokens?nocatalog").set_json(auth_body(
+            "admin",
+            "adminpw",
+            Some("admin")
+        ))
+    );
+    assert!(json_of(res).await["token"].get("catalog").is_none());
+
+    let with = |r: test::TestRequest| {
+        r.insert_header(("X-Auth-Token", tok.as_str()))
+            .insert_header(("X-Subject-Token", tok.as_str()))
+    };
+    let res = call!(app, with(req(Method::GET, "/v3/auth/tokens")));
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(
+        header(&res, "X-Subject-Token").as_deref(),
+        Some(tok.as_str())
+    );
+    assert_eq!(json_of(res).await["token"]["audit_ids"], t["audit_ids"]);
+    let res = call!(app, with(req(Method::HEAD, "/v3/auth/tokens")));
+    assert_eq!(res.status(), StatusCode::OK);
+    let res = call!(
+        app,
+        req(Method::GET, "/v3/auth/catalog").insert_header(("X-Auth-Token", tok.as_str()))
+    );
+    assert_eq!(json_of(res).await["catalog"], t["catalog"]);
+
+    let (other, _) = login!(app, "admin", "adminpw", Some("admin"));
+    let res = call!(app, with(req(Method::DELETE, "/v3/auth/tokens")));
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    // Revoked subject: 404 with Keystone's wording; revoked caller: 401.
+    let res = call!(
+        app,
+        req(Method::GET, "/v3/auth/tokens")
+            .insert_header(("X-Auth-Token", other.as_str()))
+            .insert_header(("X-Subject-Token", tok.as_str()))
+    );
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    let v = json_of(res).await;
+    assert_eq!(
+        v,
+        json!({"error": {"code": 404, "message": "Failed to validate token", "title": "Not Found"}})
+    );
+    let res = call!(
+        app,
+        req(Method::GET, "/v3/auth/catalog").insert_header(("X-Auth-Token", tok.as_str()))
+    );
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    let res = call!(
+        app,
+        req(Method::HEAD, "/v3/auth/tokens")
+            .insert_header(("X-Auth-Token", other.as_str()))
+            .insert_header(("X-Subject-Token", "garbage"))
+    );
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+}
+
+#[actix_web::test]
+async fn authentication_errors() {
+    let (_d, id) = identity();
+    let app = app!(id);
+    let res = call!(
+        app,
+        req(Method::POST, "/v3/auth/tokens").set_json(auth_body("admin", "wrong", Some("admin")))
+    );
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        header(&res, "WWW-Authenticate").as_deref(),
+        Some("Keystone uri=\"http://127.0.0.1:5101/v3\"")
+    );
+    assert!(header(&res, "X-Subject-Token").is_none());
+    assert_eq!(
+        json_of(res).await,
+        json!({"error": {"code": 401, "message": "The request you have made requires authentication.", "title": "Unauthorized"}})
+    );
+    for body in [
+        &b"{\"auth\": {\"identity\": "[..],
+        b"not json",
+        b"{\"auth\": {\"identity\": {\"methods\": [\"password\"]}}}",
+        b"{\"auth\": 17}",
+    ] {
+        let res = call!(
+            app,
+            req(Method::POST, "/v3/auth/tokens")
+                .insert_header(("Content-Type", "application/json"))
+                .set_payload(body.to_vec())
+        );
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{body:?}");
+        keystone_error(&json_of(res).await, 400, "Bad Request");
+    }
+    // No role on the project: 401, as Keystone.
+    admin::create_project(&id, "test", "").unwrap();
+    admin::create_user(&id, "tester3", "testing3", Some("test")).unwrap();
+    let res = call!(
+        app,
+        req(Method::POST, "/v3/auth/tokens").set_json(auth_body(
+            "tester3",
+            "testing3",
+            Some("test")
+        ))
+    );
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    // Unscoped works and carries neither roles nor catalog.
+    let (tok, body) = login!(app, "tester3", "testing3", None);
+    assert!(body["token"].get("project").is_none() && body["token"].get("catalog").is_none());
+    // ... and cannot produce a catalog.
+    let res = call!(
+        app,
+        req(Method::GET, "/v3/auth/catalog").insert_header(("X-Auth-Token", tok.as_str()))
+    );
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    // No token at all.
+    let res = call!(app, req(Method::GET, "/v3/auth/projects"));
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    assert!(header(&res, "WWW-Authenticate").is_some());
+}
+
+#[actix_web::test]
+async fn admin_lists_and_policy() {
+    let (_d, id) = identity();
+    admin::create_project(&id, "demo", "").unwrap();
+    admin::create_user(&id, "demo", "demopw", Some("demo")).unwrap();
+    admin::add_role(&id, "demo", "demo", "member").unwrap();
+    let app = app!(id);
+    let (adm, _) = login!(app, "admin", "adminpw", Some("admin"));
+    let (demo, demo_body) = login!(app, "demo", "demopw", Some("demo"));
+    let get = |path: &str, tok: &str| {
+        req(Method::GET, path).insert_header(("X-Auth-Token", tok.to_string()))
+    };
+
+    let res = call!(app, get("/v3/projects", &adm));
+    assert_eq!(res.status(), StatusCode::OK);
+    let v = json_of(res).await;
+    let names: Vec<&str> = v["projects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["admin", "demo"]);
+    assert_eq!(v["links"]["self"], "http://127.0.0.1:5101/v3/projects");
+    let v = json_of(call!(app, get("/v3/projects?name=demo", &adm))).await;
+    assert_eq!(v["projects"].as_array().unwrap().len(), 1);
+    let v = json_of(call!(app, get("/v3/users?name=demo", &adm))).await;
+    assert_eq!(v["users"][0]["name"], "demo");
+    assert!(v["users"][0].get("password_hash").is_none());
+    let v = json_of(call!(app, get("/v3/roles", &adm))).await;
+    assert_eq!(v["roles"].as_array().unwrap().len(), 3);
+    let v = json_of(call!(app, get("/v3/domains", &adm))).await;
+    assert_eq!(v["domains"][0]["id"], "default");
+    let v = json_of(call!(
+        app,
+        get("/v3/role_assignments?include_names=True", &adm)
+    ))
+    .await;
+    let a = &v["role_assignments"][0];
+    assert_eq!(a["user"]["name"], "admin");
+    assert_eq!(a["scope"]["project"]["domain"]["name"], "Default");
+    let uid = demo_body["token"]["user"]["id"].as_str().unwrap();
+    let v = json_of(call!(
+        app,
+        get(&format!("/v3/role_assignments?user.id={uid}"), &adm)
+    ))
+    .await;
+    assert_eq!(v["role_assignments"].as_array().unwrap().len(), 1);
+    assert!(v["role_assignments"][0]["role"].get("name").is_none());
+
+    // Non-admin: 403 with the policy name; own things allowed.
+    let res = call!(app, get("/v3/projects", &demo));
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let v = json_of(res).await;
+    assert_eq!(
+        v["error"]["message"],
+        "You are not authorized to perform the requested action: identity:list_projects."
+    );
+    let res = call!(app, get("/v3/users/nonexistent/projects", &demo));
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let v = json_of(call!(app, get("/v3/auth/projects", &demo))).await;
+    assert_eq!(v["projects"][0]["name"], "demo");
+    assert_eq!(v["projects"][0]["parent_id"], "default");
+    let res = call!(app, get(&format!("/v3/users/{uid}/projects"), &demo));
+    assert_eq!(res.status(), StatusCode::OK);
+    let res = call!(app, get("/v3/projects/nonexistent", &adm));
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        json_of(res).await["error"]["message"],
+        "Could not find project: nonexistent."
+    );
+}
+
+#[actix_web::test]
+async fn admin_writes_through_the_api() {
+    let (_d, id) = identity();
+    let app = app!(id);
+    let (adm, _) = login!(app, "admin", "adminpw", Some("admin"));
+    let with = |r: test::TestRequest| r.insert_header(("X-Auth-Token", adm.clone()));
+    let res = call!(
+        app,
+        with(req(Method::POST, "/v3/projects"))
+            .set_json(json!({"project": {"name": "p1", "domain_id": "default"}}))
+    );
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let pid = json_of(res).await["project"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let res = call!(
+        app,
+        with(req(Method::POST, "/v3/projects")).set_json(json!({"project": {"name": "p1"}}))
+    );
+    assert_eq!(res.status(), StatusCode::CONFLICT);
+    let res = call!(
+        app,
+        with(req(Method::POST, "/v3/users")).set_json(
+            json!({"user": {"name": "u1", "password": "pw1", "default_project_id": pid}})
+        )
+    );
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let uid = json_of(res).await["user"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let roles = json_of(call!(app, with(req(Method::GET, "/v3/roles?name=member")))).await;
+    let rid = roles["roles"][0]["id"].as_str().unwrap().to_string();
+    let grant = format!("/v3/projects/{pid}/users/{uid}/roles/{rid}");
+    assert_eq!(
+        call!(app, with(req(Method::HEAD, &grant))).status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        call!(app, with(req(Method::PUT, &grant))).status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        call!(app, with(req(Method::HEAD, &grant))).status(),
+        StatusCode::NO_CONTENT
+    );
+    let (u1, _) = login!(app, "u1", "pw1", Some("p1"));
+    assert_eq!(
+        call!(app, with(req(Method::DELETE, &grant))).status(),
+        StatusCode::NO_CONTENT
+    );
+    let res = call!(
+        app,
+        req(Method::GET, "/v3/auth/projects").insert_header(("X-Auth-Token", u1.as_str()))
+    );
+    assert_eq!(
+        res.status(),
+        StatusCode::UNAUTHORIZED,
+        "removing the role revoked the token"
+    );
+    assert_eq!(
+        call!(app, with(req(Method::DELETE, &format!("/v3/users/{uid}")))).status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        call!(
+            app,
+            with(req(Method::DELETE, &format!("/v3/projects/{pid}")))
+        )
+        .status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        call!(
+            app,
+            with(req(Method::DELETE, &format!("/v3/projects/{pid}")))
+        )
+        .status(),
+        StatusCode::NOT_FOUND
+    );
+}
