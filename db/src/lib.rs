@@ -70,9 +70,11 @@ impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for Pragmas {
     fn on_acquire(&self, conn: &mut SqliteConnection) -> Result<(), diesel::r2d2::Error> {
         // WAL lets readers run beside the writer; synchronous=FULL fsyncs the
         // WAL at every commit so an acknowledged write survives power loss.
+        // busy_timeout first: connections open concurrently and the
+        // journal-mode switch needs the lock for a moment.
         conn.batch_execute(
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
-             PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 30000; \
+            "PRAGMA busy_timeout = 30000; PRAGMA journal_mode = WAL; \
+             PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; \
              PRAGMA cache_size = -16000;",
         )
         .map_err(diesel::r2d2::Error::QueryError)

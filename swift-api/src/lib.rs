@@ -1,1 +1,201 @@
-//! swift-api
+//! The Swift object API (v1) over atoll's resource layer.
+//!
+//! Depends on archipelago, identity and db; never on blockd or another
+//! frontend. Handlers parse and authorize the request, then translate it
+//! into resource-layer calls and rows of the `swift_*` tables: an object is
+//! a view (name, metadata, ETag) of a read-only resource, so COPY shares
+//! the source's resource and moves no bytes.
+//!
+//! Invariants: an object row and its resource commit in one transaction, so
+//! an interrupted upload leaves no visible object; container and account
+//! counters change in the same transaction as the rows they count.
+
+mod account;
+mod auth;
+mod bulk;
+mod container;
+mod error;
+mod expirer;
+mod info;
+mod listing;
+mod object;
+pub mod openapi;
+mod range;
+mod slo;
+mod store;
+mod tempauth;
+mod util;
+
+use std::sync::Arc;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::{from_fn, Next};
+use actix_web::{web, HttpRequest, HttpResponse};
+use archipelago::Archipelago;
+use identity::Identity;
+
+pub use error::SwiftError;
+pub use expirer::run_expirer;
+
+/// Swift's constraints, advertised in `/info` and enforced on requests.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub max_file_size: u64,
+    pub max_meta_name_length: usize,
+    pub max_meta_value_length: usize,
+    pub max_meta_count: usize,
+    pub max_meta_overall_size: usize,
+    pub max_header_size: usize,
+    pub max_object_name_length: usize,
+    pub max_container_name_length: usize,
+    pub max_account_name_length: usize,
+    pub container_listing_limit: usize,
+    pub account_listing_limit: usize,
+    pub max_manifest_segments: usize,
+    pub max_manifest_size: usize,
+    pub max_deletes_per_request: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        // OpenStack Swift's defaults (swift.conf [swift-constraints]).
+        Limits {
+            max_file_size: 5_368_709_122,
+            max_meta_name_length: 128,
+            max_meta_value_length: 256,
+            max_meta_count: 90,
+            max_meta_overall_size: 4096,
+            max_header_size: 8192,
+            max_object_name_length: 1024,
+            max_container_name_length: 256,
+            max_account_name_length: 256,
+            container_listing_limit: 10_000,
+            account_listing_limit: 10_000,
+            max_manifest_segments: 1000,
+            max_manifest_size: 8 * 1024 * 1024,
+            max_deletes_per_request: 10_000,
+        }
+    }
+}
+
+/// Configuration of the object-store frontend.
+#[derive(Debug, Clone)]
+pub struct SwiftConfig {
+    /// Base URL clients reach this service at (`http://127.0.0.1:8080`),
+    /// used for TempAuth's `X-Storage-Url`.
+    pub public_url: String,
+    /// Account name prefix in front of the project id.
+    pub reseller_prefix: String,
+    pub limits: Limits,
+}
+
+impl Default for SwiftConfig {
+    fn default() -> Self {
+        SwiftConfig {
+            public_url: "http://127.0.0.1:8080".into(),
+            reseller_prefix: "AUTH_".into(),
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// State shared by every Swift handler.
+#[derive(Clone)]
+pub struct Swift {
+    pub(crate) arch: Archipelago,
+    pub(crate) identity: Identity,
+    pub(crate) cfg: Arc<SwiftConfig>,
+}
+
+impl Swift {
+    pub fn new(arch: Archipelago, identity: Identity, cfg: SwiftConfig) -> Swift {
+        Swift {
+            arch,
+            identity,
+            cfg: Arc::new(cfg),
+        }
+    }
+
+    pub(crate) fn db(&self) -> &db::Db {
+        self.arch.db()
+    }
+
+    pub(crate) fn limits(&self) -> &Limits {
+        &self.cfg.limits
+    }
+}
+
+async fn add_trans_id(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let id = util::new_trans_id();
+    let mut res = next.call(req).await?;
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        let h = res.headers_mut();
+        h.insert(HeaderName::from_static("x-trans-id"), v.clone());
+        h.insert(HeaderName::from_static("x-openstack-request-id"), v);
+    }
+    Ok(res)
+}
+
+/// Mounts the object-store routes (expects `web::Data<Swift>`).
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("")
+            .wrap(from_fn(add_trans_id))
+            .route("/healthcheck", web::get().to(info::healthcheck))
+            .route("/healthcheck", web::head().to(info::healthcheck))
+            .route("/info", web::get().to(info::info))
+            .route("/info", web::head().to(info::info))
+            .route("/auth/v1.0", web::get().to(tempauth::login))
+            .route("/auth/v1.0/", web::get().to(tempauth::login))
+            .route("/v1.0", web::get().to(tempauth::login))
+            .route("/v1/{tail:.*}", web::route().to(dispatch))
+            .default_service(web::route().to(not_found)),
+    );
+}
+
+async fn not_found() -> HttpResponse {
+    actix_web::ResponseError::error_response(&SwiftError::NotFound)
+}
+
+/// Routes a `/v1/...` request by path depth and method.
+async fn dispatch(
+    req: HttpRequest,
+    body: web::Payload,
+    swift: web::Data<Swift>,
+) -> Result<HttpResponse, SwiftError> {
+    let path = util::parse_path(req.uri().path(), swift.limits())?;
+    let m = req.method().as_str().to_string();
+    let caller = auth::authenticate(&swift, &req).await?;
+    match (&path.container, &path.object, m.as_str()) {
+        (None, None, "GET") => account::get(&swift, &req, &path, &caller, false).await,
+        (None, None, "HEAD") => account::get(&swift, &req, &path, &caller, true).await,
+        (None, None, "POST") => {
+            if util::parse_query(req.query_string()).contains_key("bulk-delete") {
+                bulk::delete(&swift, &req, &path, &caller, body).await
+            } else {
+                account::post(&swift, &req, &path, &caller).await
+            }
+        }
+        (None, None, "PUT" | "DELETE") => Err(SwiftError::MethodNotAllowed),
+        (Some(_), None, "GET") => container::get(&swift, &req, &path, &caller, false).await,
+        (Some(_), None, "HEAD") => container::get(&swift, &req, &path, &caller, true).await,
+        (Some(_), None, "PUT") => container::put(&swift, &req, &path, &caller).await,
+        (Some(_), None, "POST") => container::post(&swift, &req, &path, &caller).await,
+        (Some(_), None, "DELETE") => container::delete(&swift, &req, &path, &caller).await,
+        (Some(_), Some(_), "GET") => object::get(&swift, &req, &path, &caller, false).await,
+        (Some(_), Some(_), "HEAD") => object::get(&swift, &req, &path, &caller, true).await,
+        (Some(_), Some(_), "PUT") => object::put(&swift, &req, &path, &caller, body).await,
+        (Some(_), Some(_), "POST") => object::post(&swift, &req, &path, &caller).await,
+        (Some(_), Some(_), "DELETE") => object::delete(&swift, &req, &path, &caller).await,
+        (Some(_), Some(_), "COPY") => object::copy(&swift, &req, &path, &caller).await,
+        (_, _, "OPTIONS") => Ok(HttpResponse::Ok()
+            .insert_header(("Allow", "HEAD, GET, PUT, POST, COPY, OPTIONS, DELETE"))
+            .finish()),
+        _ => Err(SwiftError::MethodNotAllowed),
+    }
+}

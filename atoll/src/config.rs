@@ -1,0 +1,207 @@
+//! atoll's configuration: the TOML shape with its defaults (every key is
+//! documented in the README), command-line overrides, and validation into
+//! the runtime settings each crate takes. Library crates never read files
+//! or the environment; this module does it for them.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use serde::Deserialize;
+
+/// The whole configuration file. Unknown keys are an error that names them.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FileConfig {
+    /// Where metadata (`meta.db`), fragments (`blocks/`) and `openrc` live.
+    pub data_dir: PathBuf,
+    pub listen: Listen,
+    pub identity: IdentitySection,
+    pub storage: Storage,
+    pub gc: Gc,
+    pub swift: SwiftSection,
+    /// The chunk store (devices, policies, IO engine): blockd's own shape.
+    pub blockd: Option<blockd::StoreConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Listen {
+    /// Address every API binds to. Loopback unless configured otherwise.
+    pub host: String,
+    /// Host name put into catalog URLs and TempAuth storage URLs.
+    pub public_host: String,
+    pub identity_port: u16,
+    pub object_port: u16,
+    /// HTTP worker threads per API (0: one per core).
+    pub workers: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IdentitySection {
+    pub token_ttl_secs: u64,
+    pub region: String,
+    /// Password of the bootstrap `admin` user, used on first start only.
+    /// Else `ATOLL_ADMIN_PASSWORD`, else one is generated and shown once.
+    pub admin_password: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Storage {
+    /// Block size of new resources in bytes.
+    pub block_size: u32,
+    /// Blocks smaller than this are stored inline in the metadata store.
+    pub inline_threshold: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Gc {
+    /// Seconds between garbage-collection passes.
+    pub interval_secs: u64,
+    /// Unreferenced blocks younger than this are kept (in-flight writes).
+    pub grace_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SwiftSection {
+    /// Seconds between object-expirer passes (X-Delete-At).
+    pub expirer_interval_secs: u64,
+}
+
+impl Default for FileConfig {
+    fn default() -> Self {
+        FileConfig {
+            data_dir: PathBuf::from("atoll-data"),
+            listen: Listen::default(),
+            identity: IdentitySection::default(),
+            storage: Storage::default(),
+            gc: Gc::default(),
+            swift: SwiftSection::default(),
+            blockd: None,
+        }
+    }
+}
+
+impl Default for Listen {
+    fn default() -> Self {
+        Listen {
+            host: "127.0.0.1".into(),
+            public_host: "127.0.0.1".into(),
+            identity_port: 5000,
+            object_port: 8080,
+            workers: 0,
+        }
+    }
+}
+
+impl Default for IdentitySection {
+    fn default() -> Self {
+        IdentitySection {
+            token_ttl_secs: 3600,
+            region: "RegionOne".into(),
+            admin_password: None,
+        }
+    }
+}
+
+impl Default for Storage {
+    fn default() -> Self {
+        Storage {
+            block_size: 4 << 20,
+            inline_threshold: 64 << 10,
+        }
+    }
+}
+
+impl Default for Gc {
+    fn default() -> Self {
+        Gc {
+            interval_secs: 300,
+            grace_secs: 3600,
+        }
+    }
+}
+
+impl Default for SwiftSection {
+    fn default() -> Self {
+        SwiftSection {
+            expirer_interval_secs: 30,
+        }
+    }
+}
+
+/// Reads the file if given; defaults otherwise.
+pub fn load(path: Option<&Path>) -> anyhow::Result<FileConfig> {
+    let Some(path) = path else {
+        return Ok(FileConfig::default());
+    };
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let cfg: FileConfig =
+        toml::from_str(&text).with_context(|| format!("in {}", path.display()))?;
+    Ok(cfg)
+}
+
+impl FileConfig {
+    pub fn validate(&self) -> anyhow::Result<()> {
+        let bs = self.storage.block_size;
+        if !(64 << 10..=64 << 20).contains(&bs) || !bs.is_power_of_two() {
+            bail!("storage.block_size must be a power of two between 64 KiB and 64 MiB, not {bs}");
+        }
+        if self.storage.inline_threshold > bs {
+            bail!("storage.inline_threshold must not exceed storage.block_size");
+        }
+        if self.gc.interval_secs == 0 || self.swift.expirer_interval_secs == 0 {
+            bail!("gc.interval_secs and swift.expirer_interval_secs must be positive");
+        }
+        Ok(())
+    }
+
+    pub fn identity_url(&self) -> String {
+        format!(
+            "http://{}:{}",
+            self.listen.public_host, self.listen.identity_port
+        )
+    }
+
+    pub fn object_url(&self) -> String {
+        format!(
+            "http://{}:{}",
+            self.listen.public_host, self.listen.object_port
+        )
+    }
+
+    pub fn identity_config(&self) -> identity::IdentityConfig {
+        identity::IdentityConfig {
+            token_ttl_secs: self.identity.token_ttl_secs,
+            region: self.identity.region.clone(),
+            public_url: self.identity_url(),
+            catalog: vec![identity::CatalogService {
+                service_type: "object-store".into(),
+                name: "swift".into(),
+                url: format!("{}/v1/AUTH_$(project_id)s", self.object_url()),
+            }],
+            ..identity::IdentityConfig::default()
+        }
+    }
+
+    pub fn store_config(&self) -> blockd::StoreConfig {
+        let mut c = self.blockd.clone().unwrap_or_default();
+        if self.blockd.is_none() || c.root == blockd::StoreConfig::default().root {
+            c.root = self.data_dir.join("blocks");
+        }
+        c
+    }
+
+    pub fn archipelago_config(&self) -> archipelago::Config {
+        archipelago::Config {
+            block_size: self.storage.block_size,
+            inline_threshold: self.storage.inline_threshold,
+            gc_grace: std::time::Duration::from_secs(self.gc.grace_secs),
+            ..archipelago::Config::default()
+        }
+    }
+}

@@ -1,0 +1,280 @@
+//! `atoll serve`: opens the data directory, wires the crates together and
+//! runs the HTTP services and background workers until SIGTERM/SIGINT.
+
+use std::future::Future;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::{web, App, HttpServer};
+use anyhow::{bail, Context};
+use archipelago::{Archipelago, ChunkStore};
+
+use crate::config::{self, FileConfig};
+use crate::Common;
+
+#[derive(clap::Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Address to listen on (default 127.0.0.1).
+    #[arg(long)]
+    listen_host: Option<String>,
+    /// Identity (Keystone) port (default 5000).
+    #[arg(long)]
+    identity_port: Option<u16>,
+    /// Object-store (Swift) port (default 8080).
+    #[arg(long)]
+    object_port: Option<u16>,
+    /// Password for the bootstrap admin user (first start only).
+    #[arg(long, env = "ATOLL_ADMIN_PASSWORD", hide_env_values = true)]
+    admin_password: Option<String>,
+}
+
+pub fn load_config(common: &Common) -> anyhow::Result<FileConfig> {
+    let mut cfg = config::load(common.config.as_deref())?;
+    if let Some(d) = &common.data_dir {
+        cfg.data_dir = d.clone();
+    }
+    cfg.validate()?;
+    std::fs::create_dir_all(&cfg.data_dir)
+        .with_context(|| format!("creating data directory {}", cfg.data_dir.display()))?;
+    Ok(cfg)
+}
+
+pub fn open_db(cfg: &FileConfig) -> anyhow::Result<db::Db> {
+    Ok(db::Db::open_sqlite(&cfg.data_dir.join("meta.db"), 8)?)
+}
+
+/// Holds the data directory's lock: one server (or offline tool) at a time.
+fn lock_data_dir(dir: &Path) -> anyhow::Result<std::fs::File> {
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join("LOCK"))?;
+    if f.try_lock().is_err() {
+        bail!("{} is in use by another atoll process", dir.display());
+    }
+    Ok(f)
+}
+
+fn open_store(cfg: &FileConfig) -> anyhow::Result<Arc<blockd::LocalStore>> {
+    Ok(Arc::new(blockd::LocalStore::open(cfg.store_config())?))
+}
+
+/// Runs `f` with the resource layer over a stopped server's data directory.
+pub fn offline<F, Fut>(common: &Common, f: F) -> anyhow::Result<()>
+where
+    F: FnOnce(Archipelago, Arc<dyn ChunkStore>) -> Fut,
+    Fut: Future<Output = anyhow::Result<()>>,
+{
+    let cfg = load_config(common)?;
+    let _lock = lock_data_dir(&cfg.data_dir)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let db = open_db(&cfg)?;
+        let store = open_store(&cfg)?;
+        let dynstore: Arc<dyn ChunkStore> = store.clone();
+        let arch = Archipelago::new(db, dynstore.clone(), cfg.archipelago_config());
+        let r = f(arch, dynstore).await;
+        store.shutdown();
+        r
+    })
+}
+
+pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let mut cfg = load_config(&args.common)?;
+    if let Some(h) = args.listen_host {
+        cfg.listen.host = h;
+    }
+    if let Some(p) = args.identity_port {
+        cfg.listen.identity_port = p;
+    }
+    if let Some(p) = args.object_port {
+        cfg.listen.object_port = p;
+    }
+    if args.admin_password.is_some() {
+        cfg.identity.admin_password = args.admin_password;
+    }
+    let _lock = lock_data_dir(&cfg.data_dir)?;
+    actix_web::rt::System::new().block_on(run(cfg))
+}
+
+async fn run(cfg: FileConfig) -> anyhow::Result<()> {
+    let db = open_db(&cfg)?;
+    let identity = identity::Identity::new(db.clone(), cfg.identity_config())?;
+    let generated = identity.bootstrap(cfg.identity.admin_password.clone())?;
+    let password = generated.clone().or(cfg.identity.admin_password.clone());
+    let openrc = cfg.data_dir.join("openrc");
+    if let Some(pw) = &password {
+        write_openrc(&openrc, &cfg, pw)?;
+    }
+
+    let store = open_store(&cfg)?;
+    let arch = Archipelago::new(db.clone(), store.clone(), cfg.archipelago_config());
+    let swift = swift_api::Swift::new(
+        arch.clone(),
+        identity.clone(),
+        swift_api::SwiftConfig {
+            public_url: cfg.object_url(),
+            ..Default::default()
+        },
+    );
+
+    let workers = if cfg.listen.workers == 0 {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2)
+    } else {
+        cfg.listen.workers
+    };
+    let id_data = web::Data::new(identity.clone());
+    let identity_server = HttpServer::new(move || {
+        App::new()
+            .app_data(id_data.clone())
+            .configure(identity::configure)
+    })
+    .workers(1.max(workers / 2))
+    .disable_signals()
+    .bind((cfg.listen.host.as_str(), cfg.listen.identity_port))
+    .with_context(|| {
+        format!(
+            "binding identity to {}:{}",
+            cfg.listen.host, cfg.listen.identity_port
+        )
+    })?
+    .run();
+    let swift_data = web::Data::new(swift.clone());
+    let object_server = HttpServer::new(move || {
+        App::new()
+            .app_data(swift_data.clone())
+            .app_data(web::PayloadConfig::new(usize::MAX))
+            .configure(swift_api::configure)
+    })
+    .workers(workers)
+    .disable_signals()
+    .bind((cfg.listen.host.as_str(), cfg.listen.object_port))
+    .with_context(|| {
+        format!(
+            "binding object-store to {}:{}",
+            cfg.listen.host, cfg.listen.object_port
+        )
+    })?
+    .run();
+
+    println!(
+        "atoll {} serving from {}",
+        env!("CARGO_PKG_VERSION"),
+        cfg.data_dir.display()
+    );
+    println!("  identity      {}/v3", cfg.identity_url());
+    println!(
+        "  object-store  {}/v1/AUTH_<project_id>   (TempAuth: {}/auth/v1.0)",
+        cfg.object_url(),
+        cfg.object_url()
+    );
+    if let Some(pw) = &generated {
+        println!("  admin password (generated, shown once): {pw}");
+    }
+    if openrc.exists() {
+        println!("  credentials:  source {}", openrc.display());
+    }
+    let _ = std::io::stdout().flush();
+
+    let workers_bg = vec![
+        actix_web::rt::spawn(gc_loop(
+            arch.clone(),
+            Duration::from_secs(cfg.gc.interval_secs),
+        )),
+        actix_web::rt::spawn(swift_api::run_expirer(
+            swift.clone(),
+            Duration::from_secs(cfg.swift.expirer_interval_secs),
+        )),
+    ];
+
+    let (ih, oh) = (identity_server.handle(), object_server.handle());
+    let servers = actix_web::rt::spawn(async move {
+        let (a, b) = futures_join(identity_server, object_server).await;
+        a.and(b)
+    });
+    shutdown_signal().await;
+    tracing::info!("shutting down: no new connections, finishing in-flight requests");
+    // Graceful: stop accepting, let in-flight requests finish.
+    futures_join(ih.stop(true), oh.stop(true)).await;
+    let _ = servers.await;
+    for w in workers_bg {
+        w.abort();
+    }
+    store.shutdown();
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn futures_join<A: Future, B: Future>(a: A, b: B) -> (A::Output, B::Output) {
+    tokio::join!(a, b)
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => return std::future::pending().await,
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}
+
+async fn gc_loop(arch: Archipelago, every: Duration) {
+    loop {
+        tokio::time::sleep(every).await;
+        match arch.gc().await {
+            Ok(r) if r.blocks_deleted + r.orphans_deleted > 0 => {
+                tracing::info!(
+                    deleted = r.blocks_deleted,
+                    orphans = r.orphans_deleted,
+                    "gc pass"
+                )
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "gc pass failed"),
+        }
+    }
+}
+
+fn write_openrc(path: &PathBuf, cfg: &FileConfig, password: &str) -> anyhow::Result<()> {
+    let quoted = password.replace('\'', "'\\''");
+    let text = format!(
+        "# atoll admin credentials for the openstack and swift clients\n\
+         export OS_AUTH_URL={}/v3\n\
+         export OS_AUTH_TYPE=password\n\
+         export OS_IDENTITY_API_VERSION=3\n\
+         export OS_USERNAME=admin\n\
+         export OS_PASSWORD='{quoted}'\n\
+         export OS_PROJECT_NAME=admin\n\
+         export OS_USER_DOMAIN_NAME=Default\n\
+         export OS_PROJECT_DOMAIN_NAME=Default\n\
+         export OS_REGION_NAME={}\n",
+        cfg.identity_url(),
+        cfg.identity.region
+    );
+    let tmp = path.with_extension("tmp");
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(true)
+            .write(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        f.write_all(text.as_bytes())?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)?;
+    Ok(())
+}

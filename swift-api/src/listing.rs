@@ -1,0 +1,243 @@
+//! Account and container listings: parameters (prefix, delimiter, marker,
+//! end_marker, limit, reverse), Swift's delimiter roll-up, and the plain,
+//! JSON and XML renderings.
+
+use std::collections::BTreeMap;
+
+use actix_web::http::header::HeaderMap;
+
+use crate::error::{Result, SwiftError};
+use crate::util::header;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Plain,
+    Json,
+    Xml,
+}
+
+impl Format {
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::Plain => "text/plain; charset=utf-8",
+            Format::Json => "application/json; charset=utf-8",
+            Format::Xml => "application/xml; charset=utf-8",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ListParams {
+    pub prefix: String,
+    pub delimiter: Option<char>,
+    pub marker: Option<String>,
+    pub end_marker: Option<String>,
+    pub limit: usize,
+    pub reverse: bool,
+    pub format: Format,
+}
+
+/// Reads listing parameters from the query and Accept header as Swift does.
+pub fn params(q: &BTreeMap<String, String>, h: &HeaderMap, max_limit: usize) -> Result<ListParams> {
+    let limit = match q.get("limit") {
+        Some(l) => {
+            let n: usize = l.parse().map_err(|_| {
+                SwiftError::PreconditionMessage(format!(
+                    "Value of limit must be a positive integer"
+                ))
+            })?;
+            if n > max_limit {
+                return Err(SwiftError::PreconditionMessage(format!(
+                    "Maximum limit is {max_limit}"
+                )));
+            }
+            n
+        }
+        None => max_limit,
+    };
+    let delimiter = match q.get("delimiter").map(String::as_str) {
+        None | Some("") => None,
+        Some(d) => {
+            let mut it = d.chars();
+            let c = it.next();
+            if it.next().is_some() || c.is_some_and(|c| c as u32 > 254) {
+                return Err(SwiftError::PreconditionMessage("Bad delimiter".into()));
+            }
+            c
+        }
+    };
+    let format = match q.get("format").map(|s| s.to_ascii_lowercase()) {
+        Some(f) if f == "json" => Format::Json,
+        Some(f) if f == "xml" => Format::Xml,
+        Some(_) => Format::Plain,
+        None => {
+            let accept = header(h, "accept").unwrap_or("");
+            if accept.contains("application/json") {
+                Format::Json
+            } else if accept.contains("application/xml") || accept.contains("text/xml") {
+                Format::Xml
+            } else {
+                Format::Plain
+            }
+        }
+    };
+    let truthy = |v: &str| {
+        matches!(
+            v.to_ascii_lowercase().as_str(),
+            "true" | "1" | "yes" | "on" | "t" | "y"
+        )
+    };
+    Ok(ListParams {
+        prefix: q.get("prefix").cloned().unwrap_or_default(),
+        delimiter,
+        marker: q.get("marker").filter(|m| !m.is_empty()).cloned(),
+        end_marker: q.get("end_marker").filter(|m| !m.is_empty()).cloned(),
+        limit,
+        reverse: q.get("reverse").is_some_and(|v| truthy(v)),
+        format,
+    })
+}
+
+/// One listing entry: a real item or a rolled-up `subdir`.
+pub enum Entry<T> {
+    Item(T),
+    Subdir(String),
+}
+
+/// Runs Swift's listing algorithm over a paged source. `page(after,
+/// before, limit)` returns rows in listing order, strictly after `after`
+/// (before, when reversed) and within the prefix.
+pub fn list<T>(
+    p: &ListParams,
+    name: impl Fn(&T) -> &str,
+    mut page: impl FnMut(Option<&str>, Option<&str>, i64) -> Result<Vec<T>>,
+) -> Result<Vec<Entry<T>>> {
+    let mut out = Vec::new();
+    // In reverse the marker bounds from above and end_marker from below.
+    let (mut after, mut before) = if p.reverse {
+        (p.end_marker.clone(), p.marker.clone())
+    } else {
+        (p.marker.clone(), p.end_marker.clone())
+    };
+    'outer: while out.len() < p.limit {
+        let rows = page(
+            after.as_deref(),
+            before.as_deref(),
+            (p.limit - out.len()) as i64,
+        )?;
+        if rows.is_empty() {
+            break;
+        }
+        for row in rows {
+            let n = name(&row).to_string();
+            if p.reverse {
+                before = Some(n.clone());
+            } else {
+                after = Some(n.clone());
+            }
+            if let Some(d) = p.delimiter {
+                if let Some(pos) = n[p.prefix.len().min(n.len())..].find(d) {
+                    let end = p.prefix.len() + pos + d.len_utf8();
+                    let dir = n[..end].to_string();
+                    if Some(&dir) != p.marker.as_ref() || p.reverse {
+                        out.push(Entry::Subdir(dir.clone()));
+                    }
+                    if p.reverse {
+                        before = Some(dir);
+                    } else {
+                        let next = char::from_u32(d as u32 + 1).unwrap_or(d);
+                        after = Some(format!("{}{}", &n[..end - d.len_utf8()], next));
+                    }
+                    continue 'outer;
+                }
+            }
+            out.push(Entry::Item(row));
+            if out.len() >= p.limit {
+                break 'outer;
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Escapes text for XML listings.
+pub fn xml_escape(s: &str) -> String {
+    let mut o = String::with_capacity(s.len());
+    for ch in s.chars() {
+        match ch {
+            '&' => o.push_str("&amp;"),
+            '<' => o.push_str("&lt;"),
+            '>' => o.push_str("&gt;"),
+            '"' => o.push_str("&quot;"),
+            '\'' => o.push_str("&#x27;"),
+            c => o.push(c),
+        }
+    }
+    o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(names: &[&str], p: &ListParams) -> Vec<String> {
+        let mut sorted: Vec<String> = names.iter().map(|s| s.to_string()).collect();
+        sorted.sort();
+        let r = list(
+            p,
+            |s: &String| s.as_str(),
+            |after, before, limit| {
+                let mut v: Vec<String> = sorted
+                    .iter()
+                    .filter(|n| n.starts_with(&p.prefix))
+                    .filter(|n| after.is_none_or(|a| n.as_str() > a))
+                    .filter(|n| before.is_none_or(|b| n.as_str() < b))
+                    .cloned()
+                    .collect();
+                if p.reverse {
+                    v.reverse();
+                }
+                v.truncate(limit as usize);
+                Ok(v)
+            },
+        )
+        .unwrap();
+        r.into_iter()
+            .map(|e| match e {
+                Entry::Item(s) => s,
+                Entry::Subdir(d) => format!("subdir:{d}"),
+            })
+            .collect()
+    }
+
+    fn p() -> ListParams {
+        ListParams {
+            prefix: String::new(),
+            delimiter: None,
+            marker: None,
+            end_marker: None,
+            limit: 100,
+            reverse: false,
+            format: Format::Plain,
+        }
+    }
+
+    #[test]
+    fn delimiter_rolls_up_like_swift() {
+        let names = ["a", "b/1", "b/2", "b/c/3", "c", "d/x"];
+        let mut q = p();
+        q.delimiter = Some('/');
+        assert_eq!(run(&names, &q), ["a", "subdir:b/", "c", "subdir:d/"]);
+        q.prefix = "b/".into();
+        assert_eq!(run(&names, &q), ["b/1", "b/2", "subdir:b/c/"]);
+        let mut q = p();
+        q.delimiter = Some('/');
+        q.reverse = true;
+        assert_eq!(run(&names, &q), ["subdir:d/", "c", "subdir:b/", "a"]);
+        let mut q = p();
+        q.marker = Some("b/1".into());
+        q.end_marker = Some("d".into());
+        q.limit = 2;
+        assert_eq!(run(&names, &q), ["b/2", "b/c/3"]);
+    }
+}

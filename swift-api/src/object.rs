@@ -1,0 +1,773 @@
+//! Object PUT/GET/HEAD/POST/DELETE/COPY.
+//!
+//! PUT streams the body into the resource layer and commits the object row
+//! with the resource in one transaction. COPY and `X-Copy-From` add a view
+//! of the source's resource: no bytes move.
+
+use std::collections::BTreeMap;
+
+use actix_web::body::SizedStream;
+use actix_web::{web, HttpRequest, HttpResponse};
+use futures::StreamExt;
+
+use crate::auth::Caller;
+use crate::error::{Result, SwiftError};
+use crate::range::{self, ByteRange, Ranges, Segment};
+use crate::store::{self, ObjectRow};
+use crate::util::{self, header, SwiftPath};
+use crate::{slo, Swift};
+
+/// Non-meta headers Swift keeps with an object.
+pub const ALLOWED_HEADERS: &[&str] = &[
+    "content-disposition",
+    "content-encoding",
+    "content-language",
+    "cache-control",
+    "expires",
+    "x-robots-tag",
+    "x-object-manifest",
+];
+
+fn cname(p: &SwiftPath) -> String {
+    p.container.clone().unwrap_or_default()
+}
+fn oname(p: &SwiftPath) -> String {
+    p.object.clone().unwrap_or_default()
+}
+
+async fn container_row(
+    swift: &Swift,
+    account: &str,
+    container: &str,
+) -> Result<Option<store::ContainerRow>> {
+    let (a, c) = (account.to_string(), container.to_string());
+    swift
+        .db()
+        .run(move |conn| Ok(store::container(conn, &a, &c)))
+        .await?
+}
+
+/// Loads a live (not expired) object.
+pub async fn load(
+    swift: &Swift,
+    account: &str,
+    container: &str,
+    name: &str,
+) -> Result<Option<ObjectRow>> {
+    let (a, c, n) = (account.to_string(), container.to_string(), name.to_string());
+    let row = swift
+        .db()
+        .run(move |conn| Ok(store::object(conn, &a, &c, &n)))
+        .await??;
+    Ok(row.filter(|r| !r.expired(db::now_micros())))
+}
+
+/// Parses `X-Delete-At` / `X-Delete-After` into an absolute Unix time.
+fn delete_at(req: &HttpRequest) -> Result<Option<i64>> {
+    let now = db::now_micros() / 1_000_000;
+    if let Some(v) = header(req.headers(), "x-delete-after") {
+        let n: i64 = v
+            .trim()
+            .parse()
+            .map_err(|_| SwiftError::BadRequest("Non-integer X-Delete-After".into()))?;
+        if n < 0 {
+            return Err(SwiftError::BadRequest("X-Delete-After in past".into()));
+        }
+        return Ok(Some(now + n));
+    }
+    if let Some(v) = header(req.headers(), "x-delete-at") {
+        let t: f64 = v
+            .trim()
+            .parse()
+            .map_err(|_| SwiftError::BadRequest("Non-integer X-Delete-At".into()))?;
+        let t = t as i64;
+        if t < now {
+            return Err(SwiftError::BadRequest("X-Delete-At in past".into()));
+        }
+        return Ok(Some(t));
+    }
+    Ok(None)
+}
+
+fn content_type(req: &HttpRequest, name: &str) -> Option<String> {
+    let given = header(req.headers(), "content-type").map(str::to_string);
+    let detect = header(req.headers(), "x-detect-content-type")
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    if detect || given.is_none() {
+        return Some(
+            mime_guess::from_path(name)
+                .first_raw()
+                .unwrap_or("application/octet-stream")
+                .to_string(),
+        );
+    }
+    given
+}
+
+fn strip_quotes(s: &str) -> String {
+    s.trim().trim_matches('"').to_ascii_lowercase()
+}
+
+/// Splits `container/object` (optionally with a leading slash and
+/// percent-encoded) as X-Copy-From and Destination carry it.
+fn split_copy_path(v: &str) -> Result<(String, String)> {
+    let dec = percent_encoding::percent_decode_str(v)
+        .decode_utf8()
+        .map_err(|_| SwiftError::PreconditionMessage("Invalid UTF8 or contains NULL".into()))?;
+    let t = dec.trim_start_matches('/');
+    match t.split_once('/') {
+        Some((c, o)) if !c.is_empty() && !o.is_empty() => Ok((c.to_string(), o.to_string())),
+        _ => Err(SwiftError::PreconditionMessage(
+            "Bad URL path: must be in the form /container/object".into(),
+        )),
+    }
+}
+
+/// `PUT /v1/{account}/{container}/{object}`.
+#[utoipa::path(put, path = "/v1/{account}/{container}/{object}", tag = "object",
+    params(("account" = String, Path), ("container" = String, Path), ("object" = String, Path),
+        ("multipart-manifest" = Option<String>, Query, description = "put: body is an SLO manifest")),
+    request_body(content = Vec<u8>, description = "Object content", content_type = "application/octet-stream"),
+    responses((status = 201, description = "Stored"), (status = 411, description = "No length"),
+        (status = 422, description = "ETag mismatch"), (status = 413, description = "Too large"),
+        (status = 404, description = "No such container")))]
+pub async fn put(
+    swift: &Swift,
+    req: &HttpRequest,
+    path: &SwiftPath,
+    caller: &Caller,
+    mut body: web::Payload,
+) -> Result<HttpResponse> {
+    let (acct, cont, name) = (path.account.clone(), cname(path), oname(path));
+    let crow = container_row(swift, &acct, &cont).await?;
+    caller.require_write(
+        swift,
+        &acct,
+        crow.as_ref().and_then(|c| c.write_acl.as_deref()),
+    )?;
+    let crow = crow.ok_or(SwiftError::NotFound)?;
+    let _ = crow;
+
+    let h = req.headers();
+    let chunked =
+        header(h, "transfer-encoding").is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
+    let length: Option<u64> =
+        match header(h, "content-length") {
+            Some(v) => Some(v.trim().parse().map_err(|_| {
+                SwiftError::BadRequest("Invalid Content-Length header value".into())
+            })?),
+            None => None,
+        };
+    if length.is_none() && !chunked && header(h, "x-copy-from").is_none() {
+        return Err(SwiftError::LengthRequired);
+    }
+    if length.is_some_and(|l| l > swift.limits().max_file_size) {
+        return Err(SwiftError::TooLarge("Your request is too large.".into()));
+    }
+    let mut meta = util::collect_meta(h, "object", ALLOWED_HEADERS, swift.limits())?;
+    util::check_meta_totals(&meta, "object", swift.limits())?;
+    let delete_at = delete_at(req)?;
+
+    if let Some(src) = header(h, "x-copy-from") {
+        if length.unwrap_or(0) != 0 {
+            return Err(SwiftError::BadRequest(
+                "Copy requests require a zero byte body".into(),
+            ));
+        }
+        let (sc, so) = split_copy_path(src)?;
+        return copy_object(
+            swift,
+            req,
+            caller,
+            &acct,
+            (&sc, &so),
+            (&cont, &name),
+            meta,
+            delete_at,
+        )
+        .await;
+    }
+
+    let q = util::parse_query(req.query_string());
+    if q.get("multipart-manifest").map(String::as_str) == Some("put") {
+        let raw = read_small_body(&mut body, swift.limits().max_manifest_size).await?;
+        return slo::put_manifest(
+            swift, req, caller, &acct, &cont, &name, raw, meta, delete_at,
+        )
+        .await;
+    }
+
+    let ctype = content_type(req, &name).unwrap_or_default();
+    let expected = header(h, "etag").map(strip_quotes);
+    let mut w = swift.arch.writer();
+    let max = swift.limits().max_file_size;
+    while let Some(chunk) = body.next().await {
+        // A payload error is the client going away or breaking framing:
+        // dropping the writer abandons everything received.
+        let chunk = chunk.map_err(|_| SwiftError::ClientDisconnect)?;
+        w.write(chunk).await?;
+        if w.len() > max {
+            return Err(SwiftError::TooLarge("Your request is too large.".into()));
+        }
+    }
+    if let Some(l) = length {
+        if w.len() != l {
+            return Err(SwiftError::ClientDisconnect);
+        }
+    }
+    let staged = w.finish().await?;
+    if let Some(e) = &expected {
+        if *e != staged.md5 {
+            return Err(SwiftError::Unprocessable);
+        }
+    }
+    let manifest = meta.remove("X-Object-Manifest");
+    let now = db::now_micros();
+    let row = ObjectRow {
+        account: acct,
+        container: cont,
+        name,
+        resource_id: String::new(),
+        size: staged.size as i64,
+        etag: staged.md5.clone(),
+        content_type: ctype,
+        metadata: util::meta_json(&meta),
+        last_modified: now,
+        delete_at,
+        manifest,
+        slo: false,
+    };
+    let etag = row.etag.clone();
+    swift
+        .arch
+        .commit(staged, move |c, rid| {
+            let mut row = row;
+            row.resource_id = rid.to_string();
+            store::put_object(c, &row)
+        })
+        .await?;
+    Ok(HttpResponse::Created()
+        .insert_header(("ETag", etag))
+        .insert_header(("Last-Modified", util::http_date(now)))
+        .insert_header(("X-Timestamp", util::x_timestamp(now)))
+        .content_type("text/html; charset=UTF-8")
+        .finish())
+}
+
+/// Reads a bounded request body into memory (manifests, bulk requests).
+pub async fn read_small_body(body: &mut web::Payload, max: usize) -> Result<bytes::Bytes> {
+    let mut buf = bytes::BytesMut::new();
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|_| SwiftError::ClientDisconnect)?;
+        if buf.len() + chunk.len() > max {
+            return Err(SwiftError::TooLarge("Your request is too large.".into()));
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(buf.freeze())
+}
+
+/// Makes `dst` a new object with `src`'s content. A plain source shares its
+/// resource; a large-object manifest source is assembled into a new one,
+/// as Swift copies the content a GET of the manifest returns.
+#[allow(clippy::too_many_arguments)]
+async fn copy_object(
+    swift: &Swift,
+    req: &HttpRequest,
+    caller: &Caller,
+    acct: &str,
+    (src_c, src_o): (&str, &str),
+    (dst_c, dst_o): (&str, &str),
+    new_meta: BTreeMap<String, String>,
+    delete_at: Option<i64>,
+) -> Result<HttpResponse> {
+    let scrow = container_row(swift, acct, src_c).await?;
+    caller.require_read(
+        swift,
+        acct,
+        scrow.as_ref().and_then(|c| c.read_acl.as_deref()),
+        false,
+    )?;
+    let src = load(swift, acct, src_c, src_o)
+        .await?
+        .ok_or(SwiftError::NotFound)?;
+    let dcrow = container_row(swift, acct, dst_c).await?;
+    caller.require_write(
+        swift,
+        acct,
+        dcrow.as_ref().and_then(|c| c.write_acl.as_deref()),
+    )?;
+    dcrow.ok_or(SwiftError::NotFound)?;
+
+    let fresh =
+        header(req.headers(), "x-fresh-metadata").is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    let mut meta = if fresh {
+        BTreeMap::new()
+    } else {
+        util::meta_from_json(&src.metadata)
+    };
+    for (k, v) in new_meta {
+        if v.is_empty() {
+            meta.remove(&k);
+        } else {
+            meta.insert(k, v);
+        }
+    }
+    util::check_meta_totals(&meta, "object", swift.limits())?;
+    let ctype = header(req.headers(), "content-type")
+        .map(str::to_string)
+        .unwrap_or_else(|| src.content_type.clone());
+    let now = db::now_micros();
+    let mut row = ObjectRow {
+        account: acct.to_string(),
+        container: dst_c.to_string(),
+        name: dst_o.to_string(),
+        resource_id: src.resource_id.clone(),
+        size: src.size,
+        etag: src.etag.clone(),
+        content_type: ctype,
+        metadata: String::new(),
+        last_modified: now,
+        delete_at,
+        manifest: None,
+        slo: false,
+    };
+    let large = src.slo || src.manifest.is_some();
+    if large {
+        // Assemble the large object's content into a new resource.
+        let segments = segments_of(swift, &src).await?;
+        let total: u64 = segments.iter().map(|s| s.len).sum();
+        let mut stream = range::stream_segments(
+            swift.arch.clone(),
+            segments,
+            ByteRange {
+                start: 0,
+                end: total,
+            },
+        );
+        let mut w = swift.arch.writer();
+        while let Some(b) = stream.next().await {
+            w.write(b?).await?;
+        }
+        let staged = w.finish().await?;
+        row.size = staged.size as i64;
+        row.etag = staged.md5.clone();
+        meta.remove("X-Object-Manifest");
+        row.metadata = util::meta_json(&meta);
+        let etag = row.etag.clone();
+        swift
+            .arch
+            .commit(staged, move |c, rid| {
+                let mut row = row;
+                row.resource_id = rid.to_string();
+                store::put_object(c, &row)
+            })
+            .await?;
+        return Ok(copied(src_c, src_o, &src, &etag, now));
+    }
+    if let Some(m) = meta.remove("X-Object-Manifest") {
+        row.manifest = Some(m);
+    }
+    row.metadata = util::meta_json(&meta);
+    let etag = row.etag.clone();
+    swift
+        .db()
+        .transaction(move |c| {
+            archipelago::meta::retain(c, &row.resource_id)?;
+            store::put_object(c, &row)
+        })
+        .await?;
+    Ok(copied(src_c, src_o, &src, &etag, now))
+}
+
+fn copied(src_c: &str, src_o: &str, src: &ObjectRow, etag: &str, now: i64) -> HttpResponse {
+    let enc = |s: &str| {
+        percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+    };
+    HttpResponse::Created()
+        .insert_header(("ETag", etag.to_string()))
+        .insert_header(("X-Copied-From", format!("{}/{}", enc(src_c), enc(src_o))))
+        .insert_header((
+            "X-Copied-From-Last-Modified",
+            util::http_date(src.last_modified),
+        ))
+        .insert_header(("Last-Modified", util::http_date(now)))
+        .insert_header(("X-Timestamp", util::x_timestamp(now)))
+        .content_type("text/html; charset=UTF-8")
+        .finish()
+}
+
+/// `COPY /v1/{account}/{container}/{object}` with `Destination: container/object`.
+#[utoipa::path(post, path = "/v1/{account}/{container}/{object}?COPY", tag = "object",
+    params(("account" = String, Path), ("container" = String, Path), ("object" = String, Path),
+        ("Destination" = String, Header, description = "container/object")),
+    responses((status = 201, description = "Copied (shares the source's resource)"), (status = 404, description = "No source")))]
+pub async fn copy(
+    swift: &Swift,
+    req: &HttpRequest,
+    path: &SwiftPath,
+    caller: &Caller,
+) -> Result<HttpResponse> {
+    let dest = header(req.headers(), "destination").ok_or_else(|| {
+        SwiftError::PreconditionMessage("You must specify a Destination header".into())
+    })?;
+    let (dc, dobj) = split_copy_path(dest)?;
+    let meta = util::collect_meta(req.headers(), "object", ALLOWED_HEADERS, swift.limits())?;
+    let delete_at = delete_at(req)?;
+    copy_object(
+        swift,
+        req,
+        caller,
+        &path.account,
+        (&cname(path), &oname(path)),
+        (&dc, &dobj),
+        meta,
+        delete_at,
+    )
+    .await
+}
+
+/// The content segments of an object: itself, or what its manifest names.
+pub async fn segments_of(swift: &Swift, row: &ObjectRow) -> Result<Vec<Segment>> {
+    if row.slo {
+        return slo::segments(swift, row).await;
+    }
+    if let Some(m) = &row.manifest {
+        return dlo_segments(swift, &row.account, m).await.map(|(s, _)| s);
+    }
+    Ok(vec![Segment {
+        resource_id: row.resource_id.clone(),
+        offset: 0,
+        len: row.size as u64,
+    }])
+}
+
+/// A DLO's segments: objects of `container/prefix` in name order, and the
+/// ETag Swift gives the whole (MD5 of the segments' ETags).
+async fn dlo_segments(
+    swift: &Swift,
+    account: &str,
+    manifest: &str,
+) -> Result<(Vec<Segment>, String)> {
+    let dec = percent_encoding::percent_decode_str(manifest)
+        .decode_utf8_lossy()
+        .into_owned();
+    let (c, prefix) = dec.split_once('/').unwrap_or((dec.as_str(), ""));
+    let (a, c, prefix) = (account.to_string(), c.to_string(), prefix.to_string());
+    let rows = swift
+        .db()
+        .run(move |conn| {
+            let mut out = Vec::new();
+            let mut after: Option<String> = None;
+            loop {
+                let page =
+                    store::object_page(conn, &a, &c, after.as_deref(), None, &prefix, false, 1000)
+                        .map_err(|e| match e {
+                            SwiftError::Db(d) => d,
+                            other => db::Error::Task(other.to_string()),
+                        })?;
+                if page.is_empty() {
+                    break;
+                }
+                after = page.last().map(|r| r.name.clone());
+                out.extend(page);
+            }
+            Ok(out)
+        })
+        .await?;
+    let now = db::now_micros();
+    let mut etags = String::new();
+    let mut segs = Vec::new();
+    for r in rows.into_iter().filter(|r| !r.expired(now)) {
+        etags.push_str(&r.etag);
+        segs.push(Segment {
+            resource_id: r.resource_id,
+            offset: 0,
+            len: r.size as u64,
+        });
+    }
+    let etag = hex::encode(<md5::Md5 as md5::Digest>::digest(etags.as_bytes()));
+    Ok((segs, etag))
+}
+
+/// `GET`/`HEAD /v1/{account}/{container}/{object}`.
+#[utoipa::path(get, path = "/v1/{account}/{container}/{object}", tag = "object",
+    params(("account" = String, Path), ("container" = String, Path), ("object" = String, Path),
+        ("Range" = Option<String>, Header), ("If-Match" = Option<String>, Header), ("If-None-Match" = Option<String>, Header),
+        ("multipart-manifest" = Option<String>, Query, description = "get: the SLO manifest itself")),
+    responses((status = 200, description = "Content"), (status = 206, description = "Partial content"),
+        (status = 304, description = "Not modified"), (status = 404, description = "No such object"),
+        (status = 412, description = "Precondition failed"), (status = 416, description = "Range not satisfiable")))]
+pub async fn get(
+    swift: &Swift,
+    req: &HttpRequest,
+    path: &SwiftPath,
+    caller: &Caller,
+    head: bool,
+) -> Result<HttpResponse> {
+    let (acct, cont, name) = (path.account.clone(), cname(path), oname(path));
+    let crow = container_row(swift, &acct, &cont).await?;
+    caller.require_read(
+        swift,
+        &acct,
+        crow.as_ref().and_then(|c| c.read_acl.as_deref()),
+        false,
+    )?;
+    let row = load(swift, &acct, &cont, &name)
+        .await?
+        .ok_or(SwiftError::NotFound)?;
+    let q = util::parse_query(req.query_string());
+    let manifest_get = q.get("multipart-manifest").map(String::as_str) == Some("get");
+
+    // What the body is made of, its size and the ETag shown.
+    let (segments, size, etag) = if row.slo && !manifest_get {
+        let segs = slo::segments(swift, &row).await?;
+        let size: u64 = segs.iter().map(|s| s.len).sum();
+        (segs, size, format!("\"{}\"", row.etag))
+    } else if row.slo {
+        let info = swift.arch.info(&row.resource_id).await?;
+        let raw = swift.arch.read_at(&row.resource_id, 0, info.size).await?;
+        let body = slo::manifest_for_get(&raw, q.get("format").map(String::as_str) == Some("raw"))?;
+        let mut r = HttpResponse::Ok();
+        headers(
+            &mut r,
+            &row,
+            &format!(
+                "\"{}\"",
+                hex::encode(<md5::Md5 as md5::Digest>::digest(&body))
+            ),
+        );
+        r.insert_header(("Content-Type", "application/json; charset=utf-8"));
+        return Ok(r.body(body));
+    } else if let (Some(m), false) = (&row.manifest, manifest_get) {
+        let (segs, etag) = dlo_segments(swift, &acct, m).await?;
+        let size: u64 = segs.iter().map(|s| s.len).sum();
+        (segs, size, format!("\"{etag}\""))
+    } else {
+        let segs = vec![Segment {
+            resource_id: row.resource_id.clone(),
+            offset: 0,
+            len: row.size as u64,
+        }];
+        (segs, row.size as u64, row.etag.clone())
+    };
+
+    conditionals(req, &row, &etag)?;
+    let mut resp = HttpResponse::Ok();
+    headers(&mut resp, &row, &etag);
+    resp.insert_header(("Content-Type", row.content_type.clone()));
+    if head {
+        return Ok(resp.body(SizedStream::new(
+            size,
+            futures::stream::empty::<Result<bytes::Bytes, SwiftError>>(),
+        )));
+    }
+    match range::parse(header(req.headers(), "range"), size) {
+        Ranges::Whole => {
+            let s = range::stream_segments(
+                swift.arch.clone(),
+                segments,
+                ByteRange {
+                    start: 0,
+                    end: size,
+                },
+            );
+            Ok(resp.body(SizedStream::new(size, s)))
+        }
+        Ranges::Unsatisfiable => Err(SwiftError::RangeNotSatisfiable(size)),
+        Ranges::Some(rs) if rs.len() == 1 => {
+            let r = rs[0];
+            let mut p = HttpResponse::PartialContent();
+            headers(&mut p, &row, &etag);
+            p.insert_header(("Content-Type", row.content_type.clone()));
+            p.insert_header((
+                "Content-Range",
+                format!("bytes {}-{}/{size}", r.start, r.end - 1),
+            ));
+            let s = range::stream_segments(swift.arch.clone(), segments, r);
+            Ok(p.body(SizedStream::new(r.end - r.start, s)))
+        }
+        Ranges::Some(rs) => {
+            let boundary = uuid::Uuid::new_v4().simple().to_string();
+            let (len, s) = range::multipart(
+                swift.arch.clone(),
+                segments,
+                rs,
+                size,
+                &row.content_type,
+                &boundary,
+            );
+            let mut p = HttpResponse::PartialContent();
+            headers(&mut p, &row, &etag);
+            p.insert_header((
+                "Content-Type",
+                format!("multipart/byteranges;boundary={boundary}"),
+            ));
+            Ok(p.body(SizedStream::new(len, s)))
+        }
+    }
+}
+
+fn headers(r: &mut actix_web::HttpResponseBuilder, row: &ObjectRow, etag: &str) {
+    r.insert_header(("ETag", etag.to_string()))
+        .insert_header(("Last-Modified", util::http_date(row.last_modified)))
+        .insert_header(("X-Timestamp", util::x_timestamp(row.last_modified)))
+        .insert_header(("Accept-Ranges", "bytes"));
+    for (k, v) in util::meta_from_json(&row.metadata) {
+        r.insert_header((k, v));
+    }
+    if let Some(d) = row.delete_at {
+        r.insert_header(("X-Delete-At", d.to_string()));
+    }
+    if let Some(m) = &row.manifest {
+        r.insert_header(("X-Object-Manifest", m.clone()));
+    }
+    if row.slo {
+        r.insert_header(("X-Static-Large-Object", "True"));
+    }
+}
+
+fn etag_matches(list: &str, etag: &str) -> bool {
+    let e = etag.trim_matches('"');
+    list.split(',')
+        .map(|t| t.trim().trim_matches('"'))
+        .any(|t| t == "*" || t == e)
+}
+
+/// If-Match, If-None-Match, If-Modified-Since, If-Unmodified-Since.
+fn conditionals(req: &HttpRequest, row: &ObjectRow, etag: &str) -> Result<()> {
+    let h = req.headers();
+    let modified_secs = (row.last_modified + 999_999) / 1_000_000;
+    if let Some(m) = header(h, "if-match") {
+        if !etag_matches(m, etag) {
+            return Err(SwiftError::PreconditionFailed);
+        }
+    }
+    if let Some(u) =
+        header(h, "if-unmodified-since").and_then(|v| httpdate::parse_http_date(v).ok())
+    {
+        let since = u
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0);
+        if modified_secs > since {
+            return Err(SwiftError::PreconditionFailed);
+        }
+    }
+    let not_modified = if let Some(n) = header(h, "if-none-match") {
+        etag_matches(n, etag)
+    } else if let Some(s) =
+        header(h, "if-modified-since").and_then(|v| httpdate::parse_http_date(v).ok())
+    {
+        let since = s
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0);
+        modified_secs <= since
+    } else {
+        false
+    };
+    if not_modified {
+        return Err(SwiftError::NotModified(
+            etag.to_string(),
+            util::http_date(row.last_modified),
+        ));
+    }
+    Ok(())
+}
+
+/// `POST /v1/{account}/{container}/{object}`: replaces the object's metadata.
+#[utoipa::path(post, path = "/v1/{account}/{container}/{object}", tag = "object",
+    params(("account" = String, Path), ("container" = String, Path), ("object" = String, Path)),
+    responses((status = 202, description = "Metadata replaced"), (status = 404, description = "No such object")))]
+pub async fn post(
+    swift: &Swift,
+    req: &HttpRequest,
+    path: &SwiftPath,
+    caller: &Caller,
+) -> Result<HttpResponse> {
+    let (acct, cont, name) = (path.account.clone(), cname(path), oname(path));
+    let crow = container_row(swift, &acct, &cont).await?;
+    caller.require_write(
+        swift,
+        &acct,
+        crow.as_ref().and_then(|c| c.write_acl.as_deref()),
+    )?;
+    let row = load(swift, &acct, &cont, &name)
+        .await?
+        .ok_or(SwiftError::NotFound)?;
+    // Swift's POST replaces all user metadata with what the request carries.
+    let mut meta = util::collect_meta(req.headers(), "object", ALLOWED_HEADERS, swift.limits())?;
+    meta.retain(|_, v| !v.is_empty());
+    meta.remove("X-Object-Manifest");
+    util::check_meta_totals(&meta, "object", swift.limits())?;
+    let delete_at = match (
+        header(req.headers(), "x-delete-at"),
+        header(req.headers(), "x-delete-after"),
+    ) {
+        (None, None) if req.headers().contains_key("x-remove-delete-at") => None,
+        (None, None) => row.delete_at,
+        _ => delete_at(req)?,
+    };
+    let ctype = header(req.headers(), "content-type")
+        .map(str::to_string)
+        .unwrap_or_else(|| row.content_type.clone());
+    swift
+        .db()
+        .transaction(move |c| store::update_object_meta(c, &row, &meta, &ctype, delete_at))
+        .await?;
+    Ok(HttpResponse::Accepted()
+        .content_type("text/html; charset=UTF-8")
+        .finish())
+}
+
+/// `DELETE /v1/{account}/{container}/{object}`.
+#[utoipa::path(delete, path = "/v1/{account}/{container}/{object}", tag = "object",
+    params(("account" = String, Path), ("container" = String, Path), ("object" = String, Path),
+        ("multipart-manifest" = Option<String>, Query, description = "delete: the SLO and its segments")),
+    responses((status = 204, description = "Deleted"), (status = 404, description = "No such object")))]
+pub async fn delete(
+    swift: &Swift,
+    req: &HttpRequest,
+    path: &SwiftPath,
+    caller: &Caller,
+) -> Result<HttpResponse> {
+    let (acct, cont, name) = (path.account.clone(), cname(path), oname(path));
+    let crow = container_row(swift, &acct, &cont).await?;
+    caller.require_write(
+        swift,
+        &acct,
+        crow.as_ref().and_then(|c| c.write_acl.as_deref()),
+    )?;
+    let q = util::parse_query(req.query_string());
+    if q.get("multipart-manifest").map(String::as_str) == Some("delete") {
+        if let Some(row) = load(swift, &acct, &cont, &name).await? {
+            if row.slo {
+                return slo::delete_with_segments(swift, req, caller, row).await;
+            }
+        }
+    }
+    let deleted = delete_one(swift, &acct, &cont, &name).await?;
+    if !deleted {
+        return Err(SwiftError::NotFound);
+    }
+    Ok(HttpResponse::NoContent()
+        .content_type("text/html; charset=UTF-8")
+        .finish())
+}
+
+/// Deletes one object row; false when there was none.
+pub async fn delete_one(swift: &Swift, acct: &str, cont: &str, name: &str) -> Result<bool> {
+    let (a, c, n) = (acct.to_string(), cont.to_string(), name.to_string());
+    swift
+        .db()
+        .transaction(move |conn| match store::object(conn, &a, &c, &n)? {
+            Some(row) => {
+                let live = !row.expired(db::now_micros());
+                store::delete_object_row(conn, &row)?;
+                Ok(live)
+            }
+            None => Ok(false),
+        })
+        .await
+}

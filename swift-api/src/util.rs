@@ -1,0 +1,304 @@
+//! Request plumbing shared by the handlers: path parsing, names, metadata
+//! headers and their limits, timestamps and transaction ids.
+
+use std::collections::BTreeMap;
+
+use actix_web::http::header::HeaderMap;
+use percent_encoding::percent_decode_str;
+
+use crate::error::{Result, SwiftError};
+use crate::Limits;
+
+/// The parts of a `/v1/<account>[/<container>[/<object>]]` path.
+#[derive(Debug, Clone)]
+pub struct SwiftPath {
+    pub account: String,
+    pub container: Option<String>,
+    pub object: Option<String>,
+}
+
+/// Splits and percent-decodes the raw request path as Swift's split_path
+/// does: the object part keeps its slashes.
+pub fn parse_path(raw: &str, limits: &Limits) -> Result<SwiftPath> {
+    // Swift sees the decoded PATH_INFO: decode first, then split, so an
+    // encoded slash separates container and object as a plain one does.
+    let decoded = percent_decode_str(raw)
+        .decode_utf8()
+        .map_err(|_| SwiftError::PreconditionMessage("Invalid UTF8 or contains NULL".into()))?;
+    if decoded.contains('\0') {
+        return Err(SwiftError::PreconditionMessage(
+            "Invalid UTF8 or contains NULL".into(),
+        ));
+    }
+    let rest = decoded
+        .strip_prefix("/v1/")
+        .or_else(|| decoded.strip_prefix("/v1.0/"))
+        .ok_or(SwiftError::NotFound)?;
+    let mut parts = rest.splitn(3, '/');
+    let decode = |s: &str| -> Result<String> { Ok(s.to_string()) };
+    let account = decode(parts.next().unwrap_or(""))?;
+    if account.is_empty() {
+        return Err(SwiftError::NotFound);
+    }
+    let container = match parts.next() {
+        None => None,
+        Some("") => None,
+        Some(c) => Some(decode(c)?),
+    };
+    let object = match parts.next() {
+        None | Some("") => None,
+        Some(o) => Some(decode(o)?),
+    };
+    if container.is_none() && object.is_some() {
+        return Err(SwiftError::NotFound);
+    }
+    if let Some(c) = &container {
+        if c.len() > limits.max_container_name_length {
+            return Err(SwiftError::BadRequest(format!(
+                "Container name length of {} longer than {}",
+                c.len(),
+                limits.max_container_name_length
+            )));
+        }
+    }
+    if let Some(o) = &object {
+        if o.len() > limits.max_object_name_length {
+            return Err(SwiftError::BadRequest(format!(
+                "Object name length of {} longer than {}",
+                o.len(),
+                limits.max_object_name_length
+            )));
+        }
+    }
+    Ok(SwiftPath {
+        account,
+        container,
+        object,
+    })
+}
+
+/// Parses the query string into decoded key/value pairs (`?a&b=1`).
+pub fn parse_query(q: &str) -> BTreeMap<String, String> {
+    q.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            let dec = |s: &str| {
+                percent_decode_str(&s.replace('+', " "))
+                    .decode_utf8_lossy()
+                    .into_owned()
+            };
+            (dec(k), dec(v))
+        })
+        .collect()
+}
+
+pub fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    h.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Title-cases a header name as Swift stores it: `x-object-meta-foo` ->
+/// `X-Object-Meta-Foo`.
+pub fn title_case(name: &str) -> String {
+    name.split('-')
+        .map(|w| {
+            let mut c = w.chars();
+            match c.next() {
+                Some(f) => f.to_uppercase().collect::<String>() + &c.as_str().to_lowercase(),
+                None => String::new(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
+/// Collects `<prefix><name>` metadata headers (and, for objects, the other
+/// headers Swift keeps) into a map of title-cased names, checking Swift's
+/// limits. `X-Remove-<kind>-Meta-*` headers become empty values (removal).
+pub fn collect_meta(
+    h: &HeaderMap,
+    kind: &str,
+    extra_allowed: &[&str],
+    limits: &Limits,
+) -> Result<BTreeMap<String, String>> {
+    let prefix = format!("x-{kind}-meta-");
+    let remove_prefix = format!("x-remove-{kind}-meta-");
+    let mut out = BTreeMap::new();
+    for (name, value) in h.iter() {
+        let n = name.as_str();
+        let v = value
+            .to_str()
+            .map_err(|_| SwiftError::BadRequest("Metadata must be valid UTF-8".into()))?;
+        if let Some(key) = n.strip_prefix(&prefix) {
+            check_one_meta(key, v, &prefix, limits)?;
+            out.insert(title_case(n), v.trim().to_string());
+        } else if let Some(key) = n.strip_prefix(&remove_prefix) {
+            out.insert(title_case(&format!("{prefix}{key}")), String::new());
+        } else if extra_allowed.contains(&n) {
+            out.insert(title_case(n), v.to_string());
+        }
+    }
+    Ok(out)
+}
+
+fn check_one_meta(key: &str, value: &str, prefix: &str, limits: &Limits) -> Result<()> {
+    if key.is_empty() {
+        return Err(SwiftError::BadRequest(
+            "Metadata name cannot be empty".into(),
+        ));
+    }
+    if key.len() > limits.max_meta_name_length {
+        return Err(SwiftError::BadRequest(format!(
+            "Metadata name too long: {}{}",
+            title_case(prefix),
+            key
+        )));
+    }
+    if value.len() > limits.max_meta_value_length {
+        return Err(SwiftError::BadRequest(format!(
+            "Metadata value longer than {}: {}{}",
+            limits.max_meta_value_length,
+            title_case(prefix),
+            key
+        )));
+    }
+    Ok(())
+}
+
+/// Checks the count and total size of the metadata a resource would hold
+/// after an update (Swift counts name and value bytes of user metadata).
+pub fn check_meta_totals(
+    meta: &BTreeMap<String, String>,
+    kind: &str,
+    limits: &Limits,
+) -> Result<()> {
+    let prefix = format!("X-{}-Meta-", title_case(kind));
+    let mut count = 0;
+    let mut size = 0;
+    for (k, v) in meta {
+        if let Some(key) = k.strip_prefix(&prefix) {
+            if v.is_empty() {
+                continue;
+            }
+            count += 1;
+            size += key.len() + v.len();
+        }
+    }
+    if count > limits.max_meta_count {
+        return Err(SwiftError::BadRequest(format!(
+            "Too many metadata items; max {}",
+            limits.max_meta_count
+        )));
+    }
+    if size > limits.max_meta_overall_size {
+        return Err(SwiftError::BadRequest(format!(
+            "Total metadata too large; max {}",
+            limits.max_meta_overall_size
+        )));
+    }
+    Ok(())
+}
+
+/// Applies an update to stored metadata: empty values remove keys.
+pub fn merge_meta(stored: &str, update: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    let mut m: BTreeMap<String, String> = serde_json::from_str(stored).unwrap_or_default();
+    for (k, v) in update {
+        if v.is_empty() {
+            m.remove(k);
+        } else {
+            m.insert(k.clone(), v.clone());
+        }
+    }
+    m
+}
+
+pub fn meta_json(m: &BTreeMap<String, String>) -> String {
+    let clean: BTreeMap<&String, &String> = m.iter().filter(|(_, v)| !v.is_empty()).collect();
+    serde_json::to_string(&clean).unwrap_or_else(|_| "{}".into())
+}
+
+pub fn meta_from_json(s: &str) -> BTreeMap<String, String> {
+    serde_json::from_str(s).unwrap_or_default()
+}
+
+/// Swift's normalized timestamp (`1700000000.12345`) from microseconds.
+pub fn x_timestamp(micros: i64) -> String {
+    format!("{}.{:05}", micros / 1_000_000, (micros % 1_000_000) / 10)
+}
+
+/// HTTP date of a timestamp, rounded up to the next whole second as Swift
+/// does so that If-Modified-Since with the returned value matches.
+pub fn http_date(micros: i64) -> String {
+    let secs = (micros + 999_999) / 1_000_000;
+    httpdate::fmt_http_date(
+        std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs.max(0) as u64),
+    )
+}
+
+/// Listing form of a timestamp: `2026-11-21T06:35:04.123450`.
+pub fn iso_timestamp(micros: i64) -> String {
+    let t = time::OffsetDateTime::from_unix_timestamp_nanos(micros as i128 * 1000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}",
+        t.year(),
+        t.month() as u8,
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        t.microsecond()
+    )
+}
+
+/// A new transaction id in Swift's shape: `tx<21 hex>-<10 hex time>`.
+pub fn new_trans_id() -> String {
+    let r = uuid::Uuid::new_v4().simple().to_string();
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    format!("tx{}-{:010x}", &r[..21], secs)
+}
+
+/// The project id behind an account name (`AUTH_<project_id>`).
+pub fn account_project(account: &str, reseller_prefix: &str) -> Option<String> {
+    account.strip_prefix(reseller_prefix).map(str::to_string)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_split_like_swift() {
+        let l = Limits::default();
+        let p = parse_path("/v1/AUTH_a/c/o/with/slashes%20x", &l).unwrap();
+        assert_eq!(p.account, "AUTH_a");
+        assert_eq!(p.container.as_deref(), Some("c"));
+        assert_eq!(p.object.as_deref(), Some("o/with/slashes x"));
+        let p = parse_path("/v1/AUTH_a/", &l).unwrap();
+        assert!(p.container.is_none());
+        assert!(matches!(
+            parse_path(&format!("/v1/AUTH_a/{}", "c".repeat(257)), &l),
+            Err(SwiftError::BadRequest(_))
+        ));
+        assert!(matches!(
+            parse_path("/v1/AUTH_a/c/%FF", &l),
+            Err(SwiftError::PreconditionMessage(_))
+        ));
+    }
+
+    #[test]
+    fn timestamps_format_like_swift() {
+        assert_eq!(x_timestamp(1_700_000_000_123_456), "1700000000.12345");
+        assert_eq!(
+            iso_timestamp(1_700_000_000_123_456),
+            "2023-11-14T22:13:20.123456"
+        );
+        assert_eq!(
+            http_date(1_700_000_000_000_001),
+            "Tue, 14 Nov 2023 22:13:21 GMT"
+        );
+    }
+}
