@@ -7,6 +7,7 @@
 //! blocking pool. SQLite (bundled, WAL, `synchronous=FULL`) is the embedded
 //! default; a transaction that returned `Ok` is on disk.
 
+mod group;
 pub mod schema;
 
 use std::path::Path;
@@ -38,6 +39,9 @@ pub enum Error {
     /// Migrations could not be applied on open.
     #[error("database migration failed: {0}")]
     Migration(String),
+    /// The write batch this transaction was part of failed to commit.
+    #[error("database commit failed: {0}")]
+    Commit(String),
     /// The blocking task running the query panicked or was cancelled.
     #[error("database task failed: {0}")]
     Task(String),
@@ -81,6 +85,8 @@ impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for Pragmas {
     }
 }
 
+pub(crate) type PooledConn = PooledConnection<ConnectionManager<SqliteConnection>>;
+
 /// A handle on the metadata store; cheap to clone.
 #[derive(Clone)]
 pub struct Db {
@@ -88,9 +94,9 @@ pub struct Db {
     // Bounds the blocking threads busy with queries so a burst of requests
     // cannot take every blocking thread of the runtime.
     permits: Arc<Semaphore>,
-    // SQLite has one writer; serialising write transactions here avoids
-    // busy-waiting inside SQLite and keeps commit order fair.
-    writer: Arc<std::sync::Mutex<()>>,
+    // SQLite has one writer: write transactions go to one thread that
+    // commits them in groups (see `group`).
+    writer: std::sync::mpsc::Sender<group::Job>,
 }
 
 impl std::fmt::Debug for Db {
@@ -113,15 +119,15 @@ impl Db {
         let mut conn = pool.get().map_err(|e| Error::Pool(e.to_string()))?;
         conn.run_pending_migrations(MIGRATIONS)
             .map_err(|e| Error::Migration(e.to_string()))?;
-        drop(conn);
+        let writer = group::spawn_writer(conn);
         Ok(Db {
             pool,
             permits: Arc::new(Semaphore::new(max_connections.max(2) as usize)),
-            writer: Arc::new(std::sync::Mutex::new(())),
+            writer,
         })
     }
 
-    fn conn(&self) -> Result<PooledConnection<ConnectionManager<SqliteConnection>>> {
+    fn conn(&self) -> Result<PooledConn> {
         self.pool.get().map_err(|e| Error::Pool(e.to_string()))
     }
 
@@ -145,23 +151,21 @@ impl Db {
         .map_err(|e| Error::Task(e.to_string()))?
     }
 
-    /// Runs `f` in one write transaction (`BEGIN IMMEDIATE`) on the blocking
-    /// pool: all of its changes commit together, or none do.
+    /// Runs `f` in a write transaction: all of its changes commit
+    /// together, or none do. Concurrent transactions share one commit
+    /// (group commit); `Ok` is returned only once that commit is durable.
     pub async fn transaction<T, E, F>(&self, f: F) -> Result<T, E>
     where
         T: Send + 'static,
         E: From<Error> + Send + 'static,
         F: FnOnce(&mut Conn) -> Result<T, E> + Send + 'static,
     {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|e| E::from(Error::Task(e.to_string())))?;
-        let db = self.clone();
-        tokio::task::spawn_blocking(move || db.transaction_blocking(f))
-            .await
-            .map_err(|e| E::from(Error::Task(e.to_string())))?
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.writer
+            .send(group::job(f, tx))
+            .map_err(|_| E::from(Error::Commit("writer thread stopped".into())))?;
+        rx.await
+            .map_err(|_| E::from(Error::Commit("write transaction abandoned".into())))?
     }
 
     /// The blocking form of [`Db::transaction`], for code already on a
@@ -172,7 +176,6 @@ impl Db {
         F: FnOnce(&mut Conn) -> Result<T, E>,
     {
         let mut conn = self.conn()?;
-        let _guard = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         conn.immediate_transaction(|c| f(c).map_err(TxError::Inner))
             .map_err(|e| match e {
                 TxError::Inner(e) => e,
@@ -252,5 +255,57 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(v, "1");
+    }
+}
+
+#[cfg(test)]
+mod group_tests {
+    use super::*;
+    use diesel::prelude::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failing_transaction_in_a_group_does_not_undo_the_others() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open_sqlite(&dir.path().join("meta.db"), 4).unwrap();
+        let mut tasks = Vec::new();
+        for i in 0..50 {
+            let db = db.clone();
+            tasks.push(tokio::spawn(async move {
+                db.transaction(move |c| {
+                    diesel::insert_into(schema::settings::table)
+                        .values((
+                            schema::settings::key.eq(format!("k{i}")),
+                            schema::settings::value.eq("v"),
+                        ))
+                        .execute(c)?;
+                    if i % 5 == 0 {
+                        return Err(Error::Task("refused".into()));
+                    }
+                    Ok(i)
+                })
+                .await
+            }));
+        }
+        let mut ok = 0;
+        for t in tasks {
+            if t.await.unwrap().is_ok() {
+                ok += 1;
+            }
+        }
+        assert_eq!(ok, 40);
+        let keys: Vec<String> = db
+            .run(|c| {
+                Ok(schema::settings::table
+                    .select(schema::settings::key)
+                    .load(c)?)
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            keys.len(),
+            40,
+            "exactly the successful transactions are stored"
+        );
+        assert!(keys.iter().all(|k| k[1..].parse::<i32>().unwrap() % 5 != 0));
     }
 }
