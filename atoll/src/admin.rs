@@ -138,7 +138,9 @@ pub fn run(cmd: AdminCmd, identity: &Identity) -> Result<()> {
         AdminCmd::Project { cmd } => project(cmd, identity),
         AdminCmd::User { cmd } => user(cmd, identity),
         AdminCmd::Role { cmd } => role(cmd, identity),
-        AdminCmd::Catalog { cmd: CatalogCmd::Show } => {
+        AdminCmd::Catalog {
+            cmd: CatalogCmd::Show,
+        } => {
             let mut rows = Vec::new();
             for s in admin::catalog(identity) {
                 for e in s.endpoints {
@@ -167,7 +169,15 @@ fn project(cmd: ProjectCmd, id: &Identity) -> Result<()> {
         ProjectCmd::List => {
             let rows: Vec<Vec<String>> = admin::list_projects(id)?
                 .into_iter()
-                .map(|p| vec![p.id, p.name, p.domain_id, p.enabled.to_string(), p.description])
+                .map(|p| {
+                    vec![
+                        p.id,
+                        p.name,
+                        p.domain_id,
+                        p.enabled.to_string(),
+                        p.description,
+                    ]
+                })
                 .collect();
             print_table(&["ID", "Name", "Domain", "Enabled", "Description"], &rows);
         }
@@ -182,7 +192,11 @@ fn project(cmd: ProjectCmd, id: &Identity) -> Result<()> {
 
 fn user(cmd: UserCmd, id: &Identity) -> Result<()> {
     match cmd {
-        UserCmd::Create { name, password, project } => {
+        UserCmd::Create {
+            name,
+            password,
+            project,
+        } => {
             let u = admin::create_user(id, &name, &password, project.as_deref())
                 .with_context(|| format!("creating user {name}"))?;
             println!("Created user {} ({})", u.name, u.id);
@@ -207,7 +221,10 @@ fn user(cmd: UserCmd, id: &Identity) -> Result<()> {
                     vec![u.id, u.name, u.domain_id, u.enabled.to_string(), dp]
                 })
                 .collect();
-            print_table(&["ID", "Name", "Domain", "Enabled", "Default Project"], &rows);
+            print_table(
+                &["ID", "Name", "Domain", "Enabled", "Default Project"],
+                &rows,
+            );
         }
         UserCmd::Delete { user } => {
             let u =
@@ -225,15 +242,29 @@ fn user(cmd: UserCmd, id: &Identity) -> Result<()> {
 
 fn role(cmd: RoleCmd, id: &Identity) -> Result<()> {
     match cmd {
-        RoleCmd::Add { user, project, role } => {
+        RoleCmd::Add {
+            user,
+            project,
+            role,
+        } => {
             let a = admin::add_role(id, &user, &project, &role)
                 .with_context(|| format!("granting {role} on {project} to {user}"))?;
-            println!("Granted {} on project {} to user {}", a.role.name, a.project.name, a.user.name);
+            println!(
+                "Granted {} on project {} to user {}",
+                a.role.name, a.project.name, a.user.name
+            );
         }
-        RoleCmd::Remove { user, project, role } => {
+        RoleCmd::Remove {
+            user,
+            project,
+            role,
+        } => {
             let a = admin::remove_role(id, &user, &project, &role)
                 .with_context(|| format!("removing {role} on {project} from {user}"))?;
-            println!("Removed {} on project {} from user {}", a.role.name, a.project.name, a.user.name);
+            println!(
+                "Removed {} on project {} from user {}",
+                a.role.name, a.project.name, a.user.name
+            );
         }
         RoleCmd::List { user, project } => {
             let rows: Vec<Vec<String>> =
@@ -257,12 +288,23 @@ fn print_table(header: &[&str], rows: &[Vec<String>]) {
         }
     }
     let line = |cells: Vec<&str>| {
-        let padded: Vec<String> =
-            cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
         println!("{}", padded.join("  ").trim_end());
     };
     line(header.to_vec());
-    line(widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>().iter().map(String::as_str).collect());
+    line(
+        widths
+            .iter()
+            .map(|w| "-".repeat(*w))
+            .collect::<Vec<_>>()
+            .iter()
+            .map(String::as_str)
+            .collect(),
+    );
     for row in rows {
         line(row.iter().map(String::as_str).collect());
     }
