@@ -4,7 +4,7 @@
 //! maintenance. This crate owns configuration and wiring: it is the only
 //! place where blockd's chunk store is handed to the resource layer.
 
-//TMP mod admin;
+mod admin;
 mod config;
 mod serve;
 
@@ -42,8 +42,8 @@ enum Cmd {
     Admin {
         #[command(flatten)]
         common: Common,
-        #[arg(long)]
-        cmd: Option<String>, //TMP
+        #[command(subcommand)]
+        cmd: admin::AdminCmd,
     },
     /// Write one OpenAPI document per service into a directory.
     Openapi {
@@ -77,13 +77,14 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.cmd {
         Cmd::Serve(args) => serve::serve(args),
-        Cmd::Admin { common, cmd: _cmd } => {
-            //TMP
+        Cmd::Admin { common, cmd } => {
             let cfg = serve::load_config(&common)?;
             let db = serve::open_db(&cfg)?;
             let identity = identity::Identity::new(db, cfg.identity_config())?;
-            identity.bootstrap(cfg.identity.admin_password.clone())?;
-            Ok(()) //TMP
+            if let Some(pw) = identity.bootstrap(cfg.identity.admin_password.clone())? {
+                eprintln!("bootstrapped a new deployment; admin password (shown once): {pw}");
+            }
+            admin::run(cmd, &identity)
         }
         Cmd::Openapi { out } => write_openapi(&out),
         Cmd::Gc { common, grace_secs } => serve::offline(&common, |arch, _store| async move {
