@@ -201,10 +201,20 @@ pub(crate) async fn authenticate(id: &Identity, req: AuthRequest) -> Result<(Str
             )
         })?;
         let u = pw.user;
-        let user = id
+        let found = id
             .read(move |c| load_user(c, u.id.as_deref(), u.name.as_deref(), u.domain.as_ref()))
             .await
-            .map_err(masked)?;
+            .map_err(masked);
+        let user = match found {
+            Ok(user) => user,
+            Err(Error::Unauthorized) => {
+                // Spend a verification's time anyway, so response time does
+                // not tell unknown users from wrong passwords.
+                password::waste_a_verification(u.password).await;
+                return Err(Error::Unauthorized);
+            }
+            Err(e) => return Err(e),
+        };
         if !password::verify_async(user.password_hash.clone(), u.password).await? {
             return Err(Error::Unauthorized);
         }

@@ -46,6 +46,17 @@ pub async fn verify_async(stored: String, password: String) -> Result<bool> {
         .map_err(|e| Error::Internal(format!("verifying task: {e}")))
 }
 
+/// Verifies `password` against a fixed hash and discards the result: the
+/// cost of a real check, for logins whose user does not exist.
+pub async fn waste_a_verification(password: String) {
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let _ = tokio::task::spawn_blocking(move || {
+        let stored = DUMMY.get_or_init(|| hash("atoll-dummy-password").unwrap_or_default());
+        verify(stored, &password)
+    })
+    .await;
+}
+
 /// A random 24-character alphanumeric password (about 142 bits).
 pub fn generate() -> String {
     rand::thread_rng()
