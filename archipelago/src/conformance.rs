@@ -88,9 +88,22 @@ pub async fn check_range_clamping(store: &dyn ChunkStore) {
     let id = BlockId::of(&data);
     store.put(id, data.clone(), None).await.unwrap();
     let len = data.len() as u64;
-    assert!(store.get_range(id, len, 10).await.unwrap().is_empty(), "range at the end");
-    assert!(store.get_range(id, len + 5000, 10).await.unwrap().is_empty(), "range past the end");
-    assert!(store.get_range(id, 17, 0).await.unwrap().is_empty(), "empty range");
+    assert!(
+        store.get_range(id, len, 10).await.unwrap().is_empty(),
+        "range at the end"
+    );
+    assert!(
+        store
+            .get_range(id, len + 5000, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "range past the end"
+    );
+    assert!(
+        store.get_range(id, 17, 0).await.unwrap().is_empty(),
+        "empty range"
+    );
     let tail = store.get_range(id, len - 100, 1 << 20).await.unwrap();
     assert_eq!(&tail[..], &data[data.len() - 100..], "range cut at the end");
     let all = store.get_range(id, 0, u64::MAX).await.unwrap();
@@ -110,7 +123,11 @@ pub async fn check_delete_isolation(store: &dyn ChunkStore) {
         Err(ChunkError::NotFound(got)) => assert_eq!(got, ia, "NotFound names the block"),
         other => panic!("get after delete must be NotFound, got {other:?}"),
     }
-    assert_eq!(store.get(ib).await.unwrap(), b, "neighbour survives a delete");
+    assert_eq!(
+        store.get(ib).await.unwrap(),
+        b,
+        "neighbour survives a delete"
+    );
     store.delete(ib).await.unwrap();
 }
 
@@ -124,7 +141,13 @@ pub async fn check_concurrent_puts(store: &dyn ChunkStore) {
     }
     assert!(store.contains(id).await.unwrap());
     assert_eq!(store.get(id).await.unwrap(), data);
-    let listed = store.list().await.unwrap().iter().filter(|b| b.id == id).count();
+    let listed = store
+        .list()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|b| b.id == id)
+        .count();
     assert_eq!(listed, 1, "listed once");
     store.delete(id).await.unwrap();
 }
@@ -137,10 +160,15 @@ pub async fn check_list_mtime(store: &dyn ChunkStore) {
     let id = BlockId::of(&data);
     let before = SystemTime::now() - Duration::from_secs(5);
     store.put(id, data.clone(), None).await.unwrap();
-    let mtime = |list: Vec<crate::chunk::StoredBlock>| list.into_iter().find(|b| b.id == id).map(|b| b.modified);
+    let mtime = |list: Vec<crate::chunk::StoredBlock>| {
+        list.into_iter().find(|b| b.id == id).map(|b| b.modified)
+    };
     let first = mtime(store.list().await.unwrap()).expect("listed");
     assert!(first >= before, "mtime not in the past");
-    assert!(first <= SystemTime::now() + Duration::from_secs(5), "mtime not in the future");
+    assert!(
+        first <= SystemTime::now() + Duration::from_secs(5),
+        "mtime not in the future"
+    );
     tokio::time::sleep(Duration::from_millis(20)).await;
     store.put(id, data, None).await.unwrap();
     let second = mtime(store.list().await.unwrap()).expect("still listed");

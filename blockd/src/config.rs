@@ -53,7 +53,10 @@ impl Default for StoreConfig {
 impl StoreConfig {
     /// A default configuration rooted at `root`.
     pub fn with_root(root: impl Into<PathBuf>) -> StoreConfig {
-        StoreConfig { root: root.into(), ..StoreConfig::default() }
+        StoreConfig {
+            root: root.into(),
+            ..StoreConfig::default()
+        }
     }
 
     /// The device directories in use (the configured ones or the defaults).
@@ -88,7 +91,13 @@ pub struct PolicyConfig {
 
 impl Default for PolicyConfig {
     fn default() -> PolicyConfig {
-        PolicyConfig { k: 4, m: 2, c: None, x: 1, replicate_below: 256 << 10 }
+        PolicyConfig {
+            k: 4,
+            m: 2,
+            c: None,
+            x: 1,
+            replicate_below: 256 << 10,
+        }
     }
 }
 
@@ -135,31 +144,63 @@ pub(crate) fn validate(
         return Err(BlockdError::UnknownPolicy(cfg.default_policy.clone()));
     }
     if cfg.checksum_chunk < 512 || !cfg.checksum_chunk.is_power_of_two() {
-        return Err(BlockdError::Config("checksum_chunk must be a power of two >= 512".into()));
+        return Err(BlockdError::Config(
+            "checksum_chunk must be a power of two >= 512".into(),
+        ));
     }
     let mut out = BTreeMap::new();
     for (name, p) in raw {
         let bad = |why: String| BlockdError::Config(format!("policy {name:?}: {why}"));
         let n = usize::from(p.k) + usize::from(p.m);
         if p.k == 0 || n > 255 {
-            return Err(bad(format!("need k >= 1 and k + m <= 255, got {}+{}", p.k, p.m)));
+            return Err(bad(format!(
+                "need k >= 1 and k + m <= 255, got {}+{}",
+                p.k, p.m
+            )));
         }
         let c = p.c.unwrap_or(p.k.saturating_add(1)).min(p.k + p.m);
         if c < p.k {
-            return Err(bad(format!("c = {c} is below k = {}: acknowledged blocks could be unreadable", p.k)));
+            return Err(bad(format!(
+                "c = {c} is below k = {}: acknowledged blocks could be unreadable",
+                p.k
+            )));
         }
         if p.x == 0 || n.div_ceil(ndevices) > usize::from(p.x) {
-            return Err(bad(format!("{n} fragments on {ndevices} devices need x >= {}", n.div_ceil(ndevices))));
+            return Err(bad(format!(
+                "{n} fragments on {ndevices} devices need x >= {}",
+                n.div_ceil(ndevices)
+            )));
         }
         let coded = if p.k == 1 {
-            Scheme { code: CodeId::Replicate, k: 1, m: p.m, c }
+            Scheme {
+                code: CodeId::Replicate,
+                k: 1,
+                m: p.m,
+                c,
+            }
         } else {
-            Scheme { code, k: p.k, m: p.m, c }
+            Scheme {
+                code,
+                k: p.k,
+                m: p.m,
+                c,
+            }
         };
         // Replication tolerates as many failed writes as the coded scheme.
         let copies = p.m + 1;
-        let replicated = Scheme { code: CodeId::Replicate, k: 1, m: p.m, c: copies - (p.k + p.m - c).min(p.m) };
-        let policy = Policy { name: name.clone(), coded, replicated, x: p.x, replicate_below: p.replicate_below };
+        let replicated = Scheme {
+            code: CodeId::Replicate,
+            k: 1,
+            m: p.m,
+            c: copies - (p.k + p.m - c).min(p.m),
+        };
+        let policy = Policy {
+            name: name.clone(),
+            coded,
+            replicated,
+            x: p.x,
+            replicate_below: p.replicate_below,
+        };
         out.insert(name, policy);
     }
     Ok(out)
@@ -175,8 +216,24 @@ mod tests {
         assert_eq!(cfg.device_dirs().len(), 6);
         let p = validate(&cfg, 6, CodeId::IsalCauchy).unwrap();
         let d = &p["default"];
-        assert_eq!(d.coded, Scheme { code: CodeId::IsalCauchy, k: 4, m: 2, c: 5 });
-        assert_eq!(d.replicated, Scheme { code: CodeId::Replicate, k: 1, m: 2, c: 2 });
+        assert_eq!(
+            d.coded,
+            Scheme {
+                code: CodeId::IsalCauchy,
+                k: 4,
+                m: 2,
+                c: 5
+            }
+        );
+        assert_eq!(
+            d.replicated,
+            Scheme {
+                code: CodeId::Replicate,
+                k: 1,
+                m: 2,
+                c: 2
+            }
+        );
         assert_eq!(d.scheme_for(100 << 10).k, 1);
         assert_eq!(d.scheme_for(4 << 20).k, 4);
     }
@@ -195,7 +252,17 @@ mod tests {
     #[test]
     fn placement_limit_is_checked() {
         let mut cfg = StoreConfig::with_root("/r");
-        cfg.policies.insert("big".into(), PolicyConfig { k: 6, m: 3, ..PolicyConfig::default() });
-        assert!(matches!(validate(&cfg, 6, CodeId::IsalCauchy), Err(BlockdError::Config(_))));
+        cfg.policies.insert(
+            "big".into(),
+            PolicyConfig {
+                k: 6,
+                m: 3,
+                ..PolicyConfig::default()
+            },
+        );
+        assert!(matches!(
+            validate(&cfg, 6, CodeId::IsalCauchy),
+            Err(BlockdError::Config(_))
+        ));
     }
 }

@@ -55,7 +55,9 @@ impl Drop for TempGuard {
             match fs::remove_file(&p) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => tracing::warn!(path = %p.display(), error = %e, "could not remove temp file"),
+                Err(e) => {
+                    tracing::warn!(path = %p.display(), error = %e, "could not remove temp file")
+                }
             }
         }
     }
@@ -90,7 +92,10 @@ pub fn sync_dir(dir: &Path) -> io::Result<()> {
 pub fn create_temp(dir: &Path, name: &str) -> io::Result<(File, String, TempGuard)> {
     let tmp = temp_name(name);
     let path = dir.join(&tmp);
-    let file = OpenOptions::new().write(true).create_new(true).open(&path)?;
+    let file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path)?;
     Ok((file, tmp, TempGuard::new(path)))
 }
 

@@ -26,7 +26,12 @@ pub enum BlockdError {
     Unrecoverable { id: BlockId, reason: String },
     /// Fewer than `c` fragments became durable.
     #[error("block {id}: only {durable} of the {needed} required fragments are durable: {reason}")]
-    NotDurable { id: BlockId, durable: usize, needed: usize, reason: String },
+    NotDurable {
+        id: BlockId,
+        durable: usize,
+        needed: usize,
+        reason: String,
+    },
     /// A file system operation failed outside any one block's read or write
     /// (opening devices, scanning, deleting).
     #[error("{op} {path}: {source}")]
@@ -43,8 +48,16 @@ pub enum BlockdError {
 
 impl BlockdError {
     /// Wraps an I/O error with what was being done and where.
-    pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> BlockdError {
-        BlockdError::Io { op, path: path.into(), source }
+    pub(crate) fn io(
+        op: &'static str,
+        path: impl Into<PathBuf>,
+        source: std::io::Error,
+    ) -> BlockdError {
+        BlockdError::Io {
+            op,
+            path: path.into(),
+            source,
+        }
     }
 }
 
@@ -54,7 +67,9 @@ impl From<BlockdError> for ChunkError {
         match e {
             BlockdError::NotFound(id) => ChunkError::NotFound(id),
             BlockdError::Unrecoverable { id, reason } => ChunkError::Unrecoverable(id, reason),
-            BlockdError::IdMismatch { id } | BlockdError::NotDurable { id, .. } => ChunkError::NotDurable(id, msg),
+            BlockdError::IdMismatch { id } | BlockdError::NotDurable { id, .. } => {
+                ChunkError::NotDurable(id, msg)
+            }
             _ => ChunkError::Backend(msg),
         }
     }

@@ -69,7 +69,10 @@ impl FragmentHeader {
         chunk_size: u32,
         payload: &[u8],
     ) -> FragmentHeader {
-        let chunk_crcs = payload.chunks(chunk_size as usize).map(crc32c::crc32c).collect();
+        let chunk_crcs = payload
+            .chunks(chunk_size as usize)
+            .map(crc32c::crc32c)
+            .collect();
         FragmentHeader {
             block,
             block_size,
@@ -170,7 +173,10 @@ impl FragmentHeader {
         if self.fragment_len != fragment_len(self.block_size, self.k) {
             return Err(HeaderError::Field("fragment length"));
         }
-        if self.chunk_size == 0 || self.chunk_crcs.len() as u64 != self.fragment_len.div_ceil(u64::from(self.chunk_size)) {
+        if self.chunk_size == 0
+            || self.chunk_crcs.len() as u64
+                != self.fragment_len.div_ceil(u64::from(self.chunk_size))
+        {
             return Err(HeaderError::Field("chunks"));
         }
         if stored_header_len != self.header_len() {
@@ -238,7 +244,16 @@ mod tests {
     use proptest::prelude::*;
 
     fn sample(payload: &[u8], chunk: u32) -> FragmentHeader {
-        FragmentHeader::for_payload(BlockId([7; 32]), payload.len() as u64 * 4, CodeId::IsalCauchy, 4, 2, 5, chunk, payload)
+        FragmentHeader::for_payload(
+            BlockId([7; 32]),
+            payload.len() as u64 * 4,
+            CodeId::IsalCauchy,
+            4,
+            2,
+            5,
+            chunk,
+            payload,
+        )
     }
 
     #[test]

@@ -40,8 +40,9 @@ impl Layout {
     /// enough.
     pub fn ranking(&self, id: &BlockId) -> Vec<usize> {
         let seed = u64::from_le_bytes(id.0[..8].try_into().unwrap_or_default());
-        let mut ranked: Vec<(u64, usize)> =
-            (0..self.devices.len()).map(|d| (mix(seed ^ mix(d as u64 + 1)), d)).collect();
+        let mut ranked: Vec<(u64, usize)> = (0..self.devices.len())
+            .map(|d| (mix(seed ^ mix(d as u64 + 1)), d))
+            .collect();
         ranked.sort_unstable();
         ranked.into_iter().map(|(_, d)| d).collect()
     }
@@ -79,9 +80,11 @@ pub fn parse_name(name: &str) -> Option<(BlockId, usize)> {
 
 /// True when `p` names a prefix directory (two lowercase hex digits).
 pub fn is_prefix_dir(p: &Path) -> bool {
-    p.file_name()
-        .and_then(|n| n.to_str())
-        .is_some_and(|n| n.len() == 2 && n.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+    p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+        n.len() == 2
+            && n.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    })
 }
 
 #[cfg(test)]
@@ -103,6 +106,9 @@ mod tests {
     fn names_roundtrip_and_temps_are_not_fragments() {
         let id = BlockId::of(b"x");
         assert_eq!(parse_name(&file_name(&id, 5)), Some((id, 5)));
-        assert_eq!(parse_name(&crate::durable::temp_name(&file_name(&id, 5))), None);
+        assert_eq!(
+            parse_name(&crate::durable::temp_name(&file_name(&id, 5))),
+            None
+        );
     }
 }

@@ -49,7 +49,11 @@ impl LocalStore {
                 tracing::info!(device = %d.display(), removed = n, "removed temp files left by a crash");
             }
         }
-        let max_fragments = policies.values().map(|p| usize::from(p.coded.k) + usize::from(p.coded.m)).max().unwrap_or(1);
+        let max_fragments = policies
+            .values()
+            .map(|p| usize::from(p.coded.k) + usize::from(p.coded.m))
+            .max()
+            .unwrap_or(1);
         let engine = Engine::start(config.io_threads, &config.io_engine, config.ring_entries)?;
         tracing::info!(engine = ?engine.kind(), threads = config.io_threads, devices = devices.len(), "block store open");
         let shared = Arc::new(Shared {
@@ -83,7 +87,10 @@ impl LocalStore {
     /// The validated policy named `name` (or the default).
     pub fn policy(&self, name: Option<&str>) -> Result<&Policy, BlockdError> {
         let name = name.unwrap_or(&self.shared.default_policy);
-        self.shared.policies.get(name).ok_or_else(|| BlockdError::UnknownPolicy(name.to_string()))
+        self.shared
+            .policies
+            .get(name)
+            .ok_or_else(|| BlockdError::UnknownPolicy(name.to_string()))
     }
 
     /// Finishes queued I/O and joins the worker threads. Later calls fail
@@ -92,19 +99,41 @@ impl LocalStore {
         self.engine.shutdown();
     }
 
+    /// Waits until every acknowledged put has finished writing its
+    /// remaining fragments (the ones past `c`), so what is on disk is the
+    /// whole set. For tests, benchmarks and orderly maintenance.
+    pub async fn quiesce(&self) -> Result<(), BlockdError> {
+        let sh = self.shared.clone();
+        self.engine.run(move |_io| sh.wait_all_writes()).await
+    }
+
     /// `put` with blockd's own error type.
-    pub async fn put_block(&self, id: BlockId, data: Bytes, policy: Option<&str>) -> Result<(), BlockdError> {
+    pub async fn put_block(
+        &self,
+        id: BlockId,
+        data: Bytes,
+        policy: Option<&str>,
+    ) -> Result<(), BlockdError> {
         let scheme = self.policy(policy)?.scheme_for(data.len() as u64);
         let (tx, rx) = oneshot::channel();
         let sh = self.shared.clone();
-        self.engine.submit(Box::new(move |io| ops::put::put(io, &sh, id, data, scheme, tx)))?;
+        self.engine.submit(Box::new(move |io| {
+            ops::put::put(io, &sh, id, data, scheme, tx)
+        }))?;
         rx.await.map_err(|_| BlockdError::ShutDown)?
     }
 
     /// `get_range` with blockd's own error type.
-    pub async fn read_range(&self, id: BlockId, offset: u64, len: u64) -> Result<Bytes, BlockdError> {
+    pub async fn read_range(
+        &self,
+        id: BlockId,
+        offset: u64,
+        len: u64,
+    ) -> Result<Bytes, BlockdError> {
         let sh = self.shared.clone();
-        self.engine.run(move |io| ops::read::read_range(io, &sh, &id, offset, len)).await?
+        self.engine
+            .run(move |io| ops::read::read_range(io, &sh, &id, offset, len))
+            .await?
     }
 
     /// `repair` with blockd's own error type.
@@ -112,7 +141,10 @@ impl LocalStore {
         let mut report = RepairReport::default();
         for b in self.list_blocks().await? {
             let sh = self.shared.clone();
-            let r = self.engine.run(move |io| ops::repair::repair_block(io, &sh, &b.id)).await?;
+            let r = self
+                .engine
+                .run(move |io| ops::repair::repair_block(io, &sh, &b.id))
+                .await?;
             report.blocks_checked += 1;
             report.fragments_missing += r.missing;
             report.fragments_corrupt += r.corrupt;
@@ -125,7 +157,9 @@ impl LocalStore {
     /// `list` with blockd's own error type.
     pub async fn list_blocks(&self) -> Result<Vec<StoredBlock>, BlockdError> {
         let devices = self.devices().to_vec();
-        tokio::task::spawn_blocking(move || ops::scan::list(&devices)).await.map_err(|_| BlockdError::ShutDown)?
+        tokio::task::spawn_blocking(move || ops::scan::list(&devices))
+            .await
+            .map_err(|_| BlockdError::ShutDown)?
     }
 }
 
@@ -143,7 +177,10 @@ impl ChunkStore for LocalStore {
 
     async fn get(&self, id: BlockId) -> Result<Bytes, ChunkError> {
         let sh = self.shared.clone();
-        Ok(self.engine.run(move |io| ops::read::read_block(io, &sh, &id)).await??)
+        Ok(self
+            .engine
+            .run(move |io| ops::read::read_block(io, &sh, &id))
+            .await??)
     }
 
     async fn get_range(&self, id: BlockId, offset: u64, len: u64) -> Result<Bytes, ChunkError> {
@@ -165,7 +202,10 @@ impl ChunkStore for LocalStore {
 
     async fn delete(&self, id: BlockId) -> Result<(), ChunkError> {
         let sh = self.shared.clone();
-        Ok(self.engine.run(move |_io| ops::scan::delete(&sh, &id)).await??)
+        Ok(self
+            .engine
+            .run(move |_io| ops::scan::delete(&sh, &id))
+            .await??)
     }
 
     async fn list(&self) -> Result<Vec<StoredBlock>, ChunkError> {

@@ -10,7 +10,10 @@ use bytes::Bytes;
 use proptest::prelude::*;
 
 fn config(root: &Path, engine: &str) -> StoreConfig {
-    StoreConfig { io_engine: engine.into(), ..StoreConfig::with_root(root) }
+    StoreConfig {
+        io_engine: engine.into(),
+        ..StoreConfig::with_root(root)
+    }
 }
 
 fn open(root: &Path) -> LocalStore {
@@ -36,7 +39,9 @@ fn fragments(store: &LocalStore, id: &BlockId) -> Vec<(usize, PathBuf)> {
     let hex = id.to_hex();
     let mut out = Vec::new();
     for d in store.devices() {
-        let Ok(entries) = fs::read_dir(d.join(&hex[..2])) else { continue };
+        let Ok(entries) = fs::read_dir(d.join(&hex[..2])) else {
+            continue;
+        };
         for e in entries.flatten() {
             let name = e.file_name().to_string_lossy().to_string();
             if let Some(idx) = name.strip_prefix(&format!("{hex}.")) {
@@ -51,7 +56,11 @@ fn fragments(store: &LocalStore, id: &BlockId) -> Vec<(usize, PathBuf)> {
 }
 
 fn path_of(store: &LocalStore, id: &BlockId, i: usize) -> PathBuf {
-    fragments(store, id).into_iter().find(|(j, _)| *j == i).map(|(_, p)| p).expect("fragment on disk")
+    fragments(store, id)
+        .into_iter()
+        .find(|(j, _)| *j == i)
+        .map(|(_, p)| p)
+        .expect("fragment on disk")
 }
 
 fn flip_byte(path: &Path, at: u64) {
@@ -64,6 +73,8 @@ fn flip_byte(path: &Path, at: u64) {
 async fn put(store: &LocalStore, data: &Bytes) -> BlockId {
     let id = BlockId::of(data);
     store.put(id, data.clone(), None).await.unwrap();
+    // put returns at c = 5 of 6; the checks below look at all six files.
+    store.quiesce().await.unwrap();
     id
 }
 
@@ -100,8 +111,14 @@ async fn a_4mib_block_is_six_fragments_on_six_devices() {
     let store = open(dir.path());
     let id = put(&store, &sample(4 << 20, 1)).await;
     let frags = fragments(&store, &id);
-    assert_eq!(frags.iter().map(|f| f.0).collect::<Vec<_>>(), vec![0, 1, 2, 3, 4, 5]);
-    let mut devs: Vec<_> = frags.iter().map(|(_, p)| p.parent().unwrap().parent().unwrap().to_owned()).collect();
+    assert_eq!(
+        frags.iter().map(|f| f.0).collect::<Vec<_>>(),
+        vec![0, 1, 2, 3, 4, 5]
+    );
+    let mut devs: Vec<_> = frags
+        .iter()
+        .map(|(_, p)| p.parent().unwrap().parent().unwrap().to_owned())
+        .collect();
     devs.sort();
     devs.dedup();
     assert_eq!(devs.len(), 6, "x = 1: one fragment per device");
@@ -128,8 +145,10 @@ async fn losing_any_m_fragments_still_reads() {
     let store = open(dir.path());
     let data = sample((3 << 20) + 12345, 3);
     let id = put(&store, &data).await;
-    let saved: Vec<(usize, Vec<u8>)> =
-        fragments(&store, &id).into_iter().map(|(i, p)| (i, fs::read(p).unwrap())).collect();
+    let saved: Vec<(usize, Vec<u8>)> = fragments(&store, &id)
+        .into_iter()
+        .map(|(i, p)| (i, fs::read(p).unwrap()))
+        .collect();
     for a in 0..6 {
         for b in a + 1..6 {
             let (pa, pb) = (path_of(&store, &id, a), path_of(&store, &id, b));
@@ -162,10 +181,17 @@ async fn corruption_in_any_fragment_is_detected_rebuilt_and_reported() {
             if parity_payload {
                 // Reads never touch parity payloads; repair's scrub does.
                 let r = store.repair().await.unwrap();
-                assert_eq!((r.fragments_corrupt, r.fragments_rewritten), (1, 1), "fragment {i} byte {at}");
+                assert_eq!(
+                    (r.fragments_corrupt, r.fragments_rewritten),
+                    (1, 1),
+                    "fragment {i} byte {at}"
+                );
                 assert_eq!(fs::read(&p).unwrap(), orig, "repaired in place");
             } else {
-                assert!(store.stats().fragments_corrupt_seen > before, "reported: fragment {i} byte {at}");
+                assert!(
+                    store.stats().fragments_corrupt_seen > before,
+                    "reported: fragment {i} byte {at}"
+                );
                 fs::write(&p, orig).unwrap();
             }
         }
@@ -180,7 +206,10 @@ async fn losing_m_plus_one_is_unrecoverable() {
     for i in [0, 3, 5] {
         fs::remove_file(path_of(&store, &id, i)).unwrap();
     }
-    assert!(matches!(store.get(id).await, Err(ChunkError::Unrecoverable(..))));
+    assert!(matches!(
+        store.get(id).await,
+        Err(ChunkError::Unrecoverable(..))
+    ));
     assert!(!store.contains(id).await.unwrap());
     let r = store.repair().await.unwrap();
     assert_eq!(r.blocks_unrecoverable, 1);
@@ -192,14 +221,28 @@ async fn repair_rewrites_missing_and_corrupt_fragments() {
     let store = open(dir.path());
     let data = sample(4 << 20, 6);
     let id = put(&store, &data).await;
-    let originals: Vec<Vec<u8>> = fragments(&store, &id).into_iter().map(|(_, p)| fs::read(p).unwrap()).collect();
+    let originals: Vec<Vec<u8>> = fragments(&store, &id)
+        .into_iter()
+        .map(|(_, p)| fs::read(p).unwrap())
+        .collect();
     let lost = path_of(&store, &id, 1);
     fs::remove_file(&lost).unwrap();
     let bad = path_of(&store, &id, 4);
     flip_byte(&bad, 4096 + 123_456);
     let r = store.repair().await.unwrap();
-    assert_eq!((r.blocks_checked, r.fragments_missing, r.fragments_corrupt, r.fragments_rewritten), (1, 1, 1, 2));
-    let now: Vec<Vec<u8>> = fragments(&store, &id).into_iter().map(|(_, p)| fs::read(p).unwrap()).collect();
+    assert_eq!(
+        (
+            r.blocks_checked,
+            r.fragments_missing,
+            r.fragments_corrupt,
+            r.fragments_rewritten
+        ),
+        (1, 1, 1, 2)
+    );
+    let now: Vec<Vec<u8>> = fragments(&store, &id)
+        .into_iter()
+        .map(|(_, p)| fs::read(p).unwrap())
+        .collect();
     assert_eq!(now, originals, "rewritten byte for byte");
     let again = store.repair().await.unwrap();
     assert_eq!(again.fragments_rewritten, 0);
@@ -209,7 +252,9 @@ async fn repair_rewrites_missing_and_corrupt_fragments() {
 async fn a_lost_device_is_read_around_and_recreated_by_repair() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path());
-    let blocks: Vec<Bytes> = (0..5).map(|s| sample((1 << 20) + s * 1000, 70 + s as u64)).collect();
+    let blocks: Vec<Bytes> = (0..5)
+        .map(|s| sample((1 << 20) + s * 1000, 70 + s as u64))
+        .collect();
     let mut ids = Vec::new();
     for b in &blocks {
         ids.push(put(&store, b).await);
@@ -248,9 +293,15 @@ async fn put_checks_the_id_and_the_policy() {
     let store = open(dir.path());
     let data = sample(1 << 20, 9);
     let wrong = BlockId::of(b"something else");
-    assert!(matches!(store.put(wrong, data.clone(), None).await, Err(ChunkError::NotDurable(..))));
+    assert!(matches!(
+        store.put(wrong, data.clone(), None).await,
+        Err(ChunkError::NotDurable(..))
+    ));
     assert!(fragments(&store, &wrong).is_empty());
-    assert!(matches!(store.put(BlockId::of(&data), data, Some("nope")).await, Err(ChunkError::Backend(_))));
+    assert!(matches!(
+        store.put(BlockId::of(&data), data, Some("nope")).await,
+        Err(ChunkError::Backend(_))
+    ));
 }
 
 #[tokio::test]
@@ -280,16 +331,24 @@ async fn a_crash_leaving_only_temp_files_leaves_no_block() {
             .map(|(i, d)| {
                 let sub = d.join(&id.to_hex()[..2]);
                 fs::create_dir_all(&sub).unwrap();
-                let p = sub.join(blockd::durable::temp_name(&blockd::layout::file_name(&id, i)));
+                let p = sub.join(blockd::durable::temp_name(&blockd::layout::file_name(
+                    &id, i,
+                )));
                 fs::write(&p, &data[..4096]).unwrap();
                 p
             })
             .collect();
-        assert!(store.list().await.unwrap().is_empty(), "temp files are not blocks");
+        assert!(
+            store.list().await.unwrap().is_empty(),
+            "temp files are not blocks"
+        );
         assert!(!store.contains(id).await.unwrap());
     }
     let store = open(dir.path());
-    assert!(temps.iter().all(|p| !p.exists()), "temp files removed on open");
+    assert!(
+        temps.iter().all(|p| !p.exists()),
+        "temp files removed on open"
+    );
     assert!(store.list().await.unwrap().is_empty());
 }
 
@@ -297,7 +356,13 @@ async fn a_crash_leaving_only_temp_files_leaves_no_block() {
 async fn writes_succeed_with_c_devices_and_fail_below() {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = StoreConfig::with_root(dir.path());
-    cfg.policies.insert("all".into(), PolicyConfig { c: Some(6), ..PolicyConfig::default() });
+    cfg.policies.insert(
+        "all".into(),
+        PolicyConfig {
+            c: Some(6),
+            ..PolicyConfig::default()
+        },
+    );
     let store = LocalStore::open(cfg).unwrap();
     // A device path that is a file cannot take fragments.
     let broken = |i: usize| {
@@ -312,13 +377,22 @@ async fn writes_succeed_with_c_devices_and_fail_below() {
     assert_eq!(store.get(ia).await.unwrap(), a);
     let b = sample(1 << 20, 13);
     let r = store.put(BlockId::of(&b), b.clone(), Some("all")).await;
-    assert!(matches!(r, Err(ChunkError::NotDurable(..))), "c = 6 cannot be met: {r:?}");
+    assert!(
+        matches!(r, Err(ChunkError::NotDurable(..))),
+        "c = 6 cannot be met: {r:?}"
+    );
     broken(1);
     broken(2);
     let c = sample(1 << 20, 14);
     let ic = BlockId::of(&c);
-    assert!(matches!(store.put(ic, c, None).await, Err(ChunkError::NotDurable(..))));
-    assert!(fragments(&store, &ic).is_empty(), "fewer than k durable: cleaned up");
+    assert!(matches!(
+        store.put(ic, c, None).await,
+        Err(ChunkError::NotDurable(..))
+    ));
+    assert!(
+        fragments(&store, &ic).is_empty(),
+        "fewer than k durable: cleaned up"
+    );
     assert!(store.stats().fragment_writes_failed >= 5);
 }
 
@@ -336,7 +410,10 @@ async fn shutdown_finishes_and_refuses_new_work() {
 }
 
 fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 proptest! {

@@ -8,7 +8,7 @@
 
 use std::os::raw::{c_int, c_uchar};
 
-use super::{check_encode, check_reconstruct, Codec, CodeId, CodecError};
+use super::{check_encode, check_reconstruct, CodeId, Codec, CodecError};
 
 #[link(name = "isal")]
 extern "C" {
@@ -47,7 +47,12 @@ impl IsalCodec {
         // SAFETY: `matrix` holds (k+m)*k bytes, the size the function fills.
         unsafe { gf_gen_cauchy1_matrix(matrix.as_mut_ptr(), (k + m) as c_int, k as c_int) };
         let encode_tables = tables(k, &matrix[k * k..]);
-        Ok(IsalCodec { k, m, matrix, encode_tables })
+        Ok(IsalCodec {
+            k,
+            m,
+            matrix,
+            encode_tables,
+        })
     }
 }
 
@@ -59,7 +64,14 @@ fn tables(k: usize, rows: &[u8]) -> Vec<u8> {
     let mut out = vec![0u8; 32 * k * nrows];
     // SAFETY: `rows` is nrows*k coefficients and `out` 32*k*nrows bytes, the
     // sizes ec_init_tables reads and writes; it does not modify `rows`.
-    unsafe { ec_init_tables(k as c_int, nrows as c_int, rows.as_mut_ptr(), out.as_mut_ptr()) };
+    unsafe {
+        ec_init_tables(
+            k as c_int,
+            nrows as c_int,
+            rows.as_mut_ptr(),
+            out.as_mut_ptr(),
+        )
+    };
     out
 }
 
@@ -126,7 +138,10 @@ impl Codec for IsalCodec {
         let k = self.k;
         let (len, sources) = check_reconstruct(k, self.m, frags, wanted, out)?;
         // Rows of the generator matrix for the survivors we decode from.
-        let mut sub: Vec<u8> = sources.iter().flat_map(|&s| self.matrix[s * k..(s + 1) * k].to_vec()).collect();
+        let mut sub: Vec<u8> = sources
+            .iter()
+            .flat_map(|&s| self.matrix[s * k..(s + 1) * k].to_vec())
+            .collect();
         let mut inv = vec![0u8; k * k];
         // SAFETY: both buffers are k*k bytes; the call overwrites `sub`.
         if unsafe { gf_invert_matrix(sub.as_mut_ptr(), inv.as_mut_ptr(), k as c_int) } != 0 {
@@ -142,11 +157,16 @@ impl Codec for IsalCodec {
                 let g = &self.matrix[w * k..(w + 1) * k];
                 for j in 0..k {
                     // SAFETY: gf_mul is a pure table lookup.
-                    rows.push((0..k).fold(0u8, |acc, t| acc ^ unsafe { gf_mul(g[t], inv[t * k + j]) }));
+                    rows.push(
+                        (0..k).fold(0u8, |acc, t| acc ^ unsafe { gf_mul(g[t], inv[t * k + j]) }),
+                    );
                 }
             }
         }
-        let inputs: Vec<&[u8]> = sources.iter().map(|&s| frags[s].unwrap_or_default()).collect();
+        let inputs: Vec<&[u8]> = sources
+            .iter()
+            .map(|&s| frags[s].unwrap_or_default())
+            .collect();
         apply(k, &tables(k, &rows), &inputs, out, len);
         Ok(())
     }

@@ -100,7 +100,12 @@ pub fn codec_for(code: CodeId, k: usize, m: usize) -> Result<Arc<dyn Codec>, Cod
 }
 
 /// Checks shapes shared by all codecs.
-fn check_encode(k: usize, m: usize, data: &[&[u8]], parity: &[&mut [u8]]) -> Result<usize, CodecError> {
+fn check_encode(
+    k: usize,
+    m: usize,
+    data: &[&[u8]],
+    parity: &[&mut [u8]],
+) -> Result<usize, CodecError> {
     if data.len() != k || parity.len() != m {
         return Err(CodecError::BadArguments(format!(
             "expected {k}+{m} fragments, got {}+{}",
@@ -110,7 +115,9 @@ fn check_encode(k: usize, m: usize, data: &[&[u8]], parity: &[&mut [u8]]) -> Res
     }
     let len = data.first().map_or(0, |d| d.len());
     if data.iter().any(|d| d.len() != len) || parity.iter().any(|p| p.len() != len) {
-        return Err(CodecError::BadArguments("fragments differ in length".into()));
+        return Err(CodecError::BadArguments(
+            "fragments differ in length".into(),
+        ));
     }
     Ok(len)
 }
@@ -129,12 +136,17 @@ fn check_reconstruct(
     }
     let sources: Vec<usize> = (0..k + m).filter(|&i| frags[i].is_some()).take(k).collect();
     if sources.len() < k {
-        return Err(CodecError::TooFewFragments { need: k, have: sources.len() });
+        return Err(CodecError::TooFewFragments {
+            need: k,
+            have: sources.len(),
+        });
     }
     let len = frags[sources[0]].map_or(0, |f| f.len());
     let same = |s: &[u8]| s.len() == len;
     if !frags.iter().flatten().all(|f| same(f)) || !out.iter().all(|o| same(o)) {
-        return Err(CodecError::BadArguments("fragments differ in length".into()));
+        return Err(CodecError::BadArguments(
+            "fragments differ in length".into(),
+        ));
     }
     Ok((len, sources))
 }
@@ -147,7 +159,11 @@ mod tests {
     fn roundtrip(code: CodeId, k: usize, m: usize, len: usize, lost: &[usize], seed: u8) {
         let c = codec_for(code, k, m).unwrap();
         let data: Vec<Vec<u8>> = (0..k)
-            .map(|i| (0..len).map(|j| (j as u8).wrapping_mul(31).wrapping_add(i as u8 ^ seed)).collect())
+            .map(|i| {
+                (0..len)
+                    .map(|j| (j as u8).wrapping_mul(31).wrapping_add(i as u8 ^ seed))
+                    .collect()
+            })
             .collect();
         let mut parity = vec![vec![0u8; len]; m];
         {
@@ -156,8 +172,9 @@ mod tests {
             c.encode(&d, &mut p).unwrap();
         }
         let all: Vec<Vec<u8>> = data.into_iter().chain(parity).collect();
-        let frags: Vec<Option<&[u8]>> =
-            (0..k + m).map(|i| (!lost.contains(&i)).then(|| all[i].as_slice())).collect();
+        let frags: Vec<Option<&[u8]>> = (0..k + m)
+            .map(|i| (!lost.contains(&i)).then(|| all[i].as_slice()))
+            .collect();
         let mut out = vec![vec![0u8; len]; lost.len()];
         let mut o: Vec<&mut [u8]> = out.iter_mut().map(|v| v.as_mut_slice()).collect();
         c.reconstruct(&frags, lost, &mut o).unwrap();
@@ -179,11 +196,21 @@ mod tests {
     #[test]
     fn too_many_losses_is_an_error() {
         let c = codec_for(CodeId::IsalCauchy, 4, 2).unwrap();
-        let buf = vec![0u8; 8];
-        let frags = [Some(&buf[..]), Some(&buf[..]), Some(&buf[..]), None, None, None];
-        let mut out = vec![0u8; 8];
+        let buf = [0u8; 8];
+        let frags = [
+            Some(&buf[..]),
+            Some(&buf[..]),
+            Some(&buf[..]),
+            None,
+            None,
+            None,
+        ];
+        let mut out = [0u8; 8];
         let r = c.reconstruct(&frags, &[3], &mut [&mut out[..]]);
-        assert!(matches!(r, Err(CodecError::TooFewFragments { need: 4, have: 3 })));
+        assert!(matches!(
+            r,
+            Err(CodecError::TooFewFragments { need: 4, have: 3 })
+        ));
     }
 
     proptest! {

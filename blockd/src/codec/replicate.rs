@@ -1,7 +1,7 @@
 //! Replication as the degenerate systematic code `k = 1`: every fragment is
 //! a copy of the block. Used for blocks too small to be worth splitting.
 
-use super::{check_encode, check_reconstruct, Codec, CodeId, CodecError};
+use super::{check_encode, check_reconstruct, CodeId, Codec, CodecError};
 
 /// `1 + m` copies.
 pub struct ReplicaCodec {

@@ -4,7 +4,7 @@
 
 use reed_solomon_erasure::galois_8::ReedSolomon;
 
-use super::{check_encode, check_reconstruct, Codec, CodeId, CodecError};
+use super::{check_encode, check_reconstruct, CodeId, Codec, CodecError};
 
 /// `k + m` Reed-Solomon from `reed-solomon-erasure`.
 pub struct RseCodec {
@@ -37,7 +37,9 @@ impl Codec for RseCodec {
         if len == 0 {
             return Ok(());
         }
-        self.rs.encode_sep(data, parity).map_err(|e| CodecError::BadArguments(format!("{e:?}")))
+        self.rs
+            .encode_sep(data, parity)
+            .map_err(|e| CodecError::BadArguments(format!("{e:?}")))
     }
 
     fn reconstruct(
@@ -51,9 +53,14 @@ impl Codec for RseCodec {
             return Ok(());
         }
         // The crate rebuilds in place into owned shards: copy in, copy out.
-        let mut shards: Vec<Option<Vec<u8>>> = frags.iter().map(|f| f.map(<[u8]>::to_vec)).collect();
+        let mut shards: Vec<Option<Vec<u8>>> =
+            frags.iter().map(|f| f.map(<[u8]>::to_vec)).collect();
         let data_only = wanted.iter().all(|&w| w < self.k());
-        let r = if data_only { self.rs.reconstruct_data(&mut shards) } else { self.rs.reconstruct(&mut shards) };
+        let r = if data_only {
+            self.rs.reconstruct_data(&mut shards)
+        } else {
+            self.rs.reconstruct(&mut shards)
+        };
         r.map_err(|e| CodecError::BadArguments(format!("{e:?}")))?;
         for (o, &w) in out.iter_mut().zip(wanted) {
             o.copy_from_slice(shards[w].as_deref().unwrap_or_default());

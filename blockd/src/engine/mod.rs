@@ -110,7 +110,11 @@ impl Engine {
             workers.push(spawned);
         }
         drop(ready_tx);
-        let mut engine = Engine { tx: Mutex::new(Some(tx)), workers: Mutex::new(workers), kind: EngineKind::Sync };
+        let mut engine = Engine {
+            tx: Mutex::new(Some(tx)),
+            workers: Mutex::new(workers),
+            kind: EngineKind::Sync,
+        };
         let mut kind = None;
         for _ in 0..threads {
             match ready_rx.recv() {

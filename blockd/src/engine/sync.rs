@@ -34,7 +34,10 @@ impl Io for SyncIo {
 
     fn write_durable(&mut self, files: &[FileWrite], done: &mut dyn FnMut(usize, io::Result<()>)) {
         for (i, f) in files.iter().enumerate() {
-            done(i, durable::write_durable(&f.dir, &f.name, &[&f.header, &f.payload]));
+            done(
+                i,
+                durable::write_durable(&f.dir, &f.name, &[&f.header, &f.payload]),
+            );
         }
     }
 
@@ -42,7 +45,10 @@ impl Io for SyncIo {
         reqs.iter()
             .map(|r| {
                 let f = File::open(&r.path)?;
-                r.ranges.iter().map(|&(off, len)| read_full_at(&f, off, len)).collect()
+                r.ranges
+                    .iter()
+                    .map(|&(off, len)| read_full_at(&f, off, len))
+                    .collect()
             })
             .collect()
     }

@@ -34,15 +34,20 @@ impl UringIo {
         let mut ring = IoUring::new(entries.max(8))?;
         let nop = opcode::Nop::new().build().user_data(0);
         // SAFETY: a no-op references no memory.
-        unsafe { ring.submission().push(&nop) }.map_err(|_| io::Error::other("submission queue full"))?;
+        unsafe { ring.submission().push(&nop) }
+            .map_err(|_| io::Error::other("submission queue full"))?;
         ring.submit_and_wait(1)?;
-        let res = ring.completion().next().map(|c| c.result()).unwrap_or(-libc_eio());
+        let res = ring
+            .completion()
+            .next()
+            .map(|c| c.result())
+            .unwrap_or(-libc_eio());
         if res < 0 {
             return Err(io::Error::from_raw_os_error(-res));
         }
         let mut probe = Probe::new();
-        let has_rename =
-            ring.submitter().register_probe(&mut probe).is_ok() && probe.is_supported(opcode::RenameAt::CODE);
+        let has_rename = ring.submitter().register_probe(&mut probe).is_ok()
+            && probe.is_supported(opcode::RenameAt::CODE);
         Ok(UringIo { ring, has_rename })
     }
 
@@ -62,6 +67,10 @@ impl UringIo {
                 }
             }
         }
+    }
+
+    fn capacity(&mut self) -> usize {
+        self.ring.submission().capacity()
     }
 
     fn free_slots(&mut self) -> usize {
@@ -94,8 +103,17 @@ fn open_chain(f: &FileWrite) -> io::Result<Chain> {
     durable::ensure_dir(&f.dir)?;
     let dir = File::open(&f.dir)?;
     let (file, tmp, guard) = durable::create_temp(&f.dir, &f.name)?;
-    let cstr = |s: &str| CString::new(s.as_bytes()).map_err(|_| io::Error::other("NUL in file name"));
-    Ok(Chain { file, dir, tmp: cstr(&tmp)?, name: cstr(&f.name)?, guard, left: 0, err: None })
+    let cstr =
+        |s: &str| CString::new(s.as_bytes()).map_err(|_| io::Error::other("NUL in file name"));
+    Ok(Chain {
+        file,
+        dir,
+        tmp: cstr(&tmp)?,
+        name: cstr(&f.name)?,
+        guard,
+        left: 0,
+        err: None,
+    })
 }
 
 impl Io for UringIo {
@@ -123,7 +141,9 @@ impl Io for UringIo {
         loop {
             // Only whole chains go in: a link cannot span two submissions.
             while let Some(&i) = queue.front() {
-                if self.free_slots() < chain_len {
+                // Also bound what is in flight by the queue size, so the
+                // completion queue (twice as large) never overflows.
+                if self.free_slots() < chain_len || in_flight + chain_len > self.capacity() {
                     break;
                 }
                 queue.pop_front();
@@ -134,7 +154,11 @@ impl Io for UringIo {
                 let link = squeue::Flags::IO_LINK;
                 let ud = |step: u64| (i as u64) << 8 | step;
                 let mut sqes = vec![
-                    opcode::Write::new(fd, f.header.as_ptr(), f.header.len() as u32).offset(0).build().flags(link).user_data(ud(0)),
+                    opcode::Write::new(fd, f.header.as_ptr(), f.header.len() as u32)
+                        .offset(0)
+                        .build()
+                        .flags(link)
+                        .user_data(ud(0)),
                     opcode::Write::new(fd, f.payload.as_ptr(), f.payload.len() as u32)
                         .offset(f.header.len() as u64)
                         .build()
@@ -144,7 +168,12 @@ impl Io for UringIo {
                 ];
                 if self.has_rename {
                     sqes[2] = sqes[2].clone().flags(link);
-                    sqes.push(opcode::RenameAt::new(dfd, c.tmp.as_ptr(), dfd, c.name.as_ptr()).build().flags(link).user_data(ud(3)));
+                    sqes.push(
+                        opcode::RenameAt::new(dfd, c.tmp.as_ptr(), dfd, c.name.as_ptr())
+                            .build()
+                            .flags(link)
+                            .user_data(ud(3)),
+                    );
                     sqes.push(opcode::Fsync::new(dfd).build().user_data(ud(4)));
                 }
                 for sqe in &sqes {
@@ -163,11 +192,17 @@ impl Io for UringIo {
                 break;
             }
             self.submit_and_wait(1);
-            let completed: Vec<(u64, i32)> = self.ring.completion().map(|c| (c.user_data(), c.result())).collect();
+            let completed: Vec<(u64, i32)> = self
+                .ring
+                .completion()
+                .map(|c| (c.user_data(), c.result()))
+                .collect();
             for (ud, res) in completed {
                 in_flight -= 1;
                 let (i, step) = ((ud >> 8) as usize, ud & 0xff);
-                let Some(c) = chains[i].as_mut() else { continue };
+                let Some(c) = chains[i].as_mut() else {
+                    continue;
+                };
                 c.left -= 1;
                 let expect = match step {
                     0 => Some(files[i].header.len()),
@@ -198,7 +233,11 @@ impl Io for UringIo {
             match File::open(&r.path) {
                 Ok(f) => {
                     files.push(Some(f));
-                    out.push(Ok(r.ranges.iter().map(|&(_, len)| Vec::with_capacity(len)).collect()));
+                    out.push(Ok(r
+                        .ranges
+                        .iter()
+                        .map(|&(_, len)| Vec::with_capacity(len))
+                        .collect()));
                 }
                 Err(e) => {
                     files.push(None);
@@ -216,16 +255,19 @@ impl Io for UringIo {
         let mut in_flight = 0usize;
         while !todo.is_empty() || in_flight > 0 {
             while let Some(&(i, j)) = todo.front() {
-                if self.free_slots() == 0 {
+                if self.free_slots() == 0 || in_flight >= self.capacity() {
                     break;
                 }
                 todo.pop_front();
-                let (Some(f), Ok(bufs)) = (&files[i], &mut out[i]) else { continue };
+                let (Some(f), Ok(bufs)) = (&files[i], &mut out[i]) else {
+                    continue;
+                };
                 let (off, len) = reqs[i].ranges[j];
-                let sqe = opcode::Read::new(types::Fd(f.as_raw_fd()), bufs[j].as_mut_ptr(), len as u32)
-                    .offset(off)
-                    .build()
-                    .user_data((i as u64) << 32 | j as u64);
+                let sqe =
+                    opcode::Read::new(types::Fd(f.as_raw_fd()), bufs[j].as_mut_ptr(), len as u32)
+                        .offset(off)
+                        .build()
+                        .user_data((i as u64) << 32 | j as u64);
                 // SAFETY: the buffer has capacity `len` and is not touched
                 // (nor reallocated) until its completion has been reaped.
                 let pushed = unsafe { self.ring.submission().push(&sqe) };
@@ -235,7 +277,10 @@ impl Io for UringIo {
             self.submit_and_wait(1);
             for c in self.ring.completion() {
                 in_flight -= 1;
-                let (i, j) = ((c.user_data() >> 32) as usize, (c.user_data() & 0xffff_ffff) as usize);
+                let (i, j) = (
+                    (c.user_data() >> 32) as usize,
+                    (c.user_data() & 0xffff_ffff) as usize,
+                );
                 results[i][j] = c.result();
             }
         }
@@ -276,8 +321,11 @@ impl UringIo {
     /// Ends a chain: success, or a retry with syscalls.
     fn finish(&mut self, f: &FileWrite, mut c: Chain) -> io::Result<()> {
         if c.err.is_none() && !self.has_rename {
-            let r = std::fs::rename(f.dir.join(c.tmp.to_str().unwrap_or_default()), f.dir.join(&f.name))
-                .and_then(|()| durable::sync_dir(&f.dir));
+            let r = std::fs::rename(
+                f.dir.join(c.tmp.to_str().unwrap_or_default()),
+                f.dir.join(&f.name),
+            )
+            .and_then(|()| durable::sync_dir(&f.dir));
             c.err = r.err();
         }
         match c.err.take() {

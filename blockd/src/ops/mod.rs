@@ -80,6 +80,14 @@ impl Shared {
         self.writes().get(id).is_some_and(|w| w.unacked > 0)
     }
 
+    /// Blocks (this worker thread) until no put at all is still writing.
+    pub fn wait_all_writes(&self) {
+        let mut m = self.writes();
+        while !m.is_empty() {
+            m = self.write_done.wait(m).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
     /// Blocks (this worker thread) until no put of `id` is still writing,
     /// so a delete cannot be outrun by a fragment that an acknowledged put
     /// finishes after it.

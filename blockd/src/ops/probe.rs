@@ -46,7 +46,10 @@ impl BlockMeta {
     }
 
     pub fn good(&self) -> usize {
-        self.slots.iter().filter(|s| matches!(s, Slot::Good(_))).count()
+        self.slots
+            .iter()
+            .filter(|s| matches!(s, Slot::Good(_)))
+            .count()
     }
 
     pub fn frag(&self, i: usize) -> Option<&Frag> {
@@ -81,8 +84,13 @@ enum Found {
 /// Reads the headers at `paths`, concurrently; re-reads the rare header
 /// longer than one page.
 fn read_headers(io: &mut dyn Io, paths: &[PathBuf]) -> Vec<Found> {
-    let reqs: Vec<ReadReq> =
-        paths.iter().map(|p| ReadReq { path: p.clone(), ranges: vec![(0, HEADER_ALIGN)] }).collect();
+    let reqs: Vec<ReadReq> = paths
+        .iter()
+        .map(|p| ReadReq {
+            path: p.clone(),
+            ranges: vec![(0, HEADER_ALIGN)],
+        })
+        .collect();
     let results = io.read(&reqs);
     let mut out = Vec::with_capacity(paths.len());
     let mut long = Vec::new();
@@ -94,9 +102,17 @@ fn read_headers(io: &mut dyn Io, paths: &[PathBuf]) -> Vec<Found> {
                 let buf = bufs.pop().unwrap_or_default();
                 match FragmentHeader::decode(&buf) {
                     Ok(h) => Found::Header(h),
-                    Err(HeaderError::Short) if format::needed_len(&buf).is_some_and(|n| n > buf.len()) => {
+                    Err(HeaderError::Short)
+                        if format::needed_len(&buf).is_some_and(|n| n > buf.len()) =>
+                    {
                         let n = format::needed_len(&buf).unwrap_or(0).min(64 << 20);
-                        long.push((i, ReadReq { path: paths[i].clone(), ranges: vec![(0, n)] }));
+                        long.push((
+                            i,
+                            ReadReq {
+                                path: paths[i].clone(),
+                                ranges: vec![(0, n)],
+                            },
+                        ));
                         Found::Absent
                     }
                     Err(e) => Found::Bad(format!("header: {e}")),
@@ -108,7 +124,8 @@ fn read_headers(io: &mut dyn Io, paths: &[PathBuf]) -> Vec<Found> {
         let reqs: Vec<ReadReq> = long.iter().map(|(_, r)| r.clone()).collect();
         for ((i, _), r) in long.iter().zip(io.read(&reqs)) {
             out[*i] = match r.map(|mut b| b.pop().unwrap_or_default()) {
-                Ok(buf) => FragmentHeader::decode(&buf).map_or_else(|e| Found::Bad(format!("header: {e}")), Found::Header),
+                Ok(buf) => FragmentHeader::decode(&buf)
+                    .map_or_else(|e| Found::Bad(format!("header: {e}")), Found::Header),
                 Err(e) => Found::Bad(format!("read: {e}")),
             };
         }
@@ -120,13 +137,20 @@ fn read_headers(io: &mut dyn Io, paths: &[PathBuf]) -> Vec<Found> {
 fn check(found: Found, id: &BlockId, index: usize) -> Found {
     match found {
         Found::Header(h) if h.block != *id => Found::Bad("header names another block".into()),
-        Found::Header(h) if usize::from(h.index) != index => Found::Bad("header names another index".into()),
+        Found::Header(h) if usize::from(h.index) != index => {
+            Found::Bad("header names another index".into())
+        }
         f => f,
     }
 }
 
 /// Looks for fragment `index` of `id` on devices other than its home.
-fn search_elsewhere(io: &mut dyn Io, sh: &Shared, id: &BlockId, index: usize) -> Vec<(PathBuf, Found)> {
+fn search_elsewhere(
+    io: &mut dyn Io,
+    sh: &Shared,
+    id: &BlockId,
+    index: usize,
+) -> Vec<(PathBuf, Found)> {
     let home = sh.layout.home(id, index);
     let paths: Vec<PathBuf> = (0..sh.layout.devices().len())
         .filter(|&d| d != home)
@@ -137,14 +161,20 @@ fn search_elsewhere(io: &mut dyn Io, sh: &Shared, id: &BlockId, index: usize) ->
         return Vec::new();
     }
     let found = read_headers(io, &paths);
-    paths.into_iter().zip(found).map(|(p, f)| (p, check(f, id, index))).collect()
+    paths
+        .into_iter()
+        .zip(found)
+        .map(|(p, f)| (p, check(f, id, index)))
+        .collect()
 }
 
 /// Finds the fragment set of `id`: [`BlockdError::NotFound`] when no file of
 /// it exists anywhere, `Unrecoverable` when files exist but no header is
 /// intact.
 pub(crate) fn probe(io: &mut dyn Io, sh: &Shared, id: &BlockId) -> Result<BlockMeta, BlockdError> {
-    let homes: Vec<PathBuf> = (0..sh.max_fragments).map(|i| sh.layout.path(sh.layout.home(id, i), id, i)).collect();
+    let homes: Vec<PathBuf> = (0..sh.max_fragments)
+        .map(|i| sh.layout.path(sh.layout.home(id, i), id, i))
+        .collect();
     let mut at_home: Vec<(PathBuf, Found)> = homes
         .iter()
         .cloned()
@@ -155,9 +185,24 @@ pub(crate) fn probe(io: &mut dyn Io, sh: &Shared, id: &BlockId) -> Result<BlockM
     let mut any_file = at_home.iter().any(|(_, f)| !matches!(f, Found::Absent));
     // The reference header: the one most other intact headers agree with.
     let pick = |found: &[(PathBuf, Found)]| -> Option<FragmentHeader> {
-        let hs: Vec<&FragmentHeader> =
-            found.iter().filter_map(|(_, f)| if let Found::Header(h) = f { Some(h) } else { None }).collect();
-        hs.iter().max_by_key(|h| (hs.iter().filter(|o| o.same_set(h)).count(), std::cmp::Reverse(h.index))).map(|h| (*h).clone())
+        let hs: Vec<&FragmentHeader> = found
+            .iter()
+            .filter_map(|(_, f)| {
+                if let Found::Header(h) = f {
+                    Some(h)
+                } else {
+                    None
+                }
+            })
+            .collect();
+        hs.iter()
+            .max_by_key(|h| {
+                (
+                    hs.iter().filter(|o| o.same_set(h)).count(),
+                    std::cmp::Reverse(h.index),
+                )
+            })
+            .map(|h| (*h).clone())
     };
     let mut set = pick(&at_home);
     if set.is_none() {
@@ -171,7 +216,10 @@ pub(crate) fn probe(io: &mut dyn Io, sh: &Shared, id: &BlockId) -> Result<BlockM
     }
     let Some(set) = set else {
         return Err(if any_file {
-            BlockdError::Unrecoverable { id: *id, reason: "no fragment has an intact header".into() }
+            BlockdError::Unrecoverable {
+                id: *id,
+                reason: "no fragment has an intact header".into(),
+            }
         } else {
             BlockdError::NotFound(*id)
         });
@@ -181,11 +229,18 @@ pub(crate) fn probe(io: &mut dyn Io, sh: &Shared, id: &BlockId) -> Result<BlockM
     for i in 0..n {
         let candidates: Vec<&(PathBuf, Found)> = at_home
             .iter()
-            .filter(|(p, _)| p.file_name().is_some_and(|f| f.to_string_lossy() == crate::layout::file_name(id, i)))
+            .filter(|(p, _)| {
+                p.file_name()
+                    .is_some_and(|f| f.to_string_lossy() == crate::layout::file_name(id, i))
+            })
             .collect();
         slots.push(resolve(io, sh, id, i, &set, &candidates));
     }
-    Ok(BlockMeta { id: *id, set, slots })
+    Ok(BlockMeta {
+        id: *id,
+        set,
+        slots,
+    })
 }
 
 /// Decides slot `i` from what was found for it, searching other devices
@@ -199,18 +254,31 @@ fn resolve(
     found: &[&(PathBuf, Found)],
 ) -> Slot {
     let good = |p: &PathBuf, f: &Found| match f {
-        Found::Header(h) if h.same_set(set) => Some(Slot::Good(Frag { path: p.clone(), header: h.clone() })),
+        Found::Header(h) if h.same_set(set) => Some(Slot::Good(Frag {
+            path: p.clone(),
+            header: h.clone(),
+        })),
         _ => None,
     };
     if let Some(s) = found.iter().find_map(|(p, f)| good(p, f)) {
         return s;
     }
     let mut corrupt = found.iter().find_map(|(p, f)| match f {
-        Found::Bad(why) => Some(Slot::Corrupt { path: p.clone(), why: why.clone() }),
-        Found::Header(_) => Some(Slot::Corrupt { path: p.clone(), why: "belongs to another encoding".into() }),
+        Found::Bad(why) => Some(Slot::Corrupt {
+            path: p.clone(),
+            why: why.clone(),
+        }),
+        Found::Header(_) => Some(Slot::Corrupt {
+            path: p.clone(),
+            why: "belongs to another encoding".into(),
+        }),
         Found::Absent => None,
     });
-    if i >= sh.max_fragments || found.iter().all(|(p, _)| *p != sh.layout.path(sh.layout.home(id, i), id, i)) {
+    if i >= sh.max_fragments
+        || found
+            .iter()
+            .all(|(p, _)| *p != sh.layout.path(sh.layout.home(id, i), id, i))
+    {
         // Not probed at home yet (sets wider than the configured policies).
         let home = sh.layout.path(sh.layout.home(id, i), id, i);
         if let Some(f) = read_headers(io, std::slice::from_ref(&home)).pop() {

@@ -45,17 +45,43 @@ pub(crate) fn encode(id: &BlockId, data: &Bytes, s: Scheme) -> Result<Vec<Bytes>
     {
         let d: Vec<&[u8]> = frags.iter().map(|b| b.as_ref()).collect();
         let mut p: Vec<&mut [u8]> = parity.iter_mut().map(|v| v.as_mut_slice()).collect();
-        codec.encode(&d, &mut p).map_err(|e| BlockdError::Unrecoverable { id: *id, reason: e.to_string() })?;
+        codec
+            .encode(&d, &mut p)
+            .map_err(|e| BlockdError::Unrecoverable {
+                id: *id,
+                reason: e.to_string(),
+            })?;
     }
     frags.extend(parity.into_iter().map(Bytes::from));
     Ok(frags)
 }
 
 /// The file write for fragment `i` of an encoded block, at its home.
-pub(crate) fn fragment_write(sh: &Shared, id: &BlockId, size: u64, s: Scheme, i: usize, payload: Bytes) -> FileWrite {
-    let h = FragmentHeader::for_payload(*id, size, s.code, s.k, s.m, i as u8, sh.chunk_size, &payload);
+pub(crate) fn fragment_write(
+    sh: &Shared,
+    id: &BlockId,
+    size: u64,
+    s: Scheme,
+    i: usize,
+    payload: Bytes,
+) -> FileWrite {
+    let h = FragmentHeader::for_payload(
+        *id,
+        size,
+        s.code,
+        s.k,
+        s.m,
+        i as u8,
+        sh.chunk_size,
+        &payload,
+    );
     let dev = sh.layout.home(id, i);
-    FileWrite { dir: sh.layout.dir(dev, id), name: crate::layout::file_name(id, i), header: h.encode(), payload }
+    FileWrite {
+        dir: sh.layout.dir(dev, id),
+        name: crate::layout::file_name(id, i),
+        header: h.encode(),
+        payload,
+    }
 }
 
 /// Refreshes the mtime of every intact fragment: a put of a block that is
@@ -65,7 +91,11 @@ fn touch(meta: &BlockMeta) {
     let now = SystemTime::now();
     for s in &meta.slots {
         if let Slot::Good(f) = s {
-            if let Err(e) = OpenOptions::new().write(true).open(&f.path).and_then(|file| file.set_modified(now)) {
+            if let Err(e) = OpenOptions::new()
+                .write(true)
+                .open(&f.path)
+                .and_then(|file| file.set_modified(now))
+            {
                 tracing::warn!(path = %f.path.display(), error = %e, "could not refresh fragment mtime");
             }
         }
@@ -92,7 +122,8 @@ pub(crate) fn put(
     let (to_write, already) = match probe(io, sh, &id) {
         Ok(meta) if meta.good() >= meta.k() => {
             touch(&meta);
-            let same = meta.set.code == scheme.code && meta.set.k == scheme.k && meta.set.m == scheme.m;
+            let same =
+                meta.set.code == scheme.code && meta.set.k == scheme.k && meta.set.m == scheme.m;
             let todo: Vec<usize> = (0..meta.n()).filter(|&i| meta.frag(i).is_none()).collect();
             if !same || todo.is_empty() {
                 let _ = reply.send(Ok(()));
@@ -100,7 +131,10 @@ pub(crate) fn put(
             }
             (todo.clone(), meta.n() - todo.len())
         }
-        _ => ((0..usize::from(scheme.k) + usize::from(scheme.m)).collect(), 0),
+        _ => (
+            (0..usize::from(scheme.k) + usize::from(scheme.m)).collect(),
+            0,
+        ),
     };
     let fresh = already == 0;
     let frags = match encode(&id, &data, scheme) {
@@ -110,8 +144,10 @@ pub(crate) fn put(
             return;
         }
     };
-    let files: Vec<FileWrite> =
-        to_write.iter().map(|&i| fragment_write(sh, &id, size, scheme, i, frags[i].clone())).collect();
+    let files: Vec<FileWrite> = to_write
+        .iter()
+        .map(|&i| fragment_write(sh, &id, size, scheme, i, frags[i].clone()))
+        .collect();
     drop(frags);
     sh.begin_write(id, fresh);
     let needed = usize::from(scheme.c);
@@ -119,6 +155,13 @@ pub(crate) fn put(
     let mut written = Vec::new();
     let mut first_err: Option<String> = None;
     let mut reply = Some(reply);
+    if durable >= needed {
+        // Already durable under the policy (a re-put of a degraded block):
+        // acknowledge now and fill in the missing fragments after.
+        if let Some(tx) = reply.take() {
+            let _ = tx.send(Ok(()));
+        }
+    }
     io.write_durable(&files, &mut |n, r| match r {
         Ok(()) => {
             durable += 1;
@@ -150,7 +193,12 @@ pub(crate) fn put(
         }
         let reason = first_err.unwrap_or_else(|| "fragment writes failed".into());
         sh.end_write(id);
-        let _ = tx.send(Err(BlockdError::NotDurable { id, durable, needed, reason }));
+        let _ = tx.send(Err(BlockdError::NotDurable {
+            id,
+            durable,
+            needed,
+            reason,
+        }));
         return;
     }
     sh.end_write(id);

@@ -37,14 +37,19 @@ fn accept(
 ) -> Option<Vec<u8>> {
     let f = meta.frag(i)?;
     let why = match read.map(|mut b| b.pop().unwrap_or_default()) {
-        Ok(buf) if buf.len() as u64 != span.1 - span.0 => format!("short payload ({} bytes)", buf.len()),
+        Ok(buf) if buf.len() as u64 != span.1 - span.0 => {
+            format!("short payload ({} bytes)", buf.len())
+        }
         Ok(buf) => match f.header.verify_chunks(chunks, &buf) {
             Ok(()) => return Some(buf),
             Err(c) => format!("checksum mismatch in chunk {c}"),
         },
         Err(e) => format!("read: {e}"),
     };
-    meta.slots[i] = Slot::Corrupt { path: f.path.clone(), why };
+    meta.slots[i] = Slot::Corrupt {
+        path: f.path.clone(),
+        why,
+    };
     None
 }
 
@@ -63,7 +68,10 @@ pub(crate) fn read_span(
     for &i in frags {
         if let Some(f) = meta.frag(i) {
             let at = f.header.header_len() as u64 + span.0;
-            reqs.push(ReadReq { path: f.path.clone(), ranges: vec![(at, (span.1 - span.0) as usize)] });
+            reqs.push(ReadReq {
+                path: f.path.clone(),
+                ranges: vec![(at, (span.1 - span.0) as usize)],
+            });
             which.push(i);
         }
     }
@@ -86,7 +94,9 @@ pub(crate) fn rebuild_span(
     span: (u64, u64),
 ) -> Result<Vec<Vec<u8>>, BlockdError> {
     let (k, n) = (meta.k(), meta.n());
-    let sources: Vec<usize> = (0..n).filter(|i| !wanted.contains(i) && meta.frag(*i).is_some()).collect();
+    let sources: Vec<usize> = (0..n)
+        .filter(|i| !wanted.contains(i) && meta.frag(*i).is_some())
+        .collect();
     // Read k first (data fragments first: fewer bytes to decode through);
     // only if some fail verification, read the rest.
     let (first, rest) = sources.split_at(sources.len().min(k));
@@ -105,13 +115,18 @@ pub(crate) fn rebuild_span(
     for (i, b) in &got {
         frags[*i] = Some(b.as_slice());
     }
-    let codec = codec_for(meta.set.code, k, n - k)
-        .map_err(|e| BlockdError::Unrecoverable { id: meta.id, reason: e.to_string() })?;
+    let codec = codec_for(meta.set.code, k, n - k).map_err(|e| BlockdError::Unrecoverable {
+        id: meta.id,
+        reason: e.to_string(),
+    })?;
     let mut out = vec![vec![0u8; len]; wanted.len()];
     let mut refs: Vec<&mut [u8]> = out.iter_mut().map(|v| v.as_mut_slice()).collect();
     codec
         .reconstruct(&frags, wanted, &mut refs)
-        .map_err(|e| BlockdError::Unrecoverable { id: meta.id, reason: e.to_string() })?;
+        .map_err(|e| BlockdError::Unrecoverable {
+            id: meta.id,
+            reason: e.to_string(),
+        })?;
     Ok(out)
 }
 
@@ -137,7 +152,13 @@ pub(crate) fn report(sh: &Shared, meta: &BlockMeta, rebuilt: bool) {
 }
 
 /// Reads `len` bytes at `offset` of block `id` (clamped to its size).
-pub(crate) fn read_range(io: &mut dyn Io, sh: &Shared, id: &BlockId, offset: u64, len: u64) -> Result<Bytes, BlockdError> {
+pub(crate) fn read_range(
+    io: &mut dyn Io,
+    sh: &Shared,
+    id: &BlockId,
+    offset: u64,
+    len: u64,
+) -> Result<Bytes, BlockdError> {
     let mut meta = probe(io, sh, id)?;
     let (size, fl) = (meta.set.block_size, meta.set.fragment_len);
     let (start, end) = (offset.min(size), offset.saturating_add(len).min(size));
@@ -151,7 +172,13 @@ pub(crate) fn read_range(io: &mut dyn Io, sh: &Shared, id: &BlockId, offset: u64
             let want = (start.max(base) - base, end.min(base + fl) - base);
             let chunks = meta.set.chunks_for(want.0, want.1);
             let span = meta.set.chunk_span(&chunks);
-            Piece { frag: j as usize, want, chunks, span, data: None }
+            Piece {
+                frag: j as usize,
+                want,
+                chunks,
+                span,
+                data: None,
+            }
         })
         .collect();
     // One batch for all data fragments involved.
@@ -160,7 +187,10 @@ pub(crate) fn read_range(io: &mut dyn Io, sh: &Shared, id: &BlockId, offset: u64
     for (p, piece) in pieces.iter().enumerate() {
         if let Some(f) = meta.frag(piece.frag) {
             let at = f.header.header_len() as u64 + piece.span.0;
-            reqs.push(ReadReq { path: f.path.clone(), ranges: vec![(at, (piece.span.1 - piece.span.0) as usize)] });
+            reqs.push(ReadReq {
+                path: f.path.clone(),
+                ranges: vec![(at, (piece.span.1 - piece.span.0) as usize)],
+            });
             which.push(p);
         }
     }
@@ -179,19 +209,20 @@ pub(crate) fn read_range(io: &mut dyn Io, sh: &Shared, id: &BlockId, offset: u64
     for (span, ps) in groups {
         let wanted: Vec<usize> = ps.iter().map(|&p| pieces[p].frag).collect();
         let chunks = pieces[ps[0]].chunks.clone();
-        let res = rebuild_span(io, &mut meta, &wanted, &chunks, span);
-        report(sh, &meta, res.is_ok());
-        for (p, buf) in ps.into_iter().zip(res?) {
+        let bufs = rebuild_span(io, &mut meta, &wanted, &chunks, span)
+            .inspect_err(|_| report(sh, &meta, false))?;
+        for (p, buf) in ps.into_iter().zip(bufs) {
             pieces[p].data = Some(buf);
         }
     }
-    if !rebuilt {
-        report(sh, &meta, false);
-    }
+    report(sh, &meta, rebuilt);
     let mut out = BytesMut::with_capacity((end - start) as usize);
     for piece in &pieces {
         let buf = piece.data.as_deref().unwrap_or_default();
-        let (a, b) = ((piece.want.0 - piece.span.0) as usize, (piece.want.1 - piece.span.0) as usize);
+        let (a, b) = (
+            (piece.want.0 - piece.span.0) as usize,
+            (piece.want.1 - piece.span.0) as usize,
+        );
         out.extend_from_slice(&buf[a..b]);
     }
     Ok(out.freeze())
@@ -202,7 +233,10 @@ pub(crate) fn read_range(io: &mut dyn Io, sh: &Shared, id: &BlockId, offset: u64
 pub(crate) fn read_block(io: &mut dyn Io, sh: &Shared, id: &BlockId) -> Result<Bytes, BlockdError> {
     let data = read_range(io, sh, id, 0, u64::MAX)?;
     if BlockId::of(&data) != *id {
-        return Err(BlockdError::Unrecoverable { id: *id, reason: "rebuilt data does not hash to the block id".into() });
+        return Err(BlockdError::Unrecoverable {
+            id: *id,
+            reason: "rebuilt data does not hash to the block id".into(),
+        });
     }
     Ok(data)
 }

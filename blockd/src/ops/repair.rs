@@ -31,7 +31,10 @@ pub(crate) fn repair_block(io: &mut dyn Io, sh: &Shared, id: &BlockId) -> BlockR
         Err(BlockdError::NotFound(_)) => return BlockRepair::default(), // deleted meanwhile
         Err(e) => {
             tracing::error!(block = %id, error = %e, "block unrecoverable");
-            return BlockRepair { unrecoverable: true, ..BlockRepair::default() };
+            return BlockRepair {
+                unrecoverable: true,
+                ..BlockRepair::default()
+            };
         }
     };
     let all: Vec<usize> = (0..meta.n()).collect();
@@ -39,7 +42,11 @@ pub(crate) fn repair_block(io: &mut dyn Io, sh: &Shared, id: &BlockId) -> BlockR
     let span = (0, meta.set.fragment_len);
     let good = read_span(io, &mut meta, &all, &chunks, span);
     let (missing, corrupt) = meta.bad();
-    let mut out = BlockRepair { missing: missing.len() as u64, corrupt: corrupt.len() as u64, ..BlockRepair::default() };
+    let mut out = BlockRepair {
+        missing: missing.len() as u64,
+        corrupt: corrupt.len() as u64,
+        ..BlockRepair::default()
+    };
     let bad: Vec<usize> = missing.iter().chain(&corrupt).copied().collect();
     if bad.is_empty() {
         return out;
@@ -57,9 +64,11 @@ pub(crate) fn repair_block(io: &mut dyn Io, sh: &Shared, id: &BlockId) -> BlockR
     let (k, size) = (meta.k(), meta.set.block_size as usize);
     let mut block = Vec::with_capacity(size + k);
     for j in 0..k {
-        let src = good.iter().find(|(i, _)| *i == j).map(|(_, b)| b).or_else(|| {
-            bad.iter().position(|&b| b == j).map(|p| &rebuilt[p])
-        });
+        let src = good
+            .iter()
+            .find(|(i, _)| *i == j)
+            .map(|(_, b)| b)
+            .or_else(|| bad.iter().position(|&b| b == j).map(|p| &rebuilt[p]));
         block.extend_from_slice(src.map(|v| v.as_slice()).unwrap_or_default());
     }
     block.truncate(size);
@@ -68,7 +77,12 @@ pub(crate) fn repair_block(io: &mut dyn Io, sh: &Shared, id: &BlockId) -> BlockR
         out.unrecoverable = true;
         return out;
     }
-    let s = Scheme { code: meta.set.code, k: meta.set.k, m: meta.set.m, c: 0 };
+    let s = Scheme {
+        code: meta.set.code,
+        k: meta.set.k,
+        m: meta.set.m,
+        c: 0,
+    };
     let files: Vec<_> = bad
         .iter()
         .zip(rebuilt)

@@ -31,7 +31,10 @@ pub(crate) fn list(devices: &[PathBuf]) -> Result<Vec<StoredBlock>, BlockdError>
             scan_prefix(&sub.path(), &mut seen)?;
         }
     }
-    let mut out: Vec<StoredBlock> = seen.into_iter().map(|(id, modified)| StoredBlock { id, modified }).collect();
+    let mut out: Vec<StoredBlock> = seen
+        .into_iter()
+        .map(|(id, modified)| StoredBlock { id, modified })
+        .collect();
     out.sort_by_key(|b| b.id);
     Ok(out)
 }
@@ -44,7 +47,9 @@ fn scan_prefix(dir: &Path, seen: &mut HashMap<BlockId, SystemTime>) -> Result<()
     };
     for f in entries {
         let f = f.map_err(|e| BlockdError::io("listing", dir, e))?;
-        let Some((id, _)) = parse_name(&f.file_name().to_string_lossy()) else { continue };
+        let Some((id, _)) = parse_name(&f.file_name().to_string_lossy()) else {
+            continue;
+        };
         let mtime = match f.metadata() {
             Ok(m) => m.modified().unwrap_or(SystemTime::UNIX_EPOCH),
             Err(e) if e.kind() == io::ErrorKind::NotFound => continue, // deleted meanwhile
