@@ -96,7 +96,7 @@ def test_object_name_length(conn, auth):
 def test_invalid_utf8_or_nul_in_names_is_412(conn, auth, path):
     r = raw("PUT", auth, path, data=b"x")
     assert r.status_code in (400, 412), (r.status_code, r.text)
-    assert len(names(conn)) == 1
+    assert names(conn) == ["keep"]
 
 
 def _meta(prefix: str, case: str) -> dict[str, str]:
@@ -191,14 +191,15 @@ def test_etag_mismatch_is_422_and_stores_nothing(conn, auth):
 def test_bad_headers(conn, auth, server, header, value, status):
     url, token = auth
     path = urlsplit(url).path + "/bad/badhdr"
+    # A copy request carries no body (Swift answers 400 to one that does).
+    body = "" if header == "X-Copy-From" else "x"
+    length = "" if header == "Content-Length" else f"Content-Length: {len(body)}\r\n"
     req = (
         f"PUT {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Auth-Token: {token}\r\n"
-        + ("" if header == "Content-Length" else "Content-Length: 1\r\n")
-        + f"{header}: {value}\r\nConnection: close\r\n\r\nx"
+        f"{length}{header}: {value}\r\nConnection: close\r\n\r\n{body}"
     ).encode()
     resp = util.raw_http(server.object_port, req, timeout=10)
-    got = util.status_of(resp)
-    assert got == status or (header == "Content-Length" and got == 400), resp[:500]
+    assert util.status_of(resp) == status, resp[:500]
     assert names(conn) == ["keep"]
 
 
