@@ -158,7 +158,10 @@ pub(crate) fn validate(
                 p.k, p.m
             )));
         }
-        let c = p.c.unwrap_or(p.k.saturating_add(1)).min(p.k + p.m);
+        let c = p.c.unwrap_or(p.k.saturating_add(1).min(p.k + p.m));
+        if c > p.k + p.m {
+            return Err(bad(format!("c = {c} exceeds the {n} fragments written")));
+        }
         if c < p.k {
             return Err(bad(format!(
                 "c = {c} is below k = {}: acknowledged blocks could be unreadable",
@@ -264,5 +267,19 @@ mod tests {
             validate(&cfg, 6, CodeId::IsalCauchy),
             Err(BlockdError::Config(_))
         ));
+    }
+
+    #[test]
+    fn c_must_lie_between_k_and_k_plus_m() {
+        for c in [3, 7] {
+            let mut cfg = StoreConfig::with_root("/r");
+            let p = PolicyConfig {
+                c: Some(c),
+                ..PolicyConfig::default()
+            };
+            cfg.policies.insert("p".into(), p);
+            let r = validate(&cfg, 6, CodeId::IsalCauchy);
+            assert!(matches!(r, Err(BlockdError::Config(_))), "c = {c}");
+        }
     }
 }

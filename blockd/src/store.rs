@@ -136,7 +136,9 @@ impl LocalStore {
             .await?
     }
 
-    /// `repair` with blockd's own error type.
+    /// `repair` with blockd's own error type. Blocks are checked one at a
+    /// time, so repair occupies at most one I/O worker and foreground reads
+    /// and writes keep the others.
     pub async fn repair_all(&self) -> Result<RepairReport, BlockdError> {
         let mut report = RepairReport::default();
         for b in self.list_blocks().await? {
@@ -154,7 +156,10 @@ impl LocalStore {
         Ok(report)
     }
 
-    /// `list` with blockd's own error type.
+    /// `list` with blockd's own error type. Lists every block with at least
+    /// one fragment file, including sets left with fewer than `k` fragments
+    /// by a crash in the middle of a put (which was never acknowledged): GC
+    /// is what reclaims those. The walk runs on tokio's blocking pool.
     pub async fn list_blocks(&self) -> Result<Vec<StoredBlock>, BlockdError> {
         let devices = self.devices().to_vec();
         tokio::task::spawn_blocking(move || ops::scan::list(&devices))

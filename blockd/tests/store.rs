@@ -199,6 +199,32 @@ async fn corruption_in_any_fragment_is_detected_rebuilt_and_reported() {
 }
 
 #[tokio::test]
+async fn a_ranged_read_touches_only_the_chunks_it_needs() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let data = sample(4 << 20, 16);
+    let id = put(&store, &data).await;
+    // Damage fragment 2 and chunk 10 (bytes 640 KiB..704 KiB) of fragment 0.
+    flip_byte(&path_of(&store, &id, 2), 4096 + 1000);
+    flip_byte(&path_of(&store, &id, 0), 4096 + (10 << 16) + 5);
+    let before = store.stats();
+    // A few KiB inside chunk 1 of fragment 0: neither damage is read.
+    let got = store.get_range(id, 70_000, 8192).await.unwrap();
+    assert_eq!(&got[..], &data[70_000..78_192]);
+    assert_eq!(store.stats(), before, "nothing damaged was touched");
+    // Inside chunk 10 of fragment 0: found, rebuilt, reported.
+    let off = (10 << 16) + 100;
+    let got = store.get_range(id, off as u64, 4096).await.unwrap();
+    assert_eq!(&got[..], &data[off..off + 4096]);
+    let after = store.stats();
+    assert_eq!(after.degraded_reads, before.degraded_reads + 1);
+    assert_eq!(
+        after.fragments_corrupt_seen,
+        before.fragments_corrupt_seen + 1
+    );
+}
+
+#[tokio::test]
 async fn losing_m_plus_one_is_unrecoverable() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path());
