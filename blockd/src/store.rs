@@ -157,14 +157,18 @@ impl LocalStore {
     }
 
     /// `list` with blockd's own error type. Lists every block with at least
-    /// one fragment file, including sets left with fewer than `k` fragments
-    /// by a crash in the middle of a put (which was never acknowledged): GC
-    /// is what reclaims those. The walk runs on tokio's blocking pool.
+    /// one fragment file, except first puts not yet acknowledged. That
+    /// includes sets left with fewer than `k` fragments by a crash in the
+    /// middle of a put (never acknowledged): GC is what reclaims those. The
+    /// walk runs on tokio's blocking pool.
     pub async fn list_blocks(&self) -> Result<Vec<StoredBlock>, BlockdError> {
         let devices = self.devices().to_vec();
-        tokio::task::spawn_blocking(move || ops::scan::list(&devices))
+        let mut blocks = tokio::task::spawn_blocking(move || ops::scan::list(&devices))
             .await
-            .map_err(|_| BlockdError::ShutDown)?
+            .map_err(|_| BlockdError::ShutDown)??;
+        // A first put still short of `c` durable fragments is not stored yet.
+        blocks.retain(|b| !self.shared.writing(&b.id));
+        Ok(blocks)
     }
 }
 
