@@ -113,6 +113,19 @@ def test_swift_cli_tempauth_stat_upload_list(server, swift_cli, accounts, tmp_pa
     assert (tmp_path / "back").read_bytes() == data
 
 
+def test_swiftclient_tempauth_connection(server, accounts, swift_conn_factory):
+    conn = swift_conn_factory("test:tester", PASSWORDS["tester"], tempauth=True)
+    url, _ = conn.get_auth()
+    assert url == server.account_url(accounts["test"])
+    conn.put_container("ta-conn")
+    conn.put_object("ta-conn", "obj", b"via tempauth", headers={"X-Object-Meta-Via": "v1"})
+    headers, body = conn.get_object("ta-conn", "obj")
+    assert body == b"via tempauth" and headers["x-object-meta-via"] == "v1"
+    # The same account through Keystone v3.
+    ks = swift_conn_factory("tester", PASSWORDS["tester"], "test")
+    assert ks.get_object("ta-conn", "obj")[1] == b"via tempauth"
+
+
 def test_tester2_reaches_test2_account(server, swift_cli, accounts):
     env = util.client_env()
     res = swift_cli(*tempauth_env(server, "test2:tester2", PASSWORDS["tester2"]), "stat", env=env)

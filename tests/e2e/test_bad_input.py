@@ -253,16 +253,35 @@ def test_content_length_longer_than_body_stores_nothing(conn, auth, server, shut
 @pytest.mark.slow
 def test_disconnect_mid_upload_leaks_no_fragments(conn, auth, server):
     before = util.fragment_files(server.data_dir)
-    sent = os.urandom(10 << 20)
-    _short_body_put(server, auth, "aborted-20m", 20 << 20, sent, shut_write=False)
-    time.sleep(1.0)
+    url, token = auth
+    path = urlsplit(url).path + "/bad/aborted-20m"
+    s = socket.create_connection(("127.0.0.1", server.object_port), timeout=30)
+    try:
+        s.sendall(
+            (
+                f"PUT {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Auth-Token: {token}\r\n"
+                f"Content-Length: {20 << 20}\r\n\r\n"
+            ).encode()
+        )
+        for _ in range(10):
+            s.sendall(os.urandom(1 << 20))
+        # 10 MiB is two full 4 MiB blocks: a streaming upload stores them
+        # before the body ends. Then the client vanishes.
+        util.wait_until(
+            lambda: util.fragment_files(server.data_dir) - before,
+            timeout=20, what="the partial upload's first blocks to reach blocks/dev*",
+        )
+    finally:
+        s.close()
+    time.sleep(0.5)
     assert "aborted-20m" not in names(conn)
-
-    def no_new_fragments():
-        return not (util.fragment_files(server.data_dir) - before)
+    assert server.healthy()
 
     # gc: interval 1 s, grace 2 s.
-    util.wait_until(no_new_fragments, timeout=30, interval=0.5, what="GC to remove the aborted upload's fragments")
+    util.wait_until(
+        lambda: not (util.fragment_files(server.data_dir) - before),
+        timeout=30, interval=0.5, what="GC to remove the aborted upload's fragments",
+    )
     assert names(conn) == ["keep"]
     assert_unchanged(conn)
 

@@ -284,8 +284,11 @@ class AtollServer:
             self._log_file = None
         self.proc = None
 
-    def stop(self, timeout: float = 20) -> int | None:
-        """SIGTERM, then SIGKILL after `timeout`; returns the exit code."""
+    def stop(self, timeout: float = 45) -> int | None:
+        """SIGTERM, then SIGKILL after `timeout`; returns the exit code.
+
+        The server drains in-flight requests for up to 30 s (actix's
+        default), so the timeout is longer than that."""
         proc = self.proc
         if proc is None:
             return None
