@@ -156,6 +156,7 @@ async fn run(cfg: FileConfig) -> anyhow::Result<()> {
             .configure(swift_api::configure)
     })
     .workers(workers)
+    .on_connect(set_nodelay)
     .disable_signals()
     .bind((cfg.listen.host.as_str(), cfg.listen.object_port))
     .with_context(|| {
@@ -212,6 +213,14 @@ async fn run(cfg: FileConfig) -> anyhow::Result<()> {
     store.shutdown();
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Replies are written as headers then body: without TCP_NODELAY a small
+/// reply waits for the client's delayed ACK (~40 ms) under Nagle.
+fn set_nodelay(conn: &dyn std::any::Any, _ext: &mut actix_web::dev::Extensions) {
+    if let Some(tcp) = conn.downcast_ref::<actix_web::rt::net::TcpStream>() {
+        let _ = tcp.set_nodelay(true);
+    }
 }
 
 async fn futures_join<A: Future, B: Future>(a: A, b: B) -> (A::Output, B::Output) {

@@ -28,6 +28,9 @@ pub const ALLOWED_HEADERS: &[&str] = &[
     "x-object-manifest",
 ];
 
+/// Bodies up to this size are sent from one buffer rather than streamed.
+const SMALL_BODY: u64 = 256 << 10;
+
 fn cname(p: &SwiftPath) -> String {
     p.container.clone().unwrap_or_default()
 }
@@ -564,14 +567,19 @@ pub async fn get(
     }
     match range::parse(header(req.headers(), "range"), size) {
         Ranges::Whole => {
-            let s = range::stream_segments(
-                swift.arch.clone(),
-                segments,
-                ByteRange {
-                    start: 0,
-                    end: size,
-                },
-            );
+            let whole = ByteRange {
+                start: 0,
+                end: size,
+            };
+            let mut s = range::stream_segments(swift.arch.clone(), segments, whole);
+            if size <= SMALL_BODY {
+                // One buffer: headers and body leave in one write.
+                let mut buf = Vec::with_capacity(size as usize);
+                while let Some(part) = s.next().await {
+                    buf.extend_from_slice(&part?);
+                }
+                return Ok(resp.body(buf));
+            }
             Ok(resp.body(SizedStream::new(size, s)))
         }
         Ranges::Unsatisfiable => Err(SwiftError::RangeNotSatisfiable(size)),
