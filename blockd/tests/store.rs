@@ -472,3 +472,39 @@ proptest! {
         });
     }
 }
+
+/// Rough end-to-end timings, for humans: `cargo test -p blockd --test store
+/// timings -- --ignored --nocapture`. Never a verdict (shared machines).
+#[tokio::test]
+#[ignore]
+async fn timings() {
+    for engine in ["uring", "sync"] {
+        let dir = tempfile::tempdir().unwrap();
+        let Ok(store) = LocalStore::open(config(dir.path(), engine)) else {
+            continue;
+        };
+        let blocks: Vec<Bytes> = (0..16).map(|s| sample(4 << 20, 900 + s)).collect();
+        let t = std::time::Instant::now();
+        let mut ids = Vec::new();
+        for b in &blocks {
+            let id = BlockId::of(b);
+            store.put(id, b.clone(), None).await.unwrap();
+            ids.push(id);
+        }
+        let put = t.elapsed() / blocks.len() as u32;
+        let t = std::time::Instant::now();
+        for id in &ids {
+            store.get(*id).await.unwrap();
+        }
+        let get = t.elapsed() / ids.len() as u32;
+        let t = std::time::Instant::now();
+        for (n, id) in ids.iter().enumerate() {
+            store
+                .get_range(*id, (n as u64 * 100_003) % (4 << 20), 4096)
+                .await
+                .unwrap();
+        }
+        let range = t.elapsed() / ids.len() as u32;
+        eprintln!("{engine}: put 4 MiB {put:?}, get 4 MiB {get:?}, get_range 4 KiB {range:?}");
+    }
+}

