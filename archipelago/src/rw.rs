@@ -123,7 +123,7 @@ impl Archipelago {
         if row.kind != Kind::Rw {
             return Err(Error::ReadOnly(rid.to_string()));
         }
-        let end = offset.checked_add(data.len() as u64).unwrap_or(u64::MAX);
+        let end = offset.saturating_add(data.len() as u64);
         if end > row.size {
             return Err(Error::OutOfRange {
                 offset,

@@ -11,7 +11,15 @@ fn allowed() -> BTreeMap<&'static str, BTreeSet<&'static str>> {
     BTreeMap::from([
         (
             "atoll",
-            BTreeSet::from(["swift-api", "glance-api", "cinder-api", "blockd", "identity", "archipelago", "db"]),
+            BTreeSet::from([
+                "swift-api",
+                "glance-api",
+                "cinder-api",
+                "blockd",
+                "identity",
+                "archipelago",
+                "db",
+            ]),
         ),
         ("swift-api", BTreeSet::from(frontends)),
         ("glance-api", BTreeSet::from(frontends)),
@@ -26,11 +34,21 @@ fn allowed() -> BTreeMap<&'static str, BTreeSet<&'static str>> {
 #[test]
 fn crate_edges_follow_the_house_direction() {
     let out = Command::new(env!("CARGO"))
-        .args(["metadata", "--format-version", "1", "--no-deps", "--offline"])
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--no-deps",
+            "--offline",
+        ])
         .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
         .output()
         .expect("cargo metadata runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let meta: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let members: BTreeSet<String> = meta["packages"]
         .as_array()
@@ -53,5 +71,8 @@ fn crate_edges_follow_the_house_direction() {
             }
         }
     }
-    assert!(violations.is_empty(), "edges outside STYLE.md's picture: {violations:?}");
+    assert!(
+        violations.is_empty(),
+        "edges outside STYLE.md's picture: {violations:?}"
+    );
 }

@@ -42,9 +42,9 @@ pub fn params(q: &BTreeMap<String, String>, h: &HeaderMap, max_limit: usize) -> 
     let limit = match q.get("limit") {
         Some(l) => {
             let n: usize = l.parse().map_err(|_| {
-                SwiftError::PreconditionMessage(format!(
-                    "Value of limit must be a positive integer"
-                ))
+                SwiftError::PreconditionMessage(
+                    "Value of limit must be a positive integer".to_string(),
+                )
             })?;
             if n > max_limit {
                 return Err(SwiftError::PreconditionMessage(format!(

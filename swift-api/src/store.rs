@@ -238,6 +238,7 @@ pub fn expired_objects(c: &mut Conn, now_secs: i64, limit: i64) -> Result<Vec<Ob
 }
 
 /// One page of object rows in name order, for listings.
+#[allow(clippy::too_many_arguments)]
 pub fn object_page(
     c: &mut Conn,
     account: &str,
