@@ -60,7 +60,7 @@ impl Default for Config {
         Config {
             block_size: 4 << 20,
             inline_threshold: 64 << 10,
-            upload_parallelism: 4,
+            upload_parallelism: 6,
             read_ahead: 3,
             gc_grace: Duration::from_secs(3600),
             default_policy: "default".to_string(),

@@ -244,11 +244,11 @@ impl Archipelago {
         if len < self.cfg.inline_threshold {
             return Ok((Some(id), Some((id, len, Some(content), hold))));
         }
-        if !self.store.contains(id).await? {
-            self.store
-                .put(id, content, Some(&self.cfg.default_policy))
-                .await?;
-        }
+        // put is idempotent and writes only what is missing, so a block
+        // stored before costs no data IO.
+        self.store
+            .put(id, content, Some(&self.cfg.default_policy))
+            .await?;
         Ok((Some(id), Some((id, len, None, hold))))
     }
 

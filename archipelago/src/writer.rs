@@ -250,11 +250,11 @@ async fn store_block(arch: Archipelago, idx: u64, data: Bytes, hash: Hasher) -> 
             hold: Some(hold),
         });
     }
-    if !arch.store.contains(id).await? {
-        arch.store
-            .put(id, data, Some(&arch.cfg.default_policy))
-            .await?;
-    }
+    // put is idempotent and writes only what is missing, so a block
+    // stored before costs no data IO.
+    arch.store
+        .put(id, data, Some(&arch.cfg.default_policy))
+        .await?;
     Ok(BlockDone {
         idx,
         block: Some((id, len, None)),
