@@ -61,6 +61,8 @@ def test_openrc_is_written_on_first_start(server):
     assert rc["OS_IDENTITY_API_VERSION"] == "3"
     assert rc["OS_REGION_NAME"] == "RegionOne"
     assert rc["OS_AUTH_TYPE"] == "password"
+    # It holds a password: only its owner may read it.
+    assert server.openrc_path().stat().st_mode & 0o077 == 0, oct(server.openrc_path().stat().st_mode)
 
 
 def test_root_is_version_discovery_with_300(server):
@@ -285,3 +287,30 @@ def test_sigterm_exits_zero(short_ttl_server):
     assert short_ttl_server.alive()
     rc = short_ttl_server.stop()
     assert rc == 0, short_ttl_server.log_tail()
+
+
+def test_second_server_on_the_same_data_dir_refuses(server):
+    other = util.AtollServer(server.workdir / "second", name="second")
+    other.data_dir = server.data_dir
+    res = util.run(other.command(), env=util.client_env(), timeout=30)
+    assert res.rc != 0, res.describe()
+    assert server.healthy()
+
+
+def test_restart_keeps_openrc_and_password_consistent(server_factory):
+    srv = server_factory("restart")
+    first = srv.openrc()
+    assert srv.stop() == 0
+    srv.start()
+    assert srv.openrc() == first
+    srv.issue_token("admin", first["OS_PASSWORD"], "admin")
+    # Given another bootstrap password (as keystone-manage bootstrap does,
+    # atoll applies it): whatever wins, the openrc must still work.
+    assert srv.stop() == 0
+    srv.admin_password = "a-different-password"
+    srv.start()
+    rc = srv.openrc()
+    srv.issue_token("admin", rc["OS_PASSWORD"], "admin")
+    assert {k: v for k, v in rc.items() if k != "OS_PASSWORD"} == {
+        k: v for k, v in first.items() if k != "OS_PASSWORD"
+    }

@@ -344,3 +344,53 @@ def test_chunked_put_returns_etag(conn, auth):
     assert conn.get_object("api", "chunked.bin")[1] == payload
     h = conn.head_object("api", "chunked.bin")
     assert int(h["content-length"]) == len(payload)
+
+
+@pytest.mark.parametrize(
+    "size",
+    [0, 1, (64 << 10) - 1, 64 << 10, (64 << 10) + 1, (4 << 20) - 1, 4 << 20, (4 << 20) + 1, (8 << 20) + 3],
+)
+def test_sizes_around_inline_and_block_boundaries(conn, size):
+    data = os.urandom(size)
+    name = f"size-{size}"
+    assert conn.put_object("api", name, data) == util.md5_hex(data)
+    h, body = conn.get_object("api", name)
+    assert body == data and int(h["content-length"]) == size
+    if size >= 3:
+        mid = size // 2
+        h, body = conn.get_object("api", name, headers={"Range": f"bytes={mid - 1}-{mid + 1}"})
+        assert body == data[mid - 1 : mid + 2]
+    if size > (64 << 10):
+        # A range across the first 64 KiB and 4 MiB boundaries that exist.
+        for edge in (64 << 10, 4 << 20):
+            if size > edge + 2:
+                _, body = conn.get_object("api", name, headers={"Range": f"bytes={edge - 2}-{edge + 1}"})
+                assert body == data[edge - 2 : edge + 2], edge
+    conn.delete_object("api", name)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["ünïcødé/☃ snow.txt", "with space", "q?a=1&b=2#frag", "100%25 literal %", "a//double/slash", "trailing/"],
+)
+def test_object_names_round_trip(conn, name):
+    conn.put_container("names")
+    conn.put_object("names", name, name.encode())
+    assert conn.get_object("names", name)[1] == name.encode()
+    listed = [o["name"] for o in conn.get_container("names", full_listing=True)[1]]
+    assert name in listed
+    conn.delete_object("names", name)
+    listed = [o["name"] for o in conn.get_container("names", full_listing=True)[1]]
+    assert name not in listed
+
+
+def test_overwrite_updates_content_and_usage(conn):
+    conn.put_container("over")
+    conn.put_object("over", "o", b"x" * 1000)
+    conn.put_object("over", "o", b"y" * 10)
+    assert conn.get_object("over", "o")[1] == b"y" * 10
+    h = conn.head_container("over")
+    assert h["x-container-object-count"] == "1" and h["x-container-bytes-used"] == "10"
+    acc = conn.head_account()
+    assert int(acc["x-account-object-count"]) >= 1
+    assert int(acc["x-account-container-count"]) >= 1
