@@ -314,3 +314,35 @@ def test_restart_keeps_openrc_and_password_consistent(server_factory):
     assert {k: v for k, v in rc.items() if k != "OS_PASSWORD"} == {
         k: v for k, v in first.items() if k != "OS_PASSWORD"
     }
+
+
+def test_unversioned_auth_url_discovers_v3(openstack, admin_env, server):
+    env = dict(admin_env, OS_AUTH_URL=server.identity_url)
+    tok = json_out(openstack("token", "issue", "-f", "json", env=env))
+    assert tok["id"] and tok["project_id"]
+
+
+def test_identity_admin_api_through_the_cli(openstack, server):
+    project = json_out(openstack("project", "create", "cli-proj", "-f", "json"))
+    assert project["name"] == "cli-proj" and project["id"]
+    user = json_out(
+        openstack("user", "create", "--project", "cli-proj", "--password", "cli-pw", "cli-user", "-f", "json")
+    )
+    assert user["name"] == "cli-user" and user["id"]
+    openstack("role", "add", "--project", "cli-proj", "--user", "cli-user", "member").ok()
+    rows = json_out(
+        openstack("role", "assignment", "list", "--user", "cli-user", "--project", "cli-proj", "--names", "-f", "json")
+    )
+    assert [r["Role"] for r in rows] == ["member"], rows
+    _, body = server.issue_token("cli-user", "cli-pw", "cli-proj")
+    assert body["project"]["id"] == project["id"]
+    assert "member" in {r["name"] for r in body["roles"]}
+    # A member is no admin: it may not list users.
+    token, _ = server.issue_token("cli-user", "cli-pw", "cli-proj")
+    r = requests.get(f"{server.auth_url}/users", headers={"X-Auth-Token": token}, timeout=10)
+    assert r.status_code == 403, r.text
+    openstack("user", "delete", "cli-user").ok()
+    openstack("project", "delete", "cli-proj").ok()
+    body = server.password_auth_body("cli-user", "cli-pw", "cli-proj")
+    assert requests.post(f"{server.auth_url}/auth/tokens", json=body, timeout=10).status_code == 401
+    assert "cli-user" not in {u["Name"] for u in json_out(openstack("user", "list", "-f", "json"))}

@@ -394,3 +394,51 @@ def test_overwrite_updates_content_and_usage(conn):
     acc = conn.head_account()
     assert int(acc["x-account-object-count"]) >= 1
     assert int(acc["x-account-container-count"]) >= 1
+
+
+def test_listing_limit_over_maximum_is_412(server, auth, listing):
+    info = requests.get(f"{server.object_url}/info", timeout=10).json()["swift"]
+    over = info["container_listing_limit"] + 1
+    assert raw("GET", auth, "/lst", params={"limit": str(over)}).status_code == 412
+    assert raw("GET", auth, "", params={"limit": str(info["account_listing_limit"] + 1)}).status_code == 412
+
+
+def _expect_continue_put(server, auth, obj: str, body: bytes, token: str | None = None):
+    import socket
+    from urllib.parse import urlsplit
+
+    url, good = auth
+    s = socket.create_connection(("127.0.0.1", server.object_port), timeout=15)
+    try:
+        s.sendall(
+            (
+                f"PUT {urlsplit(url).path}/api/{obj} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                f"X-Auth-Token: {token or good}\r\nContent-Length: {len(body)}\r\n"
+                "Expect: 100-continue\r\nConnection: close\r\n\r\n"
+            ).encode()
+        )
+        got = s.recv(4096)
+        interim = b"HTTP/1.1 100 Continue\r\n\r\n"
+        if got.startswith(interim):
+            got = got[len(interim) :]
+            if not got:
+                s.sendall(body)
+        while True:
+            b = s.recv(65536)
+            if not b:
+                break
+            got += b
+        return got
+    finally:
+        s.close()
+
+
+def test_expect_100_continue(conn, server, auth):
+    body = os.urandom(200_000)
+    resp = _expect_continue_put(server, auth, "expect.bin", body)
+    assert util.status_of(resp) == 201, resp[:300]
+    assert conn.get_object("api", "expect.bin")[1] == body
+    # A bad token is refused (Swift does so before asking for the body).
+    resp = _expect_continue_put(server, auth, "expect-denied.bin", body, token="bogus")
+    assert util.status_of(resp) == 401, resp[:300]
+    assert client_error(conn.head_object, "api", "expect-denied.bin").http_status == 404
