@@ -33,7 +33,7 @@ while [[ $# -gt 0 ]]; do
         --rust-only) run_e2e=0 ;;
         --e2e-only) run_rust=0 ;;
         -h | --help)
-            sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+            sed -n '2,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
             exit 0
             ;;
         --)
