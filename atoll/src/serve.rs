@@ -139,6 +139,7 @@ async fn run(cfg: FileConfig) -> anyhow::Result<()> {
             .configure(identity::configure)
     })
     .workers(1.max(workers / 2))
+    .on_connect(set_nodelay)
     .disable_signals()
     .bind((cfg.listen.host.as_str(), cfg.listen.identity_port))
     .with_context(|| {
@@ -148,24 +149,34 @@ async fn run(cfg: FileConfig) -> anyhow::Result<()> {
         )
     })?
     .run();
-    let swift_data = web::Data::new(swift.clone());
-    let object_server = HttpServer::new(move || {
-        App::new()
-            .app_data(swift_data.clone())
-            .app_data(web::PayloadConfig::new(usize::MAX))
-            .configure(swift_api::configure)
-    })
-    .workers(workers)
-    .on_connect(set_nodelay)
-    .disable_signals()
-    .bind((cfg.listen.host.as_str(), cfg.listen.object_port))
-    .with_context(|| {
-        format!(
-            "binding object-store to {}:{}",
-            cfg.listen.host, cfg.listen.object_port
-        )
-    })?
-    .run();
+    // The object-store (data path) runs on its own multi-threaded runtime,
+    // apart from identity and background work.
+    let data_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .thread_name("object-store")
+        .enable_all()
+        .build()?;
+    let object_listener = {
+        let _g = data_rt.enter();
+        let l = std::net::TcpListener::bind((cfg.listen.host.as_str(), cfg.listen.object_port))
+            .with_context(|| {
+                format!(
+                    "binding object-store to {}:{}",
+                    cfg.listen.host, cfg.listen.object_port
+                )
+            })?;
+        l.set_nonblocking(true)?;
+        tokio::net::TcpListener::from_std(l)?
+    };
+    let (stop_objects, objects_stopped) = tokio::sync::oneshot::channel::<()>();
+    let object_server = data_rt.spawn(swift_api::serve(
+        swift.clone(),
+        object_listener,
+        swift_api::ListenerConfig::default(),
+        async move {
+            let _ = objects_stopped.await;
+        },
+    ));
 
     println!(
         "atoll {} serving from {}",
@@ -197,20 +208,21 @@ async fn run(cfg: FileConfig) -> anyhow::Result<()> {
         )),
     ];
 
-    let (ih, oh) = (identity_server.handle(), object_server.handle());
-    let servers = actix_web::rt::spawn(async move {
-        let (a, b) = futures_join(identity_server, object_server).await;
-        a.and(b)
-    });
+    let ih = identity_server.handle();
+    let identity_task = actix_web::rt::spawn(identity_server);
     shutdown_signal().await;
     tracing::info!("shutting down: no new connections, finishing in-flight requests");
     // Graceful: stop accepting, let in-flight requests finish.
-    futures_join(ih.stop(true), oh.stop(true)).await;
-    let _ = servers.await;
+    let _ = stop_objects.send(());
+    let _ = futures_join(ih.stop(true), object_server).await;
+    let _ = identity_task.await;
     for w in workers_bg {
         w.abort();
     }
     store.shutdown();
+    // Its server task has finished; nothing is left to wait for, and a
+    // blocking shutdown is not allowed inside this async context.
+    data_rt.shutdown_background();
     tracing::info!("stopped");
     Ok(())
 }

@@ -1,6 +1,6 @@
 //! Account GET/HEAD (metadata, container listing) and POST (metadata).
 
-use actix_web::{HttpRequest, HttpResponse};
+use crate::http::{HttpRequest, HttpResponse, Response};
 
 use crate::auth::Caller;
 use crate::error::Result;
@@ -20,7 +20,7 @@ pub async fn get(
     path: &SwiftPath,
     caller: &Caller,
     head: bool,
-) -> Result<HttpResponse> {
+) -> Result<Response> {
     caller.require_account_read(swift, &path.account)?;
     let q = util::parse_query(req.query_string());
     let p = listing::params(&q, req.headers(), swift.limits().account_listing_limit)?;
@@ -132,7 +132,7 @@ pub async fn post(
     req: &HttpRequest,
     path: &SwiftPath,
     caller: &Caller,
-) -> Result<HttpResponse> {
+) -> Result<Response> {
     caller.require_owner(swift, &path.account)?;
     let update = util::collect_meta(req.headers(), "account", &[], swift.limits())?;
     let acct = path.account.clone();

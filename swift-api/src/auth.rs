@@ -2,7 +2,7 @@
 //! the owner/reader rules of an account, and container ACLs
 //! (`X-Container-Read`/`X-Container-Write`).
 
-use actix_web::HttpRequest;
+use crate::http::HttpRequest;
 use identity::AuthContext;
 
 use crate::error::{Result, SwiftError};

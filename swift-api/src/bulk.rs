@@ -1,7 +1,7 @@
 //! Bulk delete (`POST /v1/{account}?bulk-delete`), also used for deleting
 //! an SLO with its segments.
 
-use actix_web::{web, HttpRequest, HttpResponse};
+use crate::http::{HttpRequest, HttpResponse, Payload, Response};
 
 use crate::auth::Caller;
 use crate::error::Result;
@@ -27,8 +27,8 @@ pub async fn delete(
     req: &HttpRequest,
     path: &SwiftPath,
     caller: &Caller,
-    mut body: web::Payload,
-) -> Result<HttpResponse> {
+    mut body: Payload,
+) -> Result<Response> {
     if caller.ctx.is_none() {
         return Err(SwiftError::Unauthorized);
     }
@@ -114,7 +114,7 @@ pub async fn delete_paths(
 }
 
 /// Renders a report in the format the request's Accept header asks for.
-pub fn respond(req: &HttpRequest, r: Report) -> HttpResponse {
+pub fn respond(req: &HttpRequest, r: Report) -> Response {
     let status = if r.errors.is_empty() {
         "200 OK"
     } else {

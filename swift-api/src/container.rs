@@ -1,6 +1,6 @@
 //! Container PUT/GET/HEAD/POST/DELETE: metadata, ACLs and object listings.
 
-use actix_web::{HttpRequest, HttpResponse};
+use crate::http::{HttpRequest, HttpResponse, Response};
 
 use crate::auth::{Access, Caller};
 use crate::error::{Result, SwiftError};
@@ -57,7 +57,7 @@ pub async fn put(
     req: &HttpRequest,
     path: &SwiftPath,
     caller: &Caller,
-) -> Result<HttpResponse> {
+) -> Result<Response> {
     caller.require_owner(swift, &path.account)?;
     check_policy(req)?;
     let update = util::collect_meta(req.headers(), "container", &[], swift.limits())?;
@@ -110,7 +110,7 @@ pub async fn post(
     req: &HttpRequest,
     path: &SwiftPath,
     caller: &Caller,
-) -> Result<HttpResponse> {
+) -> Result<Response> {
     caller.require_owner(swift, &path.account)?;
     let update = util::collect_meta(req.headers(), "container", &[], swift.limits())?;
     let (read, write) = acl_headers(req);
@@ -146,7 +146,7 @@ pub async fn delete(
     _req: &HttpRequest,
     path: &SwiftPath,
     caller: &Caller,
-) -> Result<HttpResponse> {
+) -> Result<Response> {
     caller.require_owner(swift, &path.account)?;
     let (acct, cname) = (path.account.clone(), name(path));
     swift
@@ -172,7 +172,7 @@ pub async fn get(
     path: &SwiftPath,
     caller: &Caller,
     head: bool,
-) -> Result<HttpResponse> {
+) -> Result<Response> {
     let q = util::parse_query(req.query_string());
     let p = listing::params(&q, req.headers(), swift.limits().container_listing_limit)?;
     let (acct, cname) = (path.account.clone(), name(path));

@@ -1,8 +1,9 @@
 //! The Swift frontend's one error type and its mapping to the status codes
 //! and plain-text/HTML bodies OpenStack Swift answers with.
 
-use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, ResponseError};
+use http::StatusCode;
+
+use crate::http::{HttpResponse, Response};
 
 /// Everything a Swift request can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -73,8 +74,9 @@ fn html(title: &str, text: &str) -> String {
     format!("<html><h1>{title}</h1><p>{text}</p></html>")
 }
 
-impl ResponseError for SwiftError {
-    fn status_code(&self) -> StatusCode {
+impl SwiftError {
+    /// The HTTP status Swift answers this error with.
+    pub fn status_code(&self) -> StatusCode {
         use SwiftError::*;
         match self {
             BadRequest(_) => StatusCode::BAD_REQUEST,
@@ -97,7 +99,8 @@ impl ResponseError for SwiftError {
         }
     }
 
-    fn error_response(&self) -> HttpResponse {
+    /// The whole response Swift gives for this error.
+    pub fn error_response(&self) -> Response {
         use SwiftError::*;
         let status = self.status_code();
         if let NotModified(etag, modified) = self {

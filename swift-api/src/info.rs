@@ -1,19 +1,19 @@
 //! `/info` (capabilities, advertising exactly what is implemented) and
 //! `/healthcheck`.
 
-use actix_web::{web, HttpResponse};
+use crate::http::{HttpResponse, Response};
 
 use crate::Swift;
 
 /// `GET /healthcheck`: 200 `OK` while the service runs.
 #[utoipa::path(get, path = "/healthcheck", tag = "info", responses((status = 200, description = "OK")))]
-pub async fn healthcheck() -> HttpResponse {
+pub async fn healthcheck() -> Response {
     HttpResponse::Ok().content_type("text/plain").body("OK")
 }
 
 /// `GET /info`: the cluster's capabilities and constraints.
 #[utoipa::path(get, path = "/info", tag = "info", responses((status = 200, description = "Capabilities")))]
-pub async fn info(swift: web::Data<Swift>) -> HttpResponse {
+pub async fn info(swift: &Swift) -> Response {
     let l = swift.limits();
     let body = serde_json::json!({
         "swift": {

@@ -16,6 +16,7 @@ mod bulk;
 mod container;
 mod error;
 mod expirer;
+pub mod http;
 mod info;
 mod listing;
 mod object;
@@ -28,16 +29,15 @@ mod util;
 
 use std::sync::Arc;
 
-use actix_web::body::MessageBody;
-use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::header::{HeaderName, HeaderValue};
-use actix_web::middleware::{from_fn, Next};
-use actix_web::{web, HttpRequest, HttpResponse};
+use ::http::header::{HeaderName, HeaderValue};
 use archipelago::Archipelago;
 use identity::Identity;
 
 pub use error::SwiftError;
 pub use expirer::run_expirer;
+pub use http::{serve, ListenerConfig};
+
+use crate::http::{HttpRequest, HttpResponse, Payload, Response};
 
 /// Swift's constraints, advertised in `/info` and enforced on requests.
 #[derive(Debug, Clone)]
@@ -127,72 +127,66 @@ impl Swift {
     }
 }
 
-async fn add_trans_id(
-    req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let id = util::new_trans_id();
-    let mut res = next.call(req).await?;
-    if let Ok(v) = HeaderValue::from_str(&id) {
-        let h = res.headers_mut();
+/// Answers one request: routes it, turns errors into Swift's error
+/// responses, and stamps the transaction id on whatever goes out.
+pub(crate) async fn handle(swift: &Swift, req: ::http::Request<hyper::body::Incoming>) -> Response {
+    let (req, body) = http::split(req);
+    let trans_id = util::new_trans_id();
+    let span = tracing::debug_span!("swift", trans_id = %trans_id, method = %req.method(), path = %req.uri().path());
+    let _enter = span.enter();
+    let mut resp = match route(swift, &req, body).await {
+        Ok(r) => r,
+        Err(e) => e.error_response(),
+    };
+    if let Ok(v) = HeaderValue::from_str(&trans_id) {
+        let h = resp.headers_mut();
         h.insert(HeaderName::from_static("x-trans-id"), v.clone());
         h.insert(HeaderName::from_static("x-openstack-request-id"), v);
     }
-    Ok(res)
+    resp
 }
 
-/// Mounts the object-store routes (expects `web::Data<Swift>`).
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::scope("")
-            .wrap(from_fn(add_trans_id))
-            .route("/healthcheck", web::get().to(info::healthcheck))
-            .route("/healthcheck", web::head().to(info::healthcheck))
-            .route("/info", web::get().to(info::info))
-            .route("/info", web::head().to(info::info))
-            .route("/auth/v1.0", web::get().to(tempauth::login))
-            .route("/auth/v1.0/", web::get().to(tempauth::login))
-            .route("/v1.0", web::get().to(tempauth::login))
-            .route("/v1/{tail:.*}", web::route().to(dispatch))
-            .default_service(web::route().to(not_found)),
-    );
-}
-
-async fn not_found() -> HttpResponse {
-    actix_web::ResponseError::error_response(&SwiftError::NotFound)
+async fn route(swift: &Swift, req: &HttpRequest, body: Payload) -> Result<Response, SwiftError> {
+    let path = req.uri().path();
+    let get_or_head = matches!(req.method().as_str(), "GET" | "HEAD");
+    match path {
+        "/healthcheck" if get_or_head => Ok(info::healthcheck().await),
+        "/info" if get_or_head => Ok(info::info(swift).await),
+        "/auth/v1.0" | "/auth/v1.0/" | "/v1.0" if req.method().as_str() == "GET" => {
+            tempauth::login(req, swift).await
+        }
+        p if p.starts_with("/v1/") => dispatch(req, body, swift).await,
+        _ => Err(SwiftError::NotFound),
+    }
 }
 
 /// Routes a `/v1/...` request by path depth and method.
-async fn dispatch(
-    req: HttpRequest,
-    body: web::Payload,
-    swift: web::Data<Swift>,
-) -> Result<HttpResponse, SwiftError> {
+async fn dispatch(req: &HttpRequest, body: Payload, swift: &Swift) -> Result<Response, SwiftError> {
     let path = util::parse_path(req.uri().path(), swift.limits())?;
     let m = req.method().as_str().to_string();
-    let caller = auth::authenticate(&swift, &req).await?;
+    let caller = auth::authenticate(swift, req).await?;
     match (&path.container, &path.object, m.as_str()) {
-        (None, None, "GET") => account::get(&swift, &req, &path, &caller, false).await,
-        (None, None, "HEAD") => account::get(&swift, &req, &path, &caller, true).await,
+        (None, None, "GET") => account::get(swift, req, &path, &caller, false).await,
+        (None, None, "HEAD") => account::get(swift, req, &path, &caller, true).await,
         (None, None, "POST") => {
             if util::parse_query(req.query_string()).contains_key("bulk-delete") {
-                bulk::delete(&swift, &req, &path, &caller, body).await
+                bulk::delete(swift, req, &path, &caller, body).await
             } else {
-                account::post(&swift, &req, &path, &caller).await
+                account::post(swift, req, &path, &caller).await
             }
         }
         (None, None, "PUT" | "DELETE") => Err(SwiftError::MethodNotAllowed),
-        (Some(_), None, "GET") => container::get(&swift, &req, &path, &caller, false).await,
-        (Some(_), None, "HEAD") => container::get(&swift, &req, &path, &caller, true).await,
-        (Some(_), None, "PUT") => container::put(&swift, &req, &path, &caller).await,
-        (Some(_), None, "POST") => container::post(&swift, &req, &path, &caller).await,
-        (Some(_), None, "DELETE") => container::delete(&swift, &req, &path, &caller).await,
-        (Some(_), Some(_), "GET") => object::get(&swift, &req, &path, &caller, false).await,
-        (Some(_), Some(_), "HEAD") => object::get(&swift, &req, &path, &caller, true).await,
-        (Some(_), Some(_), "PUT") => object::put(&swift, &req, &path, &caller, body).await,
-        (Some(_), Some(_), "POST") => object::post(&swift, &req, &path, &caller).await,
-        (Some(_), Some(_), "DELETE") => object::delete(&swift, &req, &path, &caller).await,
-        (Some(_), Some(_), "COPY") => object::copy(&swift, &req, &path, &caller).await,
+        (Some(_), None, "GET") => container::get(swift, req, &path, &caller, false).await,
+        (Some(_), None, "HEAD") => container::get(swift, req, &path, &caller, true).await,
+        (Some(_), None, "PUT") => container::put(swift, req, &path, &caller).await,
+        (Some(_), None, "POST") => container::post(swift, req, &path, &caller).await,
+        (Some(_), None, "DELETE") => container::delete(swift, req, &path, &caller).await,
+        (Some(_), Some(_), "GET") => object::get(swift, req, &path, &caller, false).await,
+        (Some(_), Some(_), "HEAD") => object::get(swift, req, &path, &caller, true).await,
+        (Some(_), Some(_), "PUT") => object::put(swift, req, &path, &caller, body).await,
+        (Some(_), Some(_), "POST") => object::post(swift, req, &path, &caller).await,
+        (Some(_), Some(_), "DELETE") => object::delete(swift, req, &path, &caller).await,
+        (Some(_), Some(_), "COPY") => object::copy(swift, req, &path, &caller).await,
         (_, _, "OPTIONS") => Ok(HttpResponse::Ok()
             .insert_header(("Allow", "HEAD, GET, PUT, POST, COPY, OPTIONS, DELETE"))
             .finish()),

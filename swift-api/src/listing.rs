@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use actix_web::http::header::HeaderMap;
+use http::HeaderMap;
 
 use crate::error::{Result, SwiftError};
 use crate::util::header;

@@ -6,8 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use actix_web::body::SizedStream;
-use actix_web::{web, HttpRequest, HttpResponse};
+use crate::http::{HttpRequest, HttpResponse, Payload, Response};
 use futures::StreamExt;
 
 use crate::auth::Caller;
@@ -139,8 +138,8 @@ pub async fn put(
     req: &HttpRequest,
     path: &SwiftPath,
     caller: &Caller,
-    mut body: web::Payload,
-) -> Result<HttpResponse> {
+    mut body: Payload,
+) -> Result<Response> {
     let (acct, cont, name) = (path.account.clone(), cname(path), oname(path));
     let crow = container_row(swift, &acct, &cont).await?;
     caller.require_write(
@@ -258,7 +257,7 @@ pub async fn put(
 }
 
 /// Reads a bounded request body into memory (manifests, bulk requests).
-pub async fn read_small_body(body: &mut web::Payload, max: usize) -> Result<bytes::Bytes> {
+pub async fn read_small_body(body: &mut Payload, max: usize) -> Result<bytes::Bytes> {
     let mut buf = bytes::BytesMut::new();
     while let Some(chunk) = body.next().await {
         let chunk = chunk.map_err(|_| SwiftError::ClientDisconnect)?;
@@ -283,7 +282,7 @@ async fn copy_object(
     (dst_c, dst_o): (&str, &str),
     new_meta: BTreeMap<String, String>,
     delete_at: Option<i64>,
-) -> Result<HttpResponse> {
+) -> Result<Response> {
     let scrow = container_row(swift, acct, src_c).await?;
     caller.require_read(
         swift,
@@ -383,7 +382,7 @@ async fn copy_object(
     Ok(copied(src_c, src_o, &src, &etag, now))
 }
 
-fn copied(src_c: &str, src_o: &str, src: &ObjectRow, etag: &str, now: i64) -> HttpResponse {
+fn copied(src_c: &str, src_o: &str, src: &ObjectRow, etag: &str, now: i64) -> Response {
     let enc = |s: &str| {
         percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
     };
@@ -410,7 +409,7 @@ pub async fn copy(
     req: &HttpRequest,
     path: &SwiftPath,
     caller: &Caller,
-) -> Result<HttpResponse> {
+) -> Result<Response> {
     let dest = header(req.headers(), "destination").ok_or_else(|| {
         SwiftError::PreconditionMessage("You must specify a Destination header".into())
     })?;
@@ -507,7 +506,7 @@ pub async fn get(
     path: &SwiftPath,
     caller: &Caller,
     head: bool,
-) -> Result<HttpResponse> {
+) -> Result<Response> {
     let (acct, cont, name) = (path.account.clone(), cname(path), oname(path));
     let crow = container_row(swift, &acct, &cont).await?;
     caller.require_read(
@@ -560,7 +559,7 @@ pub async fn get(
     headers(&mut resp, &row, &etag);
     resp.insert_header(("Content-Type", row.content_type.clone()));
     if head {
-        return Ok(resp.body(SizedStream::new(
+        return Ok(resp.body(crate::http::SizedStream::new(
             size,
             futures::stream::empty::<Result<bytes::Bytes, SwiftError>>(),
         )));
@@ -580,7 +579,7 @@ pub async fn get(
                 }
                 return Ok(resp.body(buf));
             }
-            Ok(resp.body(SizedStream::new(size, s)))
+            Ok(resp.body(crate::http::SizedStream::new(size, s)))
         }
         Ranges::Unsatisfiable => Err(SwiftError::RangeNotSatisfiable(size)),
         Ranges::Some(rs) if rs.len() == 1 => {
@@ -593,7 +592,7 @@ pub async fn get(
                 format!("bytes {}-{}/{size}", r.start, r.end - 1),
             ));
             let s = range::stream_segments(swift.arch.clone(), segments, r);
-            Ok(p.body(SizedStream::new(r.end - r.start, s)))
+            Ok(p.body(crate::http::SizedStream::new(r.end - r.start, s)))
         }
         Ranges::Some(rs) => {
             let boundary = uuid::Uuid::new_v4().simple().to_string();
@@ -611,12 +610,12 @@ pub async fn get(
                 "Content-Type",
                 format!("multipart/byteranges;boundary={boundary}"),
             ));
-            Ok(p.body(SizedStream::new(len, s)))
+            Ok(p.body(crate::http::SizedStream::new(len, s)))
         }
     }
 }
 
-fn headers(r: &mut actix_web::HttpResponseBuilder, row: &ObjectRow, etag: &str) {
+fn headers(r: &mut crate::http::HttpResponseBuilder, row: &ObjectRow, etag: &str) {
     r.insert_header(("ETag", etag.to_string()))
         .insert_header(("Last-Modified", util::http_date(row.last_modified)))
         .insert_header(("X-Timestamp", util::x_timestamp(row.last_modified)))
@@ -693,7 +692,7 @@ pub async fn post(
     req: &HttpRequest,
     path: &SwiftPath,
     caller: &Caller,
-) -> Result<HttpResponse> {
+) -> Result<Response> {
     let (acct, cont, name) = (path.account.clone(), cname(path), oname(path));
     let crow = container_row(swift, &acct, &cont).await?;
     caller.require_write(
@@ -739,7 +738,7 @@ pub async fn delete(
     req: &HttpRequest,
     path: &SwiftPath,
     caller: &Caller,
-) -> Result<HttpResponse> {
+) -> Result<Response> {
     let (acct, cont, name) = (path.account.clone(), cname(path), oname(path));
     let crow = container_row(swift, &acct, &cont).await?;
     caller.require_write(

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use actix_web::{HttpRequest, HttpResponse};
+use crate::http::{HttpRequest, HttpResponse, Response};
 use md5::{Digest, Md5};
 use serde::{Deserialize, Serialize};
 
@@ -64,7 +64,7 @@ pub async fn put_manifest(
     raw: bytes::Bytes,
     mut meta: BTreeMap<String, String>,
     delete_at: Option<i64>,
-) -> Result<HttpResponse> {
+) -> Result<Response> {
     let segs: Vec<PutSegment> = serde_json::from_slice(&raw)
         .map_err(|_| SwiftError::BadRequest("Manifest must be valid JSON.\n".into()))?;
     if segs.is_empty() {
@@ -286,7 +286,7 @@ pub async fn delete_with_segments(
     req: &HttpRequest,
     caller: &Caller,
     row: ObjectRow,
-) -> Result<HttpResponse> {
+) -> Result<Response> {
     let mut paths: Vec<String> = stored_manifest(swift, &row)
         .await?
         .into_iter()

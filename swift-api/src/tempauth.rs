@@ -1,7 +1,7 @@
 //! Swift's v1 authentication (`GET /auth/v1.0`), backed by the Keystone
 //! users and projects of the identity service.
 
-use actix_web::{web, HttpRequest, HttpResponse};
+use crate::http::{HttpRequest, HttpResponse, Response};
 
 use crate::error::SwiftError;
 use crate::util::header;
@@ -12,7 +12,7 @@ use crate::Swift;
     params(("X-Auth-User" = String, Header, description = "project:user"), ("X-Auth-Key" = String, Header)),
     responses((status = 200, description = "X-Auth-Token, X-Storage-Token, X-Storage-Url, X-Auth-Token-Expires"),
         (status = 401, description = "Bad credentials")))]
-pub async fn login(req: HttpRequest, swift: web::Data<Swift>) -> Result<HttpResponse, SwiftError> {
+pub async fn login(req: &HttpRequest, swift: &Swift) -> Result<Response, SwiftError> {
     let h = req.headers();
     let user = header(h, "x-auth-user").or_else(|| header(h, "x-storage-user"));
     let key = header(h, "x-auth-key").or_else(|| header(h, "x-storage-pass"));

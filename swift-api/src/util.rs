@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use actix_web::http::header::HeaderMap;
+use http::HeaderMap;
 use percent_encoding::percent_decode_str;
 
 use crate::error::{Result, SwiftError};

@@ -3,9 +3,11 @@ no leaked blocks, and a server that stays up."""
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import time
+import urllib.request
 from urllib.parse import urlsplit
 
 import pytest
@@ -205,10 +207,14 @@ def test_bad_headers(conn, auth, server, header, value, status):
 
 def test_content_length_over_max_file_size_is_413(conn, auth, server):
     url, token = auth
+    # Swift refuses only lengths above max_file_size (5 GiB + 2 by default).
+    max_file_size = json.loads(
+        urllib.request.urlopen(f"http://127.0.0.1:{server.object_port}/info", timeout=10).read()
+    )["swift"]["max_file_size"]
     path = urlsplit(url).path + "/bad/huge"
     req = (
         f"PUT {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Auth-Token: {token}\r\n"
-        f"Content-Length: {(5 << 30) + 2}\r\nConnection: close\r\n\r\n"
+        f"Content-Length: {max_file_size + 1}\r\nConnection: close\r\n\r\n"
     ).encode()
     resp = util.raw_http(server.object_port, req, timeout=15)
     assert util.status_of(resp) == 413, resp[:500]
