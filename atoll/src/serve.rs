@@ -101,10 +101,30 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
         cfg.identity.admin_password = args.admin_password;
     }
     let _lock = lock_data_dir(&cfg.data_dir)?;
-    actix_web::rt::System::new().block_on(run(cfg))
+    // The object-store (data path) runs on its own multi-threaded runtime,
+    // apart from identity and background work. It is owned here, outside
+    // any async context, so it can be shut down on every path out of run.
+    let data_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers(&cfg))
+        .thread_name("object-store")
+        .enable_all()
+        .build()?;
+    let r = actix_web::rt::System::new().block_on(run(cfg, data_rt.handle().clone()));
+    data_rt.shutdown_timeout(Duration::from_secs(5));
+    r
 }
 
-async fn run(cfg: FileConfig) -> anyhow::Result<()> {
+fn workers(cfg: &FileConfig) -> usize {
+    if cfg.listen.workers == 0 {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2)
+    } else {
+        cfg.listen.workers
+    }
+}
+
+async fn run(cfg: FileConfig, data_rt: tokio::runtime::Handle) -> anyhow::Result<()> {
     let db = open_db(&cfg)?;
     let identity = identity::Identity::new(db.clone(), cfg.identity_config())?;
     let generated = identity.bootstrap(cfg.identity.admin_password.clone())?;
@@ -125,13 +145,7 @@ async fn run(cfg: FileConfig) -> anyhow::Result<()> {
         },
     );
 
-    let workers = if cfg.listen.workers == 0 {
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(2)
-    } else {
-        cfg.listen.workers
-    };
+    let workers = workers(&cfg);
     let id_data = web::Data::new(identity.clone());
     let identity_server = HttpServer::new(move || {
         App::new()
@@ -149,13 +163,6 @@ async fn run(cfg: FileConfig) -> anyhow::Result<()> {
         )
     })?
     .run();
-    // The object-store (data path) runs on its own multi-threaded runtime,
-    // apart from identity and background work.
-    let data_rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(workers)
-        .thread_name("object-store")
-        .enable_all()
-        .build()?;
     let object_listener = {
         let _g = data_rt.enter();
         let l = std::net::TcpListener::bind((cfg.listen.host.as_str(), cfg.listen.object_port))
@@ -220,9 +227,6 @@ async fn run(cfg: FileConfig) -> anyhow::Result<()> {
         w.abort();
     }
     store.shutdown();
-    // Its server task has finished; nothing is left to wait for, and a
-    // blocking shutdown is not allowed inside this async context.
-    data_rt.shutdown_background();
     tracing::info!("stopped");
     Ok(())
 }
