@@ -3,7 +3,7 @@
 //! Bytes arrive in arbitrary pieces; they are cut into blocks, and each block
 //! is hashed (BLAKE3, its id) and stored while the next one is still being
 //! received. The MD5 of the whole stream (Swift's ETag, Glance's checksum) is
-//! computed once, block by block in order, beside the block work. Nothing is
+//! computed once, piece by piece as it arrives, beside the block work. Nothing is
 //! visible until [`Archipelago::commit`] records the map in one transaction;
 //! a dropped writer leaves only unreferenced blocks, which GC reclaims.
 
@@ -11,7 +11,6 @@ use std::collections::VecDeque;
 
 use bytes::{Bytes, BytesMut};
 use md5::{Digest, Md5};
-use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::chunk::BlockId;
@@ -40,7 +39,69 @@ pub struct Writer {
     size: u64,
     pending: VecDeque<JoinHandle<Result<BlockDone>>>,
     done: Vec<BlockDone>,
-    md5_rx: oneshot::Receiver<Md5>,
+    md5: Md5Feed,
+}
+
+/// The MD5 of the stream. Small uploads hash in place; past
+/// [`HASH_IN_PLACE`] bytes a thread of the blocking pool takes the hasher
+/// and is fed every received piece as it arrives (no copy: the pieces are
+/// shared), so MD5, the one computation that cannot be parallelised, runs
+/// without gaps beside the block work.
+enum Md5Feed {
+    InPlace(Md5),
+    Thread {
+        tx: tokio::sync::mpsc::Sender<Bytes>,
+        done: tokio::task::JoinHandle<Md5>,
+    },
+    Finished,
+}
+
+/// Pieces queued for the MD5 thread: bounds memory when the network is
+/// faster than MD5 (the upload then waits, which slows the client).
+const MD5_QUEUE: usize = 256;
+
+impl Md5Feed {
+    async fn feed(&mut self, data: &Bytes, total_after: u64) -> Result<()> {
+        match self {
+            Md5Feed::InPlace(h) if total_after <= HASH_IN_PLACE as u64 => {
+                h.update(data);
+                Ok(())
+            }
+            Md5Feed::InPlace(_) => {
+                let Md5Feed::InPlace(mut h) = std::mem::replace(self, Md5Feed::Finished) else {
+                    unreachable!()
+                };
+                let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(MD5_QUEUE);
+                let done = tokio::task::spawn_blocking(move || {
+                    while let Some(b) = rx.blocking_recv() {
+                        h.update(&b);
+                    }
+                    h
+                });
+                tx.send(data.clone())
+                    .await
+                    .map_err(|e| Error::Task(e.to_string()))?;
+                *self = Md5Feed::Thread { tx, done };
+                Ok(())
+            }
+            Md5Feed::Thread { tx, .. } => tx
+                .send(data.clone())
+                .await
+                .map_err(|e| Error::Task(e.to_string())),
+            Md5Feed::Finished => Err(Error::Task("upload already finished".into())),
+        }
+    }
+
+    async fn finish(&mut self) -> Result<Md5> {
+        match std::mem::replace(self, Md5Feed::Finished) {
+            Md5Feed::InPlace(h) => Ok(h),
+            Md5Feed::Thread { tx, done } => {
+                drop(tx);
+                done.await.map_err(|e| Error::Task(e.to_string()))
+            }
+            Md5Feed::Finished => Err(Error::Task("upload already finished".into())),
+        }
+    }
 }
 
 /// A fully uploaded resource, not yet visible. Commit it with
@@ -65,8 +126,6 @@ impl StagedResource {
 
 impl Writer {
     pub(crate) fn new(arch: Archipelago) -> Writer {
-        let (tx, rx) = oneshot::channel();
-        let _ = tx.send(Md5::new());
         let bs = arch.cfg.block_size as usize;
         Writer {
             arch,
@@ -75,7 +134,7 @@ impl Writer {
             size: 0,
             pending: VecDeque::new(),
             done: Vec::new(),
-            md5_rx: rx,
+            md5: Md5Feed::InPlace(Md5::new()),
         }
     }
 
@@ -92,6 +151,7 @@ impl Writer {
     pub async fn write(&mut self, mut data: Bytes) -> Result<()> {
         let bs = self.arch.cfg.block_size as usize;
         self.size += data.len() as u64;
+        self.md5.feed(&data, self.size).await?;
         while !data.is_empty() {
             if self.buf.is_empty() && data.len() >= bs {
                 // Whole block straight from the input: no copy.
@@ -116,39 +176,12 @@ impl Writer {
         let idx = self.next_idx;
         self.next_idx += 1;
         let arch = self.arch.clone();
-
         if block.len() < HASH_IN_PLACE && self.pending.is_empty() {
-            let mut h = (&mut self.md5_rx)
-                .await
-                .map_err(|e| Error::Task(e.to_string()))?;
-            h.update(&block);
-            let (tx, rx) = oneshot::channel();
-            let _ = tx.send(h);
-            self.md5_rx = rx;
             let done = store_block(arch, idx, block, hash_in_place).await?;
             self.done.push(done);
             return Ok(());
         }
-
-        let (tx, rx) = oneshot::channel();
-        let prev = std::mem::replace(&mut self.md5_rx, rx);
-        let for_md5 = block.clone();
-        let task = tokio::spawn(async move {
-            let md5 = async move {
-                let mut h = prev.await.map_err(|e| Error::Task(e.to_string()))?;
-                let h = tokio::task::spawn_blocking(move || {
-                    h.update(&for_md5);
-                    h
-                })
-                .await
-                .map_err(|e| Error::Task(e.to_string()))?;
-                let _ = tx.send(h);
-                Ok::<(), Error>(())
-            };
-            let (m, b) = tokio::join!(md5, store_block(arch, idx, block, hash_off_executor));
-            m?;
-            b
-        });
+        let task = tokio::spawn(store_block(arch, idx, block, hash_off_executor));
         self.pending.push_back(task);
         while self.pending.len() > self.arch.cfg.upload_parallelism {
             self.reap_one().await?;
@@ -174,9 +207,7 @@ impl Writer {
         while !self.pending.is_empty() {
             self.reap_one().await?;
         }
-        let md5 = (&mut self.md5_rx)
-            .await
-            .map_err(|e| Error::Task(e.to_string()))?;
+        let md5 = self.md5.finish().await?;
         Ok(StagedResource {
             size: self.size,
             md5: hex::encode(md5.finalize()),
