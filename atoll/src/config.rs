@@ -65,6 +65,9 @@ pub struct Gc {
     pub interval_secs: u64,
     /// Unreferenced blocks younger than this are kept (in-flight writes).
     pub grace_secs: u64,
+    /// Seconds between repair passes (check every fragment, rewrite the
+    /// missing or corrupt ones).
+    pub repair_interval_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -125,6 +128,7 @@ impl Default for Gc {
         Gc {
             interval_secs: 300,
             grace_secs: 3600,
+            repair_interval_secs: 3600,
         }
     }
 }
@@ -158,8 +162,11 @@ impl FileConfig {
         if self.storage.inline_threshold > bs {
             bail!("storage.inline_threshold must not exceed storage.block_size");
         }
-        if self.gc.interval_secs == 0 || self.swift.expirer_interval_secs == 0 {
-            bail!("gc.interval_secs and swift.expirer_interval_secs must be positive");
+        if self.gc.interval_secs == 0
+            || self.gc.repair_interval_secs == 0
+            || self.swift.expirer_interval_secs == 0
+        {
+            bail!("gc.interval_secs, gc.repair_interval_secs and swift.expirer_interval_secs must be positive");
         }
         Ok(())
     }

@@ -209,6 +209,10 @@ async fn run(cfg: FileConfig, data_rt: tokio::runtime::Handle) -> anyhow::Result
             arch.clone(),
             Duration::from_secs(cfg.gc.interval_secs),
         )),
+        actix_web::rt::spawn(repair_loop(
+            store.clone(),
+            Duration::from_secs(cfg.gc.repair_interval_secs),
+        )),
         actix_web::rt::spawn(swift_api::run_expirer(
             swift.clone(),
             Duration::from_secs(cfg.swift.expirer_interval_secs),
@@ -268,6 +272,21 @@ async fn gc_loop(arch: Archipelago, every: Duration) {
             }
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "gc pass failed"),
+        }
+    }
+}
+
+async fn repair_loop(store: Arc<blockd::LocalStore>, every: Duration) {
+    loop {
+        tokio::time::sleep(every).await;
+        match ChunkStore::repair(store.as_ref()).await {
+            Ok(r) if r.fragments_rewritten + r.blocks_unrecoverable > 0 => tracing::warn!(
+                rewritten = r.fragments_rewritten,
+                unrecoverable = r.blocks_unrecoverable,
+                "repair pass fixed fragments"
+            ),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "repair pass failed"),
         }
     }
 }
