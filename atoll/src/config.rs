@@ -41,8 +41,10 @@ pub struct Listen {
 pub struct IdentitySection {
     pub token_ttl_secs: u64,
     pub region: String,
-    /// Password of the bootstrap `admin` user, used on first start only.
-    /// Else `ATOLL_ADMIN_PASSWORD`, else one is generated and shown once.
+    /// Password of the bootstrap `admin` user (or `ATOLL_ADMIN_PASSWORD`,
+    /// `--admin-password`). When given it is set at every start, as
+    /// `keystone-manage bootstrap` does; when never given, the first start
+    /// generates one and shows it once.
     pub admin_password: Option<String>,
 }
 
