@@ -34,6 +34,27 @@ fn acl_headers(req: &HttpRequest) -> (Option<Option<String>>, Option<Option<Stri
     )
 }
 
+/// Merges a metadata update and ACL changes into a container row,
+/// checking Swift's metadata limits on the result.
+fn apply_update(
+    row: &mut store::ContainerRow,
+    update: &std::collections::BTreeMap<String, String>,
+    read: Option<Option<String>>,
+    write: Option<Option<String>>,
+    limits: &crate::Limits,
+) -> Result<()> {
+    let merged = util::merge_meta(&row.metadata, update);
+    util::check_meta_totals(&merged, "container", limits)?;
+    row.metadata = util::meta_json(&merged);
+    if let Some(r) = read {
+        row.read_acl = r;
+    }
+    if let Some(w) = write {
+        row.write_acl = w;
+    }
+    Ok(())
+}
+
 fn check_policy(req: &HttpRequest) -> Result<()> {
     match header(req.headers(), "x-storage-policy") {
         None => Ok(()),
@@ -79,15 +100,7 @@ pub async fn put(
                 )
             }
             Some(mut row) => {
-                let merged = util::merge_meta(&row.metadata, &update);
-                util::check_meta_totals(&merged, "container", &limits)?;
-                row.metadata = util::meta_json(&merged);
-                if let Some(r) = read {
-                    row.read_acl = r;
-                }
-                if let Some(w) = write {
-                    row.write_acl = w;
-                }
+                apply_update(&mut row, &update, read, write, &limits)?;
                 store::update_container(c, &row)?;
                 Ok(false)
             }
@@ -119,15 +132,7 @@ pub async fn post(
         .db()
         .transaction(move |c| {
             let mut row = store::container_required(c, &acct, &cname)?;
-            let merged = util::merge_meta(&row.metadata, &update);
-            util::check_meta_totals(&merged, "container", &limits)?;
-            row.metadata = util::meta_json(&merged);
-            if let Some(r) = read {
-                row.read_acl = r;
-            }
-            if let Some(w) = write {
-                row.write_acl = w;
-            }
+            apply_update(&mut row, &update, read, write, &limits)?;
             store::update_container(c, &row)
         })
         .await?;

@@ -49,6 +49,23 @@ async fn container_row(
         .await?
 }
 
+/// The container row after checking the caller may write into it (as
+/// owner or through its write ACL); `None` when it does not exist.
+async fn writable_container(
+    swift: &Swift,
+    caller: &Caller,
+    account: &str,
+    container: &str,
+) -> Result<Option<store::ContainerRow>> {
+    let crow = container_row(swift, account, container).await?;
+    caller.require_write(
+        swift,
+        account,
+        crow.as_ref().and_then(|c| c.write_acl.as_deref()),
+    )?;
+    Ok(crow)
+}
+
 /// Loads a live (not expired) object.
 pub async fn load(
     swift: &Swift,
@@ -141,14 +158,10 @@ pub async fn put(
     mut body: Payload,
 ) -> Result<Response> {
     let (acct, cont, name) = (path.account.clone(), cname(path), oname(path));
-    let crow = container_row(swift, &acct, &cont).await?;
-    caller.require_write(
-        swift,
-        &acct,
-        crow.as_ref().and_then(|c| c.write_acl.as_deref()),
-    )?;
-    let crow = crow.ok_or(SwiftError::NotFound)?;
-    let _ = crow;
+    // A missing container is a 404 only for callers allowed to know.
+    writable_container(swift, caller, &acct, &cont)
+        .await?
+        .ok_or(SwiftError::NotFound)?;
 
     let h = req.headers();
     let chunked =
@@ -694,12 +707,7 @@ pub async fn post(
     caller: &Caller,
 ) -> Result<Response> {
     let (acct, cont, name) = (path.account.clone(), cname(path), oname(path));
-    let crow = container_row(swift, &acct, &cont).await?;
-    caller.require_write(
-        swift,
-        &acct,
-        crow.as_ref().and_then(|c| c.write_acl.as_deref()),
-    )?;
+    writable_container(swift, caller, &acct, &cont).await?;
     let row = load(swift, &acct, &cont, &name)
         .await?
         .ok_or(SwiftError::NotFound)?;
@@ -740,12 +748,7 @@ pub async fn delete(
     caller: &Caller,
 ) -> Result<Response> {
     let (acct, cont, name) = (path.account.clone(), cname(path), oname(path));
-    let crow = container_row(swift, &acct, &cont).await?;
-    caller.require_write(
-        swift,
-        &acct,
-        crow.as_ref().and_then(|c| c.write_acl.as_deref()),
-    )?;
+    writable_container(swift, caller, &acct, &cont).await?;
     let q = util::parse_query(req.query_string());
     if q.get("multipart-manifest").map(String::as_str) == Some("delete") {
         if let Some(row) = load(swift, &acct, &cont, &name).await? {
