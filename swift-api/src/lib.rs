@@ -132,9 +132,13 @@ impl Swift {
 pub(crate) async fn handle(swift: &Swift, req: ::http::Request<hyper::body::Incoming>) -> Response {
     let (req, body) = http::split(req);
     let trans_id = util::new_trans_id();
-    let span = tracing::debug_span!("swift", trans_id = %trans_id, method = %req.method(), path = %req.uri().path());
-    let _enter = span.enter();
-    let mut resp = match route(swift, &req, body).await {
+    let span = tracing::debug_span!(
+        "swift",
+        trans_id = %trans_id,
+        method = %req.method(),
+        path = %req.uri().path()
+    );
+    let mut resp = match tracing::Instrument::instrument(route(swift, &req, body), span).await {
         Ok(r) => r,
         Err(e) => e.error_response(),
     };
