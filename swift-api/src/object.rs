@@ -253,6 +253,22 @@ pub async fn put(
         slo: false,
     };
     let etag = row.etag.clone();
+    commit_new(swift, staged, row).await?;
+    Ok(HttpResponse::Created()
+        .insert_header(("ETag", etag))
+        .insert_header(("Last-Modified", util::http_date(now)))
+        .insert_header(("X-Timestamp", util::x_timestamp(now)))
+        .content_type("text/html; charset=UTF-8")
+        .finish())
+}
+
+/// Makes an uploaded resource visible as the object `row` describes, in
+/// one transaction (replacing any object of that name).
+pub async fn commit_new(
+    swift: &Swift,
+    staged: archipelago::StagedResource,
+    row: ObjectRow,
+) -> Result<()> {
     swift
         .arch
         .commit(staged, move |c, rid| {
@@ -260,13 +276,7 @@ pub async fn put(
             row.resource_id = rid.to_string();
             store::put_object(c, &row)
         })
-        .await?;
-    Ok(HttpResponse::Created()
-        .insert_header(("ETag", etag))
-        .insert_header(("Last-Modified", util::http_date(now)))
-        .insert_header(("X-Timestamp", util::x_timestamp(now)))
-        .content_type("text/html; charset=UTF-8")
-        .finish())
+        .await
 }
 
 /// Reads a bounded request body into memory (manifests, bulk requests).
@@ -370,14 +380,7 @@ async fn copy_object(
         meta.remove("X-Object-Manifest");
         row.metadata = util::meta_json(&meta);
         let etag = row.etag.clone();
-        swift
-            .arch
-            .commit(staged, move |c, rid| {
-                let mut row = row;
-                row.resource_id = rid.to_string();
-                store::put_object(c, &row)
-            })
-            .await?;
+        commit_new(swift, staged, row).await?;
         return Ok(copied(src_c, src_o, &src, &etag, now));
     }
     if let Some(m) = meta.remove("X-Object-Manifest") {

@@ -208,14 +208,7 @@ pub async fn put_manifest(
         manifest: None,
         slo: true,
     };
-    swift
-        .arch
-        .commit(staged, move |c, rid| {
-            let mut row = row;
-            row.resource_id = rid.to_string();
-            store::put_object(c, &row)
-        })
-        .await?;
+    object::commit_new(swift, staged, row).await?;
     Ok(HttpResponse::Created()
         .insert_header(("ETag", format!("\"{slo_etag}\"")))
         .insert_header(("Last-Modified", util::http_date(now)))
