@@ -46,6 +46,9 @@ pub struct Config {
     pub inline_threshold: u32,
     /// Blocks hashed and stored concurrently by one upload.
     pub upload_parallelism: usize,
+    /// Blocks being hashed and stored by all uploads together: bounds the
+    /// memory uploads hold (about this many blocks), whatever their number.
+    pub max_blocks_in_flight: usize,
     /// Blocks fetched ahead by one streaming read.
     pub read_ahead: usize,
     /// Unreferenced blocks younger than this are left alone by GC: they may
@@ -61,6 +64,7 @@ impl Default for Config {
             block_size: 4 << 20,
             inline_threshold: 64 << 10,
             upload_parallelism: 6,
+            max_blocks_in_flight: 24,
             read_ahead: 3,
             gc_grace: Duration::from_secs(3600),
             default_policy: "default".to_string(),
@@ -76,13 +80,16 @@ pub struct Archipelago {
     pub(crate) cfg: Arc<Config>,
     pub(crate) inflight: inflight::Inflight,
     pub(crate) locks: rw::VolumeLocks,
+    pub(crate) block_permits: Arc<tokio::sync::Semaphore>,
 }
 
 impl Archipelago {
     pub fn new(db: db::Db, store: Arc<dyn ChunkStore>, cfg: Config) -> Archipelago {
+        let permits = cfg.max_blocks_in_flight.max(1);
         Archipelago {
             db,
             store,
+            block_permits: Arc::new(tokio::sync::Semaphore::new(permits)),
             cfg: Arc::new(cfg),
             inflight: Default::default(),
             locks: Default::default(),

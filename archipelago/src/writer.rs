@@ -58,7 +58,7 @@ enum Md5Feed {
 
 /// Pieces queued for the MD5 thread: bounds memory when the network is
 /// faster than MD5 (the upload then waits, which slows the client).
-const MD5_QUEUE: usize = 256;
+const MD5_QUEUE: usize = 16;
 
 impl Md5Feed {
     async fn feed(&mut self, data: &Bytes, total_after: u64) -> Result<()> {
@@ -181,7 +181,19 @@ impl Writer {
             self.done.push(done);
             return Ok(());
         }
-        let task = tokio::spawn(store_block(arch, idx, block, hash_off_executor));
+        // Waiting here stops reading from the client: back-pressure when
+        // all uploads together have too many blocks in flight.
+        let permit = self
+            .arch
+            .block_permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|e| Error::Task(e.to_string()))?;
+        let task = tokio::spawn(async move {
+            let _permit = permit;
+            store_block(arch, idx, block, hash_off_executor).await
+        });
         self.pending.push_back(task);
         while self.pending.len() > self.arch.cfg.upload_parallelism {
             self.reap_one().await?;

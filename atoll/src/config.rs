@@ -58,6 +58,8 @@ pub struct Storage {
     /// Blocks one upload hashes and stores concurrently (memory per upload
     /// is about this many blocks).
     pub upload_parallelism: usize,
+    /// Blocks in flight across all uploads (bounds upload memory).
+    pub max_blocks_in_flight: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -121,6 +123,7 @@ impl Default for Storage {
             block_size: 4 << 20,
             inline_threshold: 64 << 10,
             upload_parallelism: 6,
+            max_blocks_in_flight: 24,
         }
     }
 }
@@ -214,6 +217,7 @@ impl FileConfig {
             block_size: self.storage.block_size,
             inline_threshold: self.storage.inline_threshold,
             upload_parallelism: self.storage.upload_parallelism.max(1),
+            max_blocks_in_flight: self.storage.max_blocks_in_flight.max(1),
             gc_grace: std::time::Duration::from_secs(self.gc.grace_secs),
             ..archipelago::Config::default()
         }
