@@ -65,6 +65,9 @@ IDLE_RSS=$(rss)
 run() { # name url extra...
     local name=$1 url=$2; shift 2
     echo "== load on $name" >&2
+    # Start each server's load with no dirty pages left by the previous
+    # one: otherwise writeback of its data slows whoever runs second.
+    sync
     BENCH_JSON=$WORK/$name.json "$PEERS/bench.sh" "$url/auth/v1.0" \
         --duration "$DURATION" --large-duration "$DURATION" "$@" >&2 ||
         echo "   ($name: the load generator reported errors)" >&2
