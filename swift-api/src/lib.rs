@@ -21,6 +21,8 @@ mod info;
 mod listing;
 mod object;
 pub mod openapi;
+#[cfg(test)]
+mod parse_props;
 mod range;
 mod slo;
 mod store;
