@@ -225,7 +225,7 @@ async fn run(cfg: FileConfig, data_rt: tokio::runtime::Handle) -> anyhow::Result
     tracing::info!("shutting down: no new connections, finishing in-flight requests");
     // Graceful: stop accepting, let in-flight requests finish.
     let _ = stop_objects.send(());
-    let _ = futures_join(ih.stop(true), object_server).await;
+    let _ = tokio::join!(ih.stop(true), object_server);
     let _ = identity_task.await;
     for w in workers_bg {
         w.abort();
@@ -241,10 +241,6 @@ fn set_nodelay(conn: &dyn std::any::Any, _ext: &mut actix_web::dev::Extensions) 
     if let Some(tcp) = conn.downcast_ref::<actix_web::rt::net::TcpStream>() {
         let _ = tcp.set_nodelay(true);
     }
-}
-
-async fn futures_join<A: Future, B: Future>(a: A, b: B) -> (A::Output, B::Output) {
-    tokio::join!(a, b)
 }
 
 async fn shutdown_signal() {

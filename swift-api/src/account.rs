@@ -4,7 +4,7 @@ use crate::http::{HttpRequest, HttpResponse, Response};
 
 use crate::auth::Caller;
 use crate::error::Result;
-use crate::listing::{self, Entry, Format};
+use crate::listing::{self, Format};
 use crate::store;
 use crate::util::{self, SwiftPath};
 use crate::Swift;
@@ -77,49 +77,28 @@ pub async fn get(
     if head {
         return Ok(resp.finish());
     }
-    let body = render(&path.account, &entries, p.format);
+    let body = listing::render("account", &path.account, &entries, p.format);
     Ok(resp.body(body))
 }
 
-fn render(account: &str, entries: &[Entry<store::ContainerRow>], format: Format) -> String {
-    match format {
-        Format::Plain => entries
-            .iter()
-            .map(|e| match e {
-                Entry::Item(r) => format!("{}\n", r.name),
-                Entry::Subdir(d) => format!("{d}\n"),
-            })
-            .collect(),
-        Format::Json => {
-            let v: Vec<serde_json::Value> = entries
-                .iter()
-                .map(|e| match e {
-                    Entry::Item(r) => serde_json::json!({
-                        "name": r.name, "count": r.object_count, "bytes": r.bytes_used,
-                        "last_modified": util::iso_timestamp(r.put_timestamp),
-                    }),
-                    Entry::Subdir(d) => serde_json::json!({ "subdir": d }),
-                })
-                .collect();
-            serde_json::Value::Array(v).to_string()
-        }
-        Format::Xml => {
-            let mut s = format!(
-                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<account name=\"{}\">",
-                listing::xml_escape(account)
-            );
-            for e in entries {
-                match e {
-                    Entry::Item(r) => s.push_str(&format!(
-                        "<container><name>{}</name><count>{}</count><bytes>{}</bytes><last_modified>{}</last_modified></container>",
-                        listing::xml_escape(&r.name), r.object_count, r.bytes_used, util::iso_timestamp(r.put_timestamp)
-                    )),
-                    Entry::Subdir(d) => s.push_str(&format!("<subdir name=\"{0}\"><name>{0}</name></subdir>", listing::xml_escape(d))),
-                }
-            }
-            s.push_str("</account>");
-            s
-        }
+impl listing::Listed for store::ContainerRow {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "name": self.name, "count": self.object_count, "bytes": self.bytes_used,
+            "last_modified": util::iso_timestamp(self.put_timestamp),
+        })
+    }
+    fn xml(&self) -> String {
+        format!(
+            "<container><name>{}</name><count>{}</count><bytes>{}</bytes><last_modified>{}</last_modified></container>",
+            listing::xml_escape(&self.name),
+            self.object_count,
+            self.bytes_used,
+            util::iso_timestamp(self.put_timestamp)
+        )
     }
 }
 

@@ -4,7 +4,7 @@ use crate::http::{HttpRequest, HttpResponse, Response};
 
 use crate::auth::{Access, Caller};
 use crate::error::{Result, SwiftError};
-use crate::listing::{self, Entry, Format};
+use crate::listing::{self, Format};
 use crate::store;
 use crate::util::{self, header, SwiftPath};
 use crate::Swift;
@@ -245,55 +245,31 @@ pub async fn get(
     if head {
         return Ok(resp.finish());
     }
-    Ok(resp.body(render(&row.name, &entries, p.format)))
+    Ok(resp.body(listing::render("container", &row.name, &entries, p.format)))
 }
 
-fn object_json(r: &store::ObjectRow) -> serde_json::Value {
-    serde_json::json!({
-        "name": r.name,
-        "hash": r.etag,
-        "bytes": r.size,
-        "content_type": r.content_type,
-        "last_modified": util::iso_timestamp(r.last_modified),
-    })
-}
-
-fn render(container: &str, entries: &[Entry<store::ObjectRow>], format: Format) -> String {
-    match format {
-        Format::Plain => entries
-            .iter()
-            .map(|e| match e {
-                Entry::Item(r) => format!("{}\n", r.name),
-                Entry::Subdir(d) => format!("{d}\n"),
-            })
-            .collect(),
-        Format::Json => {
-            let v: Vec<serde_json::Value> = entries
-                .iter()
-                .map(|e| match e {
-                    Entry::Item(r) => object_json(r),
-                    Entry::Subdir(d) => serde_json::json!({ "subdir": d }),
-                })
-                .collect();
-            serde_json::Value::Array(v).to_string()
-        }
-        Format::Xml => {
-            let x = listing::xml_escape;
-            let mut s = format!(
-                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<container name=\"{}\">",
-                x(container)
-            );
-            for e in entries {
-                match e {
-                    Entry::Item(r) => s.push_str(&format!(
-                        "<object><name>{}</name><hash>{}</hash><bytes>{}</bytes><content_type>{}</content_type><last_modified>{}</last_modified></object>",
-                        x(&r.name), r.etag, r.size, x(&r.content_type), util::iso_timestamp(r.last_modified)
-                    )),
-                    Entry::Subdir(d) => s.push_str(&format!("<subdir name=\"{0}\"><name>{0}</name></subdir>", x(d))),
-                }
-            }
-            s.push_str("</container>");
-            s
-        }
+impl listing::Listed for store::ObjectRow {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "name": self.name,
+            "hash": self.etag,
+            "bytes": self.size,
+            "content_type": self.content_type,
+            "last_modified": util::iso_timestamp(self.last_modified),
+        })
+    }
+    fn xml(&self) -> String {
+        let x = listing::xml_escape;
+        format!(
+            "<object><name>{}</name><hash>{}</hash><bytes>{}</bytes><content_type>{}</content_type><last_modified>{}</last_modified></object>",
+            x(&self.name),
+            self.etag,
+            self.size,
+            x(&self.content_type),
+            util::iso_timestamp(self.last_modified)
+        )
     }
 }

@@ -160,6 +160,62 @@ pub fn list<T>(
     Ok(out)
 }
 
+/// How one kind of listing item (a container in an account listing, an
+/// object in a container listing) is rendered.
+pub trait Listed {
+    fn name(&self) -> &str;
+    /// The item's JSON object.
+    fn json(&self) -> serde_json::Value;
+    /// The item's XML element.
+    fn xml(&self) -> String;
+}
+
+/// Renders a listing as Swift does: one name a line (plain), a JSON array,
+/// or an XML document whose root is `<{root} name="{root_name}">`.
+pub fn render<T: Listed>(
+    root: &str,
+    root_name: &str,
+    entries: &[Entry<T>],
+    format: Format,
+) -> String {
+    match format {
+        Format::Plain => entries
+            .iter()
+            .map(|e| match e {
+                Entry::Item(r) => format!("{}\n", r.name()),
+                Entry::Subdir(d) => format!("{d}\n"),
+            })
+            .collect(),
+        Format::Json => {
+            let v: Vec<serde_json::Value> = entries
+                .iter()
+                .map(|e| match e {
+                    Entry::Item(r) => r.json(),
+                    Entry::Subdir(d) => serde_json::json!({ "subdir": d }),
+                })
+                .collect();
+            serde_json::Value::Array(v).to_string()
+        }
+        Format::Xml => {
+            let mut s = format!(
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<{root} name=\"{}\">",
+                xml_escape(root_name)
+            );
+            for e in entries {
+                match e {
+                    Entry::Item(r) => s.push_str(&r.xml()),
+                    Entry::Subdir(d) => s.push_str(&format!(
+                        "<subdir name=\"{0}\"><name>{0}</name></subdir>",
+                        xml_escape(d)
+                    )),
+                }
+            }
+            s.push_str(&format!("</{root}>"));
+            s
+        }
+    }
+}
+
 /// Escapes text for XML listings.
 pub fn xml_escape(s: &str) -> String {
     let mut o = String::with_capacity(s.len());
