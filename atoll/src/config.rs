@@ -32,6 +32,12 @@ pub struct Listen {
     pub public_host: String,
     pub identity_port: u16,
     pub object_port: u16,
+    /// Image (Glance v2) port.
+    pub image_port: u16,
+    /// Volume (Cinder v3) port.
+    pub volume_port: u16,
+    /// NBD port where attached volumes are exported.
+    pub nbd_port: u16,
     /// HTTP worker threads per API (0: one per core).
     pub workers: usize,
 }
@@ -102,6 +108,9 @@ impl Default for Listen {
             public_host: "127.0.0.1".into(),
             identity_port: 5000,
             object_port: 8080,
+            image_port: 9292,
+            volume_port: 8776,
+            nbd_port: 10809,
             workers: 0,
         }
     }
@@ -190,18 +199,92 @@ impl FileConfig {
         )
     }
 
+    pub fn image_url(&self) -> String {
+        format!(
+            "http://{}:{}",
+            self.listen.public_host, self.listen.image_port
+        )
+    }
+
+    pub fn volume_url(&self) -> String {
+        format!(
+            "http://{}:{}",
+            self.listen.public_host, self.listen.volume_port
+        )
+    }
+
     pub fn identity_config(&self) -> identity::IdentityConfig {
         identity::IdentityConfig {
             token_ttl_secs: self.identity.token_ttl_secs,
             region: self.identity.region.clone(),
             public_url: self.identity_url(),
-            catalog: vec![identity::CatalogService {
-                service_type: "object-store".into(),
-                name: "swift".into(),
-                url: format!("{}/v1/AUTH_$(project_id)s", self.object_url()),
-            }],
+            catalog: self.catalog(),
             ..identity::IdentityConfig::default()
         }
+    }
+
+    /// The service catalog: every API this process serves. The volume API
+    /// is published under the three types clients look for.
+    fn catalog(&self) -> Vec<identity::CatalogService> {
+        let svc = |t: &str, n: &str, url: String| identity::CatalogService {
+            service_type: t.into(),
+            name: n.into(),
+            url,
+        };
+        let volume = format!("{}/v3/$(project_id)s", self.volume_url());
+        vec![
+            svc("image", "glance", self.image_url()),
+            svc(
+                "object-store",
+                "swift",
+                format!("{}/v1/AUTH_$(project_id)s", self.object_url()),
+            ),
+            svc("block-storage", "cinder", volume.clone()),
+            svc("volumev3", "cinderv3", volume.clone()),
+            svc("volume", "cinder-volume", volume),
+        ]
+    }
+
+    pub fn glance_config(&self) -> glance_api::GlanceConfig {
+        glance_api::GlanceConfig {
+            public_url: self.image_url(),
+            stores: self.policy_names(),
+            ..glance_api::GlanceConfig::default()
+        }
+    }
+
+    pub fn cinder_config(&self) -> cinder_api::CinderConfig {
+        cinder_api::CinderConfig {
+            public_url: self.volume_url(),
+            nbd_host: self.listen.public_host.clone(),
+            nbd_port: self.listen.nbd_port,
+            volume_types: self
+                .policy_names()
+                .into_iter()
+                .enumerate()
+                .map(|(i, p)| cinder_api::VolumeTypeConfig {
+                    name: if i == 0 {
+                        "__DEFAULT__".into()
+                    } else {
+                        p.clone()
+                    },
+                    policy: p,
+                })
+                .collect(),
+            ..cinder_api::CinderConfig::default()
+        }
+    }
+
+    /// Storage policy names, the default one first.
+    fn policy_names(&self) -> Vec<String> {
+        let sc = self.store_config();
+        let mut names: Vec<String> = sc.policies.keys().cloned().collect();
+        names.sort();
+        if let Some(i) = names.iter().position(|n| *n == sc.default_policy) {
+            let d = names.remove(i);
+            names.insert(0, d);
+        }
+        names
     }
 
     pub fn store_config(&self) -> blockd::StoreConfig {

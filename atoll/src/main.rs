@@ -122,6 +122,11 @@ pub fn openapi_documents() -> Vec<(&'static str, String)> {
             "object-store.json",
             pretty(swift_api::openapi::ApiDoc::openapi()),
         ),
+        ("image.json", pretty(glance_api::openapi::ApiDoc::openapi())),
+        (
+            "volume.json",
+            pretty(cinder_api::openapi::ApiDoc::openapi()),
+        ),
     ]
 }
 

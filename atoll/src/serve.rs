@@ -27,6 +27,15 @@ pub struct ServeArgs {
     /// Object-store (Swift) port (default 8080).
     #[arg(long)]
     object_port: Option<u16>,
+    /// Image (Glance) port (default 9292).
+    #[arg(long)]
+    image_port: Option<u16>,
+    /// Volume (Cinder) port (default 8776).
+    #[arg(long)]
+    volume_port: Option<u16>,
+    /// NBD export port (default 10809).
+    #[arg(long)]
+    nbd_port: Option<u16>,
     /// Password for the bootstrap admin user (first start only).
     #[arg(long, env = "ATOLL_ADMIN_PASSWORD", hide_env_values = true)]
     admin_password: Option<String>,
@@ -97,6 +106,15 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(p) = args.object_port {
         cfg.listen.object_port = p;
     }
+    if let Some(p) = args.image_port {
+        cfg.listen.image_port = p;
+    }
+    if let Some(p) = args.volume_port {
+        cfg.listen.volume_port = p;
+    }
+    if let Some(p) = args.nbd_port {
+        cfg.listen.nbd_port = p;
+    }
     if args.admin_password.is_some() {
         cfg.identity.admin_password = args.admin_password;
     }
@@ -109,7 +127,19 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .thread_name("object-store")
         .enable_all()
         .build()?;
-    let r = actix_web::rt::System::new().block_on(run(cfg, data_rt.handle().clone()));
+    // Volumes' NBD traffic gets its own runtime: a busy object upload must
+    // not delay a VM's FLUSH.
+    let nbd_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers(&cfg))
+        .thread_name("nbd")
+        .enable_all()
+        .build()?;
+    let r = actix_web::rt::System::new().block_on(run(
+        cfg,
+        data_rt.handle().clone(),
+        nbd_rt.handle().clone(),
+    ));
+    nbd_rt.shutdown_timeout(Duration::from_secs(5));
     data_rt.shutdown_timeout(Duration::from_secs(5));
     r
 }
@@ -124,7 +154,25 @@ fn workers(cfg: &FileConfig) -> usize {
     }
 }
 
-async fn run(cfg: FileConfig, data_rt: tokio::runtime::Handle) -> anyhow::Result<()> {
+/// Binds a listener for a server running on `rt`.
+fn bind_on(
+    rt: &tokio::runtime::Handle,
+    host: &str,
+    port: u16,
+    what: &str,
+) -> anyhow::Result<tokio::net::TcpListener> {
+    let _g = rt.enter();
+    let l = std::net::TcpListener::bind((host, port))
+        .with_context(|| format!("binding {what} to {host}:{port}"))?;
+    l.set_nonblocking(true)?;
+    Ok(tokio::net::TcpListener::from_std(l)?)
+}
+
+async fn run(
+    cfg: FileConfig,
+    data_rt: tokio::runtime::Handle,
+    nbd_rt: tokio::runtime::Handle,
+) -> anyhow::Result<()> {
     let db = open_db(&cfg)?;
     let identity = identity::Identity::new(db.clone(), cfg.identity_config())?;
     let generated = identity.bootstrap(cfg.identity.admin_password.clone())?;
@@ -163,18 +211,65 @@ async fn run(cfg: FileConfig, data_rt: tokio::runtime::Handle) -> anyhow::Result
         )
     })?
     .run();
-    let object_listener = {
-        let _g = data_rt.enter();
-        let l = std::net::TcpListener::bind((cfg.listen.host.as_str(), cfg.listen.object_port))
-            .with_context(|| {
-                format!(
-                    "binding object-store to {}:{}",
-                    cfg.listen.host, cfg.listen.object_port
-                )
-            })?;
-        l.set_nonblocking(true)?;
-        tokio::net::TcpListener::from_std(l)?
-    };
+    let glance = web::Data::new(glance_api::Glance::new(
+        arch.clone(),
+        identity.clone(),
+        cfg.glance_config(),
+    ));
+    let image_server = HttpServer::new(move || {
+        App::new()
+            .app_data(glance.clone())
+            .configure(glance_api::configure)
+    })
+    .workers(1.max(workers / 2))
+    .on_connect(set_nodelay)
+    .disable_signals()
+    .bind((cfg.listen.host.as_str(), cfg.listen.image_port))
+    .with_context(|| {
+        format!(
+            "binding image to {}:{}",
+            cfg.listen.host, cfg.listen.image_port
+        )
+    })?
+    .run();
+    let cinder = web::Data::new(cinder_api::Cinder::new(
+        arch.clone(),
+        identity.clone(),
+        cfg.cinder_config(),
+    ));
+    let volume_server = HttpServer::new(move || {
+        App::new()
+            .app_data(cinder.clone())
+            .configure(cinder_api::configure)
+    })
+    .workers(1.max(workers / 2))
+    .on_connect(set_nodelay)
+    .disable_signals()
+    .bind((cfg.listen.host.as_str(), cfg.listen.volume_port))
+    .with_context(|| {
+        format!(
+            "binding volume to {}:{}",
+            cfg.listen.host, cfg.listen.volume_port
+        )
+    })?
+    .run();
+    let object_listener = bind_on(
+        &data_rt,
+        &cfg.listen.host,
+        cfg.listen.object_port,
+        "object-store",
+    )?;
+    let nbd_listener = bind_on(&nbd_rt, &cfg.listen.host, cfg.listen.nbd_port, "nbd")?;
+    let (stop_nbd, nbd_stopped) = tokio::sync::oneshot::channel::<()>();
+    let nbd_server = nbd_rt.spawn(blockd::nbd::serve(
+        arch.clone(),
+        db.clone(),
+        blockd::nbd::NbdConfig::default(),
+        nbd_listener,
+        async move {
+            let _ = nbd_stopped.await;
+        },
+    ));
     let (stop_objects, objects_stopped) = tokio::sync::oneshot::channel::<()>();
     let object_server = data_rt.spawn(swift_api::serve(
         swift.clone(),
@@ -195,6 +290,12 @@ async fn run(cfg: FileConfig, data_rt: tokio::runtime::Handle) -> anyhow::Result
         "  object-store  {}/v1/AUTH_<project_id>   (TempAuth: {}/auth/v1.0)",
         cfg.object_url(),
         cfg.object_url()
+    );
+    println!("  image         {}", cfg.image_url());
+    println!("  volume        {}/v3/<project_id>", cfg.volume_url());
+    println!(
+        "  nbd           {}:{} (attached volumes only)",
+        cfg.listen.public_host, cfg.listen.nbd_port
     );
     if let Some(pw) = &generated {
         println!("  admin password (generated, shown once): {pw}");
@@ -220,13 +321,28 @@ async fn run(cfg: FileConfig, data_rt: tokio::runtime::Handle) -> anyhow::Result
     ];
 
     let ih = identity_server.handle();
-    let identity_task = actix_web::rt::spawn(identity_server);
+    let gh = image_server.handle();
+    let vh = volume_server.handle();
+    let http_tasks = [
+        actix_web::rt::spawn(identity_server),
+        actix_web::rt::spawn(image_server),
+        actix_web::rt::spawn(volume_server),
+    ];
     shutdown_signal().await;
     tracing::info!("shutting down: no new connections, finishing in-flight requests");
     // Graceful: stop accepting, let in-flight requests finish.
     let _ = stop_objects.send(());
-    let _ = tokio::join!(ih.stop(true), object_server);
-    let _ = identity_task.await;
+    let _ = stop_nbd.send(());
+    let _ = tokio::join!(
+        ih.stop(true),
+        gh.stop(true),
+        vh.stop(true),
+        object_server,
+        nbd_server
+    );
+    for t in http_tasks {
+        let _ = t.await;
+    }
     for w in workers_bg {
         w.abort();
     }

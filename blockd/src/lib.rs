@@ -39,6 +39,7 @@ pub mod engine;
 mod error;
 pub mod format;
 pub mod layout;
+pub mod nbd;
 mod ops;
 mod stats;
 mod store;

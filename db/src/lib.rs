@@ -7,7 +7,9 @@
 //! blocking pool. SQLite (bundled, WAL, `synchronous=FULL`) is the embedded
 //! default; a transaction that returned `Ok` is on disk.
 
+pub mod exports;
 mod group;
+pub mod images;
 pub mod schema;
 
 use std::path::Path;

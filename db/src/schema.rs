@@ -138,6 +138,57 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    images (id) {
+        id -> Text,
+        name -> Nullable<Text>,
+        owner -> Nullable<Text>,
+        status -> Text,
+        visibility -> Text,
+        protected -> Bool,
+        os_hidden -> Bool,
+        checksum -> Nullable<Text>,
+        os_hash_algo -> Nullable<Text>,
+        os_hash_value -> Nullable<Text>,
+        size -> Nullable<BigInt>,
+        virtual_size -> Nullable<BigInt>,
+        container_format -> Nullable<Text>,
+        disk_format -> Nullable<Text>,
+        min_ram -> Integer,
+        min_disk -> Integer,
+        properties -> Text,
+        tags -> Text,
+        locations -> Text,
+        resource_id -> Nullable<Text>,
+        staging_resource_id -> Nullable<Text>,
+        store -> Nullable<Text>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    image_members (image_id, member) {
+        image_id -> Text,
+        member -> Text,
+        status -> Text,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    nbd_exports (name) {
+        name -> Text,
+        resource_id -> Text,
+        volume_id -> Text,
+        attachment_id -> Text,
+        client_ip -> Nullable<Text>,
+        readonly -> Bool,
+        created_at -> BigInt,
+    }
+}
+
 diesel::joinable!(projects -> domains (domain_id));
 diesel::joinable!(users -> domains (domain_id));
 diesel::joinable!(role_assignments -> users (user_id));
@@ -146,6 +197,8 @@ diesel::joinable!(role_assignments -> roles (role_id));
 diesel::joinable!(resources -> layers (layer_id));
 diesel::joinable!(map_entries -> layers (layer_id));
 diesel::joinable!(swift_objects -> resources (resource_id));
+diesel::joinable!(image_members -> images (image_id));
+diesel::joinable!(nbd_exports -> resources (resource_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     domains,
@@ -162,4 +215,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     swift_accounts,
     swift_containers,
     swift_objects,
+    images,
+    image_members,
+    nbd_exports,
 );

@@ -179,10 +179,18 @@ class AtollServer:
             self.config_path = self.workdir / "atoll.toml"
             self.config_path.write_text(config)
         self.admin_password = admin_password or "adm-" + secrets.token_hex(8)
-        self.identity_port = free_port()
-        self.object_port = free_port()
-        while self.object_port == self.identity_port:
-            self.object_port = free_port()
+        ports: list[int] = []
+        while len(ports) < 5:
+            p = free_port()
+            if p not in ports:
+                ports.append(p)
+        (
+            self.identity_port,
+            self.object_port,
+            self.image_port,
+            self.volume_port,
+            self.nbd_port,
+        ) = ports
         self.proc: subprocess.Popen | None = None
         self._log_file = None
         self.starts = 0
@@ -199,6 +207,14 @@ class AtollServer:
     @property
     def object_url(self) -> str:
         return f"http://127.0.0.1:{self.object_port}"
+
+    @property
+    def image_url(self) -> str:
+        return f"http://127.0.0.1:{self.image_port}"
+
+    @property
+    def volume_url(self) -> str:
+        return f"http://127.0.0.1:{self.volume_port}"
 
     @property
     def tempauth_url(self) -> str:
@@ -221,6 +237,12 @@ class AtollServer:
             str(self.identity_port),
             "--object-port",
             str(self.object_port),
+            "--image-port",
+            str(self.image_port),
+            "--volume-port",
+            str(self.volume_port),
+            "--nbd-port",
+            str(self.nbd_port),
         ]
         return cmd
 

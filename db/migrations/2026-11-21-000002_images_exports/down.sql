@@ -1,0 +1,1 @@
+DROP TABLE nbd_exports; DROP TABLE image_members; DROP TABLE images;
