@@ -32,5 +32,8 @@ fn committed_openapi_documents_are_current() {
         names.push(name);
     }
     names.sort();
-    assert_eq!(names, ["identity.json", "object-store.json"]);
+    assert_eq!(
+        names,
+        ["identity.json", "image.json", "object-store.json", "volume.json"]
+    );
 }
