@@ -16,11 +16,11 @@ set -euo pipefail
 # Debian packages the tests need beyond the base machine. Each one is
 # installed with apt-get only when missing (`apt-get update` runs once first).
 # Add new needs here, e.g. "nasm libnbd-bin".
-APT_PACKAGES=(libisal-dev)
+APT_PACKAGES=(libisal-dev libnbd-bin qemu-utils)
 
 # PyPI packages of the e2e virtualenv (tests/.venv). Nothing pinned until a
 # release breaks us.
-PY_PACKAGES=(python-openstackclient python-swiftclient pytest pytest-timeout requests)
+PY_PACKAGES=(python-openstackclient python-swiftclient python-glanceclient python-cinderclient pytest pytest-timeout requests)
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO_ROOT"
@@ -127,7 +127,7 @@ setup_venv() {
     local stamp="$VENV/.atoll-packages"
     local want="${PY_PACKAGES[*]}"
     if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]] \
-        && "$VENV/bin/python" -c 'import swiftclient, openstackclient, pytest, pytest_timeout, requests' 2>/dev/null; then
+        && "$VENV/bin/python" -c 'import swiftclient, openstackclient, glanceclient, cinderclient, pytest, pytest_timeout, requests' 2>/dev/null; then
         echo "venv: $VENV up to date"
         return 0
     fi
