@@ -47,7 +47,9 @@ ID_PORT=${ATOLL_BENCH_IDENTITY_PORT:-25000}
 OBJ_PORT=${ATOLL_BENCH_OBJECT_PORT:-28080}
 DATA=$WORK/atoll
 ATOLL_ADMIN_PASSWORD=bench-admin "$BIN" serve --data-dir "$DATA" \
-    --identity-port "$ID_PORT" --object-port "$OBJ_PORT" >"$WORK/atoll.log" 2>&1 &
+    --identity-port "$ID_PORT" --object-port "$OBJ_PORT" \
+    --image-port "${ATOLL_BENCH_IMAGE_PORT:-29292}" --volume-port "${ATOLL_BENCH_VOLUME_PORT:-28776}" \
+    --nbd-port "${ATOLL_BENCH_NBD_PORT:-20809}" >"$WORK/atoll.log" 2>&1 &
 ATOLL_PID=$!
 for _ in $(seq 100); do
     curl -sf "http://127.0.0.1:$OBJ_PORT/healthcheck" >/dev/null 2>&1 && break
