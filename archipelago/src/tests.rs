@@ -330,3 +330,107 @@ proptest! {
         });
     }
 }
+
+#[tokio::test]
+async fn sha512_on_request_matches_both_in_place_and_threaded_and_policy_is_recorded() {
+    use sha2::Digest as _;
+    let (_d, arch, _s) = setup(4096);
+    // Below and above the in-place hashing threshold (64 KiB).
+    for len in [1000usize, 300_000] {
+        let data = pattern(len, 9);
+        let mut w = arch.writer().with_sha512().with_policy("gold");
+        for chunk in data.chunks(7777) {
+            w.write(Bytes::copy_from_slice(chunk)).await.unwrap();
+        }
+        let staged = w.finish().await.unwrap();
+        assert_eq!(
+            staged.sha512.as_deref(),
+            Some(hex::encode(sha2::Sha512::digest(&data)).as_str())
+        );
+        assert_eq!(staged.policy, "gold");
+        let rid = arch
+            .commit::<_, Error, _>(staged, |_, rid| Ok(rid.to_string()))
+            .await
+            .unwrap();
+        assert_eq!(arch.info(&rid).await.unwrap().policy, "gold");
+    }
+    let staged = arch.writer().finish().await.unwrap();
+    assert_eq!(staged.sha512, None, "SHA-512 only when asked for");
+}
+
+#[tokio::test]
+async fn grown_clone_reads_source_then_zeros_and_smaller_is_refused() {
+    let (_d, arch, _s) = setup(4096);
+    let data = pattern(4096 * 2 + 100, 9);
+    let image = upload(&arch, &data, 4096).await;
+    let opts = crate::CloneOptions {
+        size: Some(4096 * 8),
+        policy: Some("gold".into()),
+    };
+    let vol: String = arch
+        .clone_rw_with::<_, Error, _>(&image, opts, |_, r| Ok(r.to_string()))
+        .await
+        .unwrap();
+    let info = arch.info(&vol).await.unwrap();
+    assert_eq!((info.size, info.policy.as_str()), (4096 * 8, "gold"));
+    let got = read_all(&arch, &vol).await;
+    assert_eq!(&got[..data.len()], &data[..]);
+    assert!(got[data.len()..].iter().all(|b| *b == 0));
+    // A write into the short last block keeps the source bytes before it.
+    arch.write_at(&vol, 4096 * 2 + 200, Bytes::from_static(b"xy"))
+        .await
+        .unwrap();
+    let got = read_all(&arch, &vol).await;
+    assert_eq!(&got[..data.len()], &data[..]);
+    assert_eq!(&got[4096 * 2 + 200..4096 * 2 + 202], b"xy");
+    assert_eq!(read_all(&arch, &image).await, data, "source untouched");
+    let small = crate::CloneOptions {
+        size: Some(4096),
+        policy: None,
+    };
+    let err = arch
+        .clone_rw_with::<String, Error, _>(&image, small, |_, r| Ok(r.to_string()))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::OutOfRange { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn revert_brings_back_the_snapshot_and_keeps_the_resource_id() {
+    let (_d, arch, _s) = setup(4096);
+    let vol: String = arch
+        .create_rw_with_policy::<_, Error, _>(4096 * 4, "silver", |_, r| Ok(r.to_string()))
+        .await
+        .unwrap();
+    let first = pattern(4096 * 4, 1);
+    arch.write_at(&vol, 0, Bytes::from(first.clone()))
+        .await
+        .unwrap();
+    let snap: String = arch
+        .snapshot::<_, Error, _>(&vol, |_, r| Ok(r.to_string()))
+        .await
+        .unwrap();
+    arch.write_at(&vol, 4096, Bytes::from(pattern(4096 * 2, 7)))
+        .await
+        .unwrap();
+    assert_ne!(read_all(&arch, &vol).await, first);
+    arch.revert_to(&vol, &snap).await.unwrap();
+    assert_eq!(read_all(&arch, &vol).await, first);
+    assert_eq!(arch.info(&vol).await.unwrap().policy, "silver");
+    // Writes after the revert go to the volume only, never the snapshot.
+    arch.write_at(&vol, 0, Bytes::from(vec![5u8; 4096]))
+        .await
+        .unwrap();
+    assert_eq!(read_all(&arch, &snap).await, first);
+    // Dropping the snapshot leaves the reverted volume readable.
+    arch.db()
+        .transaction::<_, Error, _>({
+            let snap = snap.clone();
+            move |c| meta::release(c, &snap)
+        })
+        .await
+        .unwrap();
+    let got = read_all(&arch, &vol).await;
+    assert_eq!(&got[..4096], &[5u8; 4096][..]);
+    assert_eq!(&got[4096..], &first[4096..]);
+}

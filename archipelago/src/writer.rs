@@ -3,7 +3,9 @@
 //! Bytes arrive in arbitrary pieces; they are cut into blocks, and each block
 //! is hashed (BLAKE3, its id) and stored while the next one is still being
 //! received. The MD5 of the whole stream (Swift's ETag, Glance's checksum) is
-//! computed once, piece by piece as it arrives, beside the block work. Nothing is
+//! computed once, piece by piece as it arrives, beside the block work; an
+//! upload that asks for it ([`Writer::with_sha512`], Glance's `os_hash_value`)
+//! gets SHA-512 on the same thread, so the data is still read once. Nothing is
 //! visible until [`Archipelago::commit`] records the map in one transaction;
 //! a dropped writer leaves only unreferenced blocks, which GC reclaims.
 
@@ -11,6 +13,7 @@ use std::collections::VecDeque;
 
 use bytes::{Bytes, BytesMut};
 use md5::{Digest, Md5};
+use sha2::Sha512;
 use tokio::task::JoinHandle;
 
 use crate::chunk::BlockId;
@@ -40,18 +43,34 @@ pub struct Writer {
     pending: VecDeque<JoinHandle<Result<BlockDone>>>,
     done: Vec<BlockDone>,
     md5: Md5Feed,
+    policy: String,
 }
 
-/// The MD5 of the stream. Small uploads hash in place; past
+/// The digests of the whole stream: MD5 always, SHA-512 when asked for.
+struct Digests {
+    md5: Md5,
+    sha512: Option<Sha512>,
+}
+
+impl Digests {
+    fn update(&mut self, data: &[u8]) {
+        self.md5.update(data);
+        if let Some(s) = &mut self.sha512 {
+            s.update(data);
+        }
+    }
+}
+
+/// The digests of the stream. Small uploads hash in place; past
 /// [`HASH_IN_PLACE`] bytes a thread of the blocking pool takes the hasher
 /// and is fed every received piece as it arrives (no copy: the pieces are
 /// shared), so MD5, the one computation that cannot be parallelised, runs
 /// without gaps beside the block work.
 enum Md5Feed {
-    InPlace(Md5),
+    InPlace(Digests),
     Thread {
         tx: tokio::sync::mpsc::Sender<Bytes>,
-        done: tokio::task::JoinHandle<Md5>,
+        done: tokio::task::JoinHandle<Digests>,
     },
     Finished,
 }
@@ -92,7 +111,7 @@ impl Md5Feed {
         }
     }
 
-    async fn finish(&mut self) -> Result<Md5> {
+    async fn finish(&mut self) -> Result<Digests> {
         match std::mem::replace(self, Md5Feed::Finished) {
             Md5Feed::InPlace(h) => Ok(h),
             Md5Feed::Thread { tx, done } => {
@@ -110,6 +129,11 @@ pub struct StagedResource {
     pub size: u64,
     /// Lowercase hex MD5 of the whole content.
     pub md5: String,
+    /// Lowercase hex SHA-512 of the whole content, when the writer was
+    /// asked for it ([`Writer::with_sha512`]).
+    pub sha512: Option<String>,
+    /// Storage policy the blocks were stored under.
+    pub policy: String,
     block_size: u32,
     blocks: Vec<BlockDone>,
 }
@@ -128,14 +152,34 @@ impl Writer {
     pub(crate) fn new(arch: Archipelago) -> Writer {
         let bs = arch.cfg.block_size as usize;
         Writer {
-            arch,
             buf: BytesMut::with_capacity(bs.min(1 << 20)),
             next_idx: 0,
             size: 0,
             pending: VecDeque::new(),
             done: Vec::new(),
-            md5: Md5Feed::InPlace(Md5::new()),
+            md5: Md5Feed::InPlace(Digests {
+                md5: Md5::new(),
+                sha512: None,
+            }),
+            policy: arch.cfg.default_policy.clone(),
+            arch,
         }
+    }
+
+    /// Also computes the SHA-512 of the content (beside the MD5, on the
+    /// same thread). Call before the first write.
+    pub fn with_sha512(mut self) -> Writer {
+        if let Md5Feed::InPlace(d) = &mut self.md5 {
+            d.sha512.get_or_insert_with(Sha512::new);
+        }
+        self
+    }
+
+    /// Stores the blocks under storage policy `policy` rather than the
+    /// default one. Call before the first write.
+    pub fn with_policy(mut self, policy: &str) -> Writer {
+        self.policy = policy.to_string();
+        self
     }
 
     /// Bytes received so far.
@@ -177,7 +221,7 @@ impl Writer {
         self.next_idx += 1;
         let arch = self.arch.clone();
         if block.len() < HASH_IN_PLACE && self.pending.is_empty() {
-            let done = store_block(arch, idx, block, hash_in_place).await?;
+            let done = store_block(arch, &self.policy, idx, block, hash_in_place).await?;
             self.done.push(done);
             return Ok(());
         }
@@ -190,9 +234,10 @@ impl Writer {
             .acquire_owned()
             .await
             .map_err(|e| Error::Task(e.to_string()))?;
+        let policy = self.policy.clone();
         let task = tokio::spawn(async move {
             let _permit = permit;
-            store_block(arch, idx, block, hash_off_executor).await
+            store_block(arch, &policy, idx, block, hash_off_executor).await
         });
         self.pending.push_back(task);
         while self.pending.len() > self.arch.cfg.upload_parallelism {
@@ -219,10 +264,12 @@ impl Writer {
         while !self.pending.is_empty() {
             self.reap_one().await?;
         }
-        let md5 = self.md5.finish().await?;
+        let d = self.md5.finish().await?;
         Ok(StagedResource {
             size: self.size,
-            md5: hex::encode(md5.finalize()),
+            md5: hex::encode(d.md5.finalize()),
+            sha512: d.sha512.map(|s| hex::encode(s.finalize())),
+            policy: self.policy.clone(),
             block_size: self.arch.cfg.block_size,
             blocks: std::mem::take(&mut self.done),
         })
@@ -276,7 +323,13 @@ pub(crate) fn is_zero(data: &[u8]) -> bool {
 }
 
 /// Hashes one block and makes it durable (chunk store or inline).
-async fn store_block(arch: Archipelago, idx: u64, data: Bytes, hash: Hasher) -> Result<BlockDone> {
+async fn store_block(
+    arch: Archipelago,
+    policy: &str,
+    idx: u64,
+    data: Bytes,
+    hash: Hasher,
+) -> Result<BlockDone> {
     let len = data.len() as u32;
     let Some(id) = hash(data.clone()).await? else {
         return Ok(BlockDone {
@@ -296,7 +349,7 @@ async fn store_block(arch: Archipelago, idx: u64, data: Bytes, hash: Hasher) -> 
     // put is idempotent and writes only what is missing, so a block
     // stored before costs no data IO.
     arch.store
-        .put(id, data, Some(&arch.cfg.default_policy))
+        .put(id, data, Some(policy))
         .await?;
     Ok(BlockDone {
         idx,
@@ -317,11 +370,11 @@ impl Archipelago {
         F: FnOnce(&mut db::Conn, &str) -> Result<T, E> + Send + 'static,
     {
         let rid = crate::new_id();
-        let policy = self.cfg.default_policy.clone();
         let StagedResource {
             size,
             block_size,
             blocks,
+            policy,
             ..
         } = staged;
         let holds: Vec<Option<Hold>> = Vec::new();

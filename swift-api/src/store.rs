@@ -9,71 +9,30 @@ use diesel::prelude::*;
 
 use crate::error::{Result, SwiftError};
 
-#[derive(Debug, Clone, Queryable, Selectable)]
-#[diesel(table_name = db::schema::swift_accounts)]
-pub struct AccountRow {
-    pub metadata: String,
-    pub created_at: i64,
-    pub container_count: i64,
-    pub object_count: i64,
-    pub bytes_used: i64,
-}
-
-#[derive(Debug, Clone, Queryable, Selectable)]
-#[diesel(table_name = db::schema::swift_containers)]
-pub struct ContainerRow {
-    pub account: String,
-    pub name: String,
-    pub metadata: String,
-    pub read_acl: Option<String>,
-    pub write_acl: Option<String>,
-    pub created_at: i64,
-    pub put_timestamp: i64,
-    pub object_count: i64,
-    pub bytes_used: i64,
-}
-
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = db::schema::swift_objects)]
-pub struct ObjectRow {
-    pub account: String,
-    pub container: String,
-    pub name: String,
-    pub resource_id: String,
-    pub size: i64,
-    pub etag: String,
-    pub content_type: String,
-    pub metadata: String,
-    pub last_modified: i64,
-    pub delete_at: Option<i64>,
-    pub manifest: Option<String>,
-    pub slo: bool,
-}
-
-impl ObjectRow {
-    /// True once its X-Delete-At has passed: it reads as absent.
-    pub fn expired(&self, now: i64) -> bool {
-        self.delete_at.is_some_and(|d| d * 1_000_000 <= now)
-    }
-}
+// The rows and basic lookups live in `db::swift`, shared with the image
+// API (register an object as an image, export an image as an object).
+pub use db::swift::{AccountRow, ContainerRow, ObjectRow};
 
 pub fn account(c: &mut Conn, account: &str) -> Result<Option<AccountRow>> {
-    Ok(acc::table
-        .find(account)
-        .select(AccountRow::as_select())
-        .first(c)
-        .optional()?)
+    Ok(db::swift::account(c, account)?)
+}
+
+pub fn container(c: &mut Conn, account: &str, name: &str) -> Result<Option<ContainerRow>> {
+    Ok(db::swift::container(c, account, name)?)
+}
+
+pub fn object(
+    c: &mut Conn,
+    account: &str,
+    container: &str,
+    name: &str,
+) -> Result<Option<ObjectRow>> {
+    Ok(db::swift::object(c, account, container, name)?)
 }
 
 /// Creates the account row on first use (Swift's account autocreate).
 pub fn ensure_account(c: &mut Conn, account: &str) -> Result<()> {
-    diesel::insert_or_ignore_into(acc::table)
-        .values((
-            acc::account.eq(account),
-            acc::created_at.eq(db::now_micros()),
-        ))
-        .execute(c)?;
-    Ok(())
+    Ok(db::swift::ensure_account(c, account)?)
 }
 
 pub fn set_account_meta(c: &mut Conn, account: &str, meta: &str) -> Result<()> {
@@ -81,14 +40,6 @@ pub fn set_account_meta(c: &mut Conn, account: &str, meta: &str) -> Result<()> {
         .set(acc::metadata.eq(meta))
         .execute(c)?;
     Ok(())
-}
-
-pub fn container(c: &mut Conn, account: &str, name: &str) -> Result<Option<ContainerRow>> {
-    Ok(con::table
-        .find((account, name))
-        .select(ContainerRow::as_select())
-        .first(c)
-        .optional()?)
 }
 
 pub fn container_required(c: &mut Conn, account: &str, name: &str) -> Result<ContainerRow> {
@@ -154,60 +105,26 @@ pub fn delete_container(c: &mut Conn, account: &str, name: &str) -> Result<()> {
     Ok(())
 }
 
-pub fn object(
-    c: &mut Conn,
-    account: &str,
-    container: &str,
-    name: &str,
-) -> Result<Option<ObjectRow>> {
-    Ok(obj::table
-        .find((account, container, name))
-        .select(ObjectRow::as_select())
-        .first(c)
-        .optional()?)
-}
-
-fn bump_counts(
-    c: &mut Conn,
-    account: &str,
-    container: &str,
-    objects: i64,
-    bytes: i64,
-) -> Result<()> {
-    diesel::update(con::table.find((account, container)))
-        .set((
-            con::object_count.eq(con::object_count + objects),
-            con::bytes_used.eq(con::bytes_used + bytes),
-        ))
-        .execute(c)?;
-    diesel::update(acc::table.find(account))
-        .set((
-            acc::object_count.eq(acc::object_count + objects),
-            acc::bytes_used.eq(acc::bytes_used + bytes),
-        ))
-        .execute(c)?;
-    Ok(())
-}
-
 /// Writes an object row, replacing (and releasing the resource of) any
 /// object of the same name. The caller has already taken a reference on
 /// `row.resource_id` for this row.
 pub fn put_object(c: &mut Conn, row: &ObjectRow) -> Result<()> {
-    if container(c, &row.account, &row.container)?.is_none() {
-        return Err(SwiftError::NotFound);
+    match db::swift::insert_object(c, row)? {
+        db::swift::Inserted::NoContainer => Err(SwiftError::NotFound),
+        db::swift::Inserted::Done { replaced } => {
+            if let Some(old) = replaced {
+                archipelago::meta::release(c, &old.resource_id)?;
+            }
+            Ok(())
+        }
     }
-    if let Some(old) = object(c, &row.account, &row.container, &row.name)? {
-        delete_object_row(c, &old)?;
-    }
-    diesel::insert_into(obj::table).values(row).execute(c)?;
-    bump_counts(c, &row.account, &row.container, 1, row.size)
 }
 
 /// Removes an object row and drops its reference on the resource.
 pub fn delete_object_row(c: &mut Conn, row: &ObjectRow) -> Result<()> {
-    diesel::delete(obj::table.find((&row.account, &row.container, &row.name))).execute(c)?;
+    db::swift::remove_object(c, row)?;
     archipelago::meta::release(c, &row.resource_id)?;
-    bump_counts(c, &row.account, &row.container, -1, -row.size)
+    Ok(())
 }
 
 pub fn update_object_meta(
