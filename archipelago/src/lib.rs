@@ -19,6 +19,7 @@
 pub mod chunk;
 pub mod conformance;
 mod error;
+mod export_ops;
 mod gc;
 mod inflight;
 pub mod meta;
@@ -34,6 +35,7 @@ pub use error::{Error, Result};
 pub use gc::GcReport;
 pub use meta::{Kind, ResourceRow};
 pub use reader::Reader;
+pub use rw::CloneOptions;
 pub use writer::{StagedResource, Writer};
 
 /// Tunables of the resource layer; the binary fills them from its config.

@@ -32,9 +32,27 @@ impl VolumeLocks {
 }
 
 impl Archipelago {
-    /// Creates an empty (all holes) read-write resource of `size` bytes and
-    /// runs `view` in the same transaction.
+    /// Creates an empty (all holes) read-write resource of `size` bytes under
+    /// the default policy and runs `view` in the same transaction.
     pub async fn create_rw<T, E, F>(&self, size: u64, view: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<Error> + From<db::Error> + Send + 'static,
+        F: FnOnce(&mut db::Conn, &str) -> Result<T, E> + Send + 'static,
+    {
+        let policy = self.cfg.default_policy.clone();
+        self.create_rw_with_policy(size, &policy, view).await
+    }
+
+    /// Creates an empty read-write resource whose blocks are stored under
+    /// `policy` (a volume type's policy) and runs `view` in the same
+    /// transaction.
+    pub async fn create_rw_with_policy<T, E, F>(
+        &self,
+        size: u64,
+        policy: &str,
+        view: F,
+    ) -> Result<T, E>
     where
         T: Send + 'static,
         E: From<Error> + From<db::Error> + Send + 'static,
@@ -42,7 +60,7 @@ impl Archipelago {
     {
         let rid = crate::new_id();
         let bs = self.cfg.block_size;
-        let policy = self.cfg.default_policy.clone();
+        let policy = policy.to_string();
         self.db
             .transaction(move |c| {
                 let layer = meta::new_layer(c, None).map_err(E::from)?;
@@ -60,25 +78,77 @@ impl Archipelago {
         E: From<Error> + From<db::Error> + Send + 'static,
         F: FnOnce(&mut db::Conn, &str) -> Result<T, E> + Send + 'static,
     {
+        self.clone_rw_with(src, CloneOptions::default(), view).await
+    }
+
+    /// A thin clone of `src` that may be larger than its source (the new
+    /// space reads as zeros) and may store new writes under another policy;
+    /// clone, growth and `view` commit in one transaction, so a crash never
+    /// leaves a clone of the wrong size. A `size` below the source's is
+    /// [`Error::OutOfRange`].
+    pub async fn clone_rw_with<T, E, F>(
+        &self,
+        src: &str,
+        opts: CloneOptions,
+        view: F,
+    ) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<Error> + From<db::Error> + Send + 'static,
+        F: FnOnce(&mut db::Conn, &str) -> Result<T, E> + Send + 'static,
+    {
         let src = src.to_string();
         let rid = crate::new_id();
+        let lock = self.locks.get(&src);
+        // A read-write source is frozen: wait for its writes in progress.
+        let _g = lock.lock().await;
         self.db
             .transaction(move |c| {
-                let base = freeze(c, &src).map_err(E::from)?;
                 let row = meta::get_resource(c, &src).map_err(E::from)?;
+                let size = opts.size.unwrap_or(row.size);
+                if size < row.size {
+                    return Err(E::from(Error::OutOfRange {
+                        offset: size,
+                        len: 0,
+                        size: row.size,
+                    }));
+                }
+                let base = freeze(c, &src).map_err(E::from)?;
                 let layer = meta::new_layer(c, Some(base)).map_err(E::from)?;
-                meta::insert_resource(
-                    c,
-                    &rid,
-                    Kind::Rw,
-                    row.size,
-                    row.block_size,
-                    layer,
-                    &row.policy,
-                    1,
-                )
-                .map_err(E::from)?;
+                let policy = opts.policy.unwrap_or(row.policy);
+                meta::insert_resource(c, &rid, Kind::Rw, size, row.block_size, layer, &policy, 1)
+                    .map_err(E::from)?;
+                // Space past the source's end reads as zeros: holes there,
+                // and the reader zero-fills a short last block.
                 view(c, &rid)
+            })
+            .await
+    }
+
+    /// Points the read-write resource `rid` at a fresh copy-on-write layer
+    /// above the read-only `snapshot`'s content (revert to snapshot). The
+    /// resource keeps its id, size and policy, so views and exports naming it
+    /// stay valid; its previous top layer is dropped if nothing else uses it.
+    /// Space past the snapshot's size reads as zeros.
+    pub async fn revert_to(&self, rid: &str, snapshot: &str) -> Result<()> {
+        let rid = rid.to_string();
+        let snapshot = snapshot.to_string();
+        let lock = self.locks.get(&rid);
+        let _g = lock.lock().await;
+        self.db
+            .transaction(move |c| {
+                let row = meta::get_resource(c, &rid)?;
+                if row.kind != Kind::Rw {
+                    return Err(Error::ReadOnly(rid.clone()));
+                }
+                // Fails with NotFound before anything changes.
+                meta::get_resource(c, &snapshot)?;
+                let base = freeze(c, &snapshot)?;
+                let layer = meta::new_layer(c, Some(base))?;
+                diesel::update(resources::table.find(&rid))
+                    .set(resources::layer_id.eq(layer))
+                    .execute(c)?;
+                meta::drop_layer_if_unused(c, row.layer_id)
             })
             .await
     }
@@ -152,7 +222,7 @@ impl Archipelago {
                 b[in_off as usize..(in_off + n) as usize].copy_from_slice(&piece);
                 b.freeze()
             };
-            let (entry, stored) = self.store_content(content).await?;
+            let (entry, stored) = self.store_content(content, &row.policy).await?;
             if let Some((id, len, inline, hold)) = stored {
                 block_rows.push((id, len, inline));
                 holds.push(hold);
@@ -228,6 +298,7 @@ impl Archipelago {
     async fn store_content(
         &self,
         content: Bytes,
+        policy: &str,
     ) -> Result<(
         Option<BlockId>,
         Option<(BlockId, u32, Option<Bytes>, crate::inflight::Hold)>,
@@ -247,7 +318,7 @@ impl Archipelago {
         // put is idempotent and writes only what is missing, so a block
         // stored before costs no data IO.
         self.store
-            .put(id, content, Some(&self.cfg.default_policy))
+            .put(id, content, Some(policy))
             .await?;
         Ok((Some(id), Some((id, len, None, hold))))
     }
@@ -271,6 +342,15 @@ impl Archipelago {
             })
             .await
     }
+}
+
+/// How a thin clone differs from its source.
+#[derive(Debug, Clone, Default)]
+pub struct CloneOptions {
+    /// Size of the clone in bytes; `None` keeps the source's.
+    pub size: Option<u64>,
+    /// Policy new writes are stored under; `None` keeps the source's.
+    pub policy: Option<String>,
 }
 
 /// Returns a layer holding `src`'s current content that will never change

@@ -189,6 +189,66 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    volumes (id) {
+        id -> Text,
+        project_id -> Text,
+        user_id -> Text,
+        name -> Nullable<Text>,
+        description -> Nullable<Text>,
+        size -> BigInt,
+        status -> Text,
+        attach_status -> Text,
+        availability_zone -> Text,
+        volume_type -> Text,
+        bootable -> Bool,
+        readonly -> Bool,
+        multiattach -> Bool,
+        snapshot_id -> Nullable<Text>,
+        source_volid -> Nullable<Text>,
+        metadata -> Text,
+        image_metadata -> Text,
+        resource_id -> Nullable<Text>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    volume_snapshots (id) {
+        id -> Text,
+        project_id -> Text,
+        user_id -> Text,
+        volume_id -> Text,
+        name -> Nullable<Text>,
+        description -> Nullable<Text>,
+        size -> BigInt,
+        status -> Text,
+        metadata -> Text,
+        resource_id -> Nullable<Text>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    volume_attachments (id) {
+        id -> Text,
+        volume_id -> Text,
+        project_id -> Text,
+        instance_uuid -> Nullable<Text>,
+        attached_host -> Nullable<Text>,
+        mountpoint -> Nullable<Text>,
+        attach_status -> Text,
+        attach_mode -> Text,
+        connector -> Nullable<Text>,
+        connection_info -> Nullable<Text>,
+        attach_time -> Nullable<BigInt>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
 diesel::joinable!(projects -> domains (domain_id));
 diesel::joinable!(users -> domains (domain_id));
 diesel::joinable!(role_assignments -> users (user_id));
@@ -199,6 +259,8 @@ diesel::joinable!(map_entries -> layers (layer_id));
 diesel::joinable!(swift_objects -> resources (resource_id));
 diesel::joinable!(image_members -> images (image_id));
 diesel::joinable!(nbd_exports -> resources (resource_id));
+diesel::joinable!(volume_snapshots -> volumes (volume_id));
+diesel::joinable!(volume_attachments -> volumes (volume_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     domains,
@@ -218,4 +280,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     images,
     image_members,
     nbd_exports,
+    volumes,
+    volume_snapshots,
+    volume_attachments,
 );

@@ -1,0 +1,3 @@
+DROP TABLE volume_attachments;
+DROP TABLE volume_snapshots;
+DROP TABLE volumes;
