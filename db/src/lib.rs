@@ -11,6 +11,7 @@ pub mod exports;
 mod group;
 pub mod images;
 pub mod schema;
+pub mod volumes;
 pub mod swift;
 
 use std::path::Path;
