@@ -434,30 +434,3 @@ async fn revert_brings_back_the_snapshot_and_keeps_the_resource_id() {
     assert_eq!(&got[..4096], &[5u8; 4096][..]);
     assert_eq!(&got[4096..], &first[4096..]);
 }
-
-#[tokio::test]
-async fn sha512_on_request_matches_both_in_place_and_threaded_and_policy_is_recorded() {
-    use sha2::Digest as _;
-    let (_d, arch, _s) = setup(4096);
-    // Below and above the in-place hashing threshold (64 KiB).
-    for len in [1000usize, 300_000] {
-        let data = pattern(len, 9);
-        let mut w = arch.writer().with_sha512().with_policy("gold");
-        for chunk in data.chunks(7777) {
-            w.write(Bytes::copy_from_slice(chunk)).await.unwrap();
-        }
-        let staged = w.finish().await.unwrap();
-        assert_eq!(
-            staged.sha512.as_deref(),
-            Some(hex::encode(sha2::Sha512::digest(&data)).as_str())
-        );
-        assert_eq!(staged.policy, "gold");
-        let rid = arch
-            .commit::<_, Error, _>(staged, |_, rid| Ok(rid.to_string()))
-            .await
-            .unwrap();
-        assert_eq!(arch.info(&rid).await.unwrap().policy, "gold");
-    }
-    let staged = arch.writer().finish().await.unwrap();
-    assert_eq!(staged.sha512, None, "SHA-512 only when asked for");
-}
