@@ -4,10 +4,38 @@
 //! API writes a row per attachment and deletes it on detach. A client gets
 //! an export only by its secret name and only from the connector address it
 //! was attached for.
+//!
+//! Layout:
+//! - [`proto`]: wire constants and the pure codec (unit and property tests).
+//! - `handshake`: option haggling up to the chosen export.
+//! - `transmission`: pipelined requests and replies of one connection.
+//! - `exports`: export lookup, the connector check, and the periodic
+//!   re-check that closes connections of detached volumes.
+//!
+//! Invariants: nothing here blocks the runtime it runs on (the database
+//! through `Db::run`, block IO on the chunk store's threads); a reply to a
+//! write is sent only once the resource layer made it durable; a malformed
+//! stream ends its own connection only. The protocol subset is described in
+//! `docs/formats/nbd.md`.
+
+mod exports;
+mod handshake;
+pub mod proto;
+mod transmission;
 
 use std::future::Future;
+use std::time::Duration;
 
 use archipelago::Archipelago;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tracing::Instrument;
+
+use exports::Registry;
+
+/// A client has this long to choose an export; an idle half-open handshake
+/// must not hold a task forever.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Settings of the NBD server.
 #[derive(Debug, Clone)]
@@ -24,14 +52,90 @@ impl Default for NbdConfig {
     }
 }
 
-/// Serves NBD clients on `listener` until `shutdown` resolves.
+/// Serves NBD clients on `listener` until `shutdown` resolves. Then it
+/// stops accepting, lets every connection finish the requests it has read,
+/// and returns once all are closed.
 pub async fn serve(
-    _arch: Archipelago,
-    _db: db::Db,
-    _cfg: NbdConfig,
-    _listener: tokio::net::TcpListener,
+    arch: Archipelago,
+    db: db::Db,
+    cfg: NbdConfig,
+    listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    shutdown.await;
+    let registry = Registry::new(arch.clone(), db);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let recheck = {
+        let mut stop = stop_rx.clone();
+        tokio::spawn(
+            registry
+                .clone()
+                .run_recheck(cfg.recheck_interval, async move {
+                    let _ = stop.wait_for(|s| *s).await;
+                }),
+        )
+    };
+    let mut conns = JoinSet::new();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+            r = listener.accept() => match r {
+                Ok((sock, peer)) => {
+                    // Replies are small and latency-bound.
+                    let _ = sock.set_nodelay(true);
+                    let span = tracing::info_span!("nbd", %peer);
+                    conns.spawn(
+                        connection(sock, peer, registry.clone(), arch.clone(), stop_rx.clone())
+                            .instrument(span),
+                    );
+                }
+                Err(e) => {
+                    // Out of file descriptors and the like: transient, and
+                    // connected clients keep being served.
+                    tracing::warn!(error = %e, "nbd accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            },
+        }
+    }
+    drop(listener);
+    tracing::info!(connections = conns.len(), "nbd server stopping");
+    stop_tx.send_replace(true);
+    while conns.join_next().await.is_some() {}
+    let _ = recheck.await;
     Ok(())
+}
+
+/// One client from accept to close.
+async fn connection(
+    mut sock: tokio::net::TcpStream,
+    peer: std::net::SocketAddr,
+    registry: Registry,
+    arch: Archipelago,
+    mut stop: watch::Receiver<bool>,
+) {
+    let negotiated = tokio::select! {
+        _ = stop.wait_for(|s| *s) => return,
+        r = tokio::time::timeout(
+            HANDSHAKE_TIMEOUT,
+            handshake::negotiate(&mut sock, peer.ip(), &registry),
+        ) => r,
+    };
+    let export = match negotiated {
+        Ok(Ok(Some(e))) => e,
+        Ok(Ok(None)) => return,
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, "nbd handshake ended");
+            return;
+        }
+        Err(_) => {
+            tracing::debug!("nbd handshake timed out");
+            return;
+        }
+    };
+    tracing::info!(attachment = %export.attachment_id, resource = %export.resource_id,
+        size = export.size, readonly = export.readonly, "nbd export opened");
+    let watch = registry.watch(&export);
+    transmission::run(sock, export, arch, watch, stop).await;
 }
