@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# NBD load benchmark, run by hand (not in CI): atoll's NBD server against
+# qemu-nbd serving a raw file on the same filesystem, with the same fio jobs
+# (fio's nbd engine, numjobs 1):
+#   1 MiB sequential write (fills the area, so later reads hit data), iodepth 8
+#   1 MiB sequential read, iodepth 8
+#   4 KiB random read, iodepth 32, time-based
+#   4 KiB random write, iodepth 32, time-based
+# and prints a table with the atoll/qemu-nbd ratio.
+#
+# atoll's side is blockd's example server (`blockd/examples/nbd_bench_server.rs`:
+# LocalStore + SQLite + Archipelago + one export, no volume API needed).
+# Durability differs: atoll acknowledges a write once its block is fsynced
+# and its map entry committed; qemu-nbd (default cache=writeback) acknowledges
+# once the data is in the page cache. Timing never decides a test verdict.
+#
+# Knobs (environment): SIZE_MB (area the jobs cover, default 256), RUNTIME
+# (seconds per random job, default 20), PORT_ATOLL (10810), PORT_QEMU (10811),
+# WORK (work directory; default a new temp dir, removed unless KEEP=1).
+set -euo pipefail
+
+SIZE_MB=${SIZE_MB:-256}
+RUNTIME=${RUNTIME:-20}
+PORT_ATOLL=${PORT_ATOLL:-10810}
+PORT_QEMU=${PORT_QEMU:-10811}
+WORK=${WORK:-$(mktemp -d "${TMPDIR:-/tmp}/bench-nbd.XXXXXX")}
+KEEP=${KEEP:-0}
+
+cd "$(dirname "$0")/.."
+for t in fio qemu-nbd jq nbdinfo; do
+    command -v "$t" >/dev/null || { echo "bench-nbd: $t is not installed" >&2; exit 1; }
+done
+
+PIDS=()
+cleanup() {
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+    if [ "$KEEP" = 1 ]; then echo "kept $WORK"; else rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
+
+cargo build --release -q -p blockd --example nbd_bench_server
+mkdir -p "$WORK"
+
+./target/release/examples/nbd_bench_server --root "$WORK/atoll" --port "$PORT_ATOLL" \
+    --size $((SIZE_MB * 1024 * 1024)) --name bench >"$WORK/atoll.out" 2>"$WORK/atoll.err" &
+PIDS+=($!)
+truncate -s "${SIZE_MB}M" "$WORK/file.raw"
+qemu-nbd -f raw -x bench --persistent -p "$PORT_QEMU" -b 127.0.0.1 "$WORK/file.raw" \
+    >"$WORK/qemu-nbd.log" 2>&1 &
+PIDS+=($!)
+
+ATOLL_URI="nbd://127.0.0.1:$PORT_ATOLL/bench"
+QEMU_URI="nbd://127.0.0.1:$PORT_QEMU/bench"
+for uri in "$ATOLL_URI" "$QEMU_URI"; do
+    for _ in $(seq 100); do
+        nbdinfo --size "$uri" >/dev/null 2>&1 && break
+        sleep 0.1
+    done
+    nbdinfo --size "$uri" >/dev/null || { echo "bench-nbd: $uri not reachable" >&2; exit 1; }
+done
+
+# fio_run URI NAME ARGS... -> prints "iops bw_bytes" of the job's direction.
+fio_run() {
+    local uri=$1 name=$2 dir=$3; shift 3
+    fio --name="$name" --ioengine=nbd --uri="$uri" --numjobs=1 \
+        --size="${SIZE_MB}M" --output-format=json "$@" >"$WORK/$name.json"
+    jq -r ".jobs[0].$dir | \"\(.iops) \(.bw_bytes)\"" "$WORK/$name.json"
+}
+
+declare -A R
+for side in atoll qemu; do
+    uri=$ATOLL_URI; [ "$side" = qemu ] && uri=$QEMU_URI
+    echo "== $side ($uri)" >&2
+    read -r _ R[$side.seqwrite] < <(fio_run "$uri" "$side-seqwrite" write \
+        --rw=write --bs=1M --iodepth=8 --runtime=120)
+    read -r _ R[$side.seqread] < <(fio_run "$uri" "$side-seqread" read \
+        --rw=read --bs=1M --iodepth=8 --runtime=120)
+    read -r R[$side.randread] _ < <(fio_run "$uri" "$side-randread" read \
+        --rw=randread --bs=4k --iodepth=32 --time_based --runtime="$RUNTIME")
+    read -r R[$side.randwrite] _ < <(fio_run "$uri" "$side-randwrite" write \
+        --rw=randwrite --bs=4k --iodepth=32 --time_based --runtime="$RUNTIME")
+done
+
+echo
+echo "NBD benchmark: ${SIZE_MB} MiB area, random jobs ${RUNTIME}s, fio $(fio --version), $(nproc) cores"
+printf '%-32s %14s %14s %12s\n' job atoll qemu-nbd atoll/qemu
+row() {
+    local label=$1 key=$2 scale=$3 a q
+    a=$(awk -v v="${R[atoll.$key]}" -v s="$scale" 'BEGIN{printf "%.1f", v/s}')
+    q=$(awk -v v="${R[qemu.$key]}" -v s="$scale" 'BEGIN{printf "%.1f", v/s}')
+    printf '%-32s %14s %14s %12s\n' "$label" "$a" "$q" \
+        "$(awk -v a="$a" -v q="$q" 'BEGIN{ if (q > 0) printf "%.3f", a/q; else print "-" }')"
+}
+row "4k randread IOPS (qd32)" randread 1
+row "4k randwrite IOPS (qd32)" randwrite 1
+row "1M seq read MB/s (qd8)" seqread 1000000
+row "1M seq write MB/s (qd8)" seqwrite 1000000
