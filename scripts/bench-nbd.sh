@@ -64,7 +64,9 @@ done
 fio_run() {
     local uri=$1 name=$2 dir=$3; shift 3
     fio --name="$name" --ioengine=nbd --uri="$uri" --numjobs=1 \
-        --size="${SIZE_MB}M" --output-format=json "$@" >"$WORK/$name.json"
+        --size="${SIZE_MB}M" --output-format=json "$@" >"$WORK/$name.out"
+    # The nbd engine prints "fio: connected to NBD server" before the JSON.
+    sed -n '/^{/,$p' "$WORK/$name.out" >"$WORK/$name.json"
     jq -r ".jobs[0].$dir | \"\(.iops) \(.bw_bytes)\"" "$WORK/$name.json"
 }
 
