@@ -34,6 +34,11 @@ fn committed_openapi_documents_are_current() {
     names.sort();
     assert_eq!(
         names,
-        ["identity.json", "image.json", "object-store.json", "volume.json"]
+        [
+            "identity.json",
+            "image.json",
+            "object-store.json",
+            "volume.json"
+        ]
     );
 }
