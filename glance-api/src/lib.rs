@@ -5,10 +5,37 @@
 //! makes the image point at that resource with no data copied. Depends on
 //! `archipelago`, `identity` and `db` only (never blockd, never another
 //! frontend); image rows and the Swift rows it reads live in `db`.
+//!
+//! Layout: [`configure`] is the route table; one handler file per
+//! operation family ([`images`], [`data`], [`members`], [`tags`],
+//! [`locations`], [`discovery`]); [`patch`] and [`query`] are the pure
+//! parsers of JSON patches and listing queries; [`dto`] the wire types;
+//! [`error`] the one error type and Glance's error bodies.
+//!
+//! Invariants: every image holding data references its resource(s) once
+//! (`resource_id`, `staging_resource_id`, and `atoll://` copy locations),
+//! released when the image is deleted; an image is `active` only in the
+//! transaction that records its resource; a project is told only about
+//! images Glance would show it (others are 404).
 
+use actix_web::middleware::from_fn;
 use actix_web::web;
 
+pub mod data;
+pub mod discovery;
+pub mod dto;
+pub mod error;
+mod http;
+pub mod images;
+pub mod locations;
+pub mod members;
 pub mod openapi;
+pub mod patch;
+pub mod query;
+pub mod tags;
+
+pub use error::GlanceError;
+pub use http::Caller;
 
 /// Settings the binary hands in.
 #[derive(Debug, Clone)]
@@ -53,5 +80,85 @@ impl Glance {
     }
 }
 
+impl Glance {
+    pub(crate) fn db(&self) -> &db::Db {
+        self.arch.db()
+    }
+
+    /// The default store: the first configured one.
+    pub(crate) fn default_store(&self) -> String {
+        self.cfg
+            .stores
+            .first()
+            .cloned()
+            .unwrap_or_else(|| self.arch.config().default_policy.clone())
+    }
+}
+
+async fn method_not_allowed() -> Result<actix_web::HttpResponse, GlanceError> {
+    Err(GlanceError::MethodNotAllowed)
+}
+
+async fn not_found() -> Result<actix_web::HttpResponse, GlanceError> {
+    Err(GlanceError::NotFound(
+        "The resource could not be found.".into(),
+    ))
+}
+
 /// Mounts the image API's routes; the app must hold `web::Data<Glance>`.
-pub fn configure(_cfg: &mut web::ServiceConfig) {}
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    use web::{delete, get, patch as patch_, post, put, resource};
+    let r = |path: &str| resource(path).default_service(web::to(method_not_allowed));
+    cfg.service(
+        web::scope("")
+            .wrap(from_fn(http::glance_headers))
+            .service(r("/").route(get().to(discovery::root)))
+            .service(r("/versions").route(get().to(discovery::versions)))
+            .service(r("/v2/schemas/{name:.*}").route(get().to(discovery::schema)))
+            .service(r("/v2/info/import").route(get().to(discovery::import_info)))
+            .service(r("/v2/info/stores").route(get().to(discovery::stores_info)))
+            .service(
+                r("/v2/images")
+                    .route(get().to(images::list))
+                    .route(post().to(images::create)),
+            )
+            .service(
+                r("/v2/images/{image_id}")
+                    .route(get().to(images::show))
+                    .route(patch_().to(images::update))
+                    .route(delete().to(images::delete)),
+            )
+            .service(
+                r("/v2/images/{image_id}/file")
+                    .route(get().to(data::download))
+                    .route(put().to(data::upload)),
+            )
+            .service(r("/v2/images/{image_id}/stage").route(put().to(data::stage)))
+            .service(r("/v2/images/{image_id}/import").route(post().to(data::import)))
+            .service(r("/v2/images/{image_id}/locations").route(post().to(locations::add_location)))
+            .service(
+                r("/v2/images/{image_id}/actions/deactivate").route(post().to(images::deactivate)),
+            )
+            .service(
+                r("/v2/images/{image_id}/actions/reactivate").route(post().to(images::reactivate)),
+            )
+            .service(r("/v2/images/{image_id}/actions/export").route(post().to(locations::export)))
+            .service(
+                r("/v2/images/{image_id}/members")
+                    .route(get().to(members::list))
+                    .route(post().to(members::create)),
+            )
+            .service(
+                r("/v2/images/{image_id}/members/{member_id}")
+                    .route(get().to(members::show))
+                    .route(put().to(members::update))
+                    .route(delete().to(members::delete)),
+            )
+            .service(
+                r("/v2/images/{image_id}/tags/{tag}")
+                    .route(put().to(tags::add))
+                    .route(delete().to(tags::remove)),
+            )
+            .default_service(web::to(not_found)),
+    );
+}
