@@ -3,6 +3,8 @@
 # qemu-nbd serving a raw file on the same filesystem, with the same fio jobs
 # (fio's nbd engine, numjobs 1):
 #   1 MiB sequential write (fills the area, so later reads hit data), iodepth 8
+#   (write jobs refill their buffers: fio otherwise writes one buffer over and
+#   over, which atoll's content-addressed blocks would store once)
 #   1 MiB sequential read, iodepth 8
 #   4 KiB random read, iodepth 32, time-based
 #   4 KiB random write, iodepth 32, time-based
@@ -75,13 +77,13 @@ for side in atoll qemu; do
     uri=$ATOLL_URI; [ "$side" = qemu ] && uri=$QEMU_URI
     echo "== $side ($uri)" >&2
     read -r _ R[$side.seqwrite] < <(fio_run "$uri" "$side-seqwrite" write \
-        --rw=write --bs=1M --iodepth=8 --runtime=120)
+        --rw=write --bs=1M --iodepth=8 --runtime=120 --refill_buffers)
     read -r _ R[$side.seqread] < <(fio_run "$uri" "$side-seqread" read \
         --rw=read --bs=1M --iodepth=8 --runtime=120)
     read -r R[$side.randread] _ < <(fio_run "$uri" "$side-randread" read \
         --rw=randread --bs=4k --iodepth=32 --time_based --runtime="$RUNTIME")
     read -r R[$side.randwrite] _ < <(fio_run "$uri" "$side-randwrite" write \
-        --rw=randwrite --bs=4k --iodepth=32 --time_based --runtime="$RUNTIME")
+        --rw=randwrite --bs=4k --iodepth=32 --time_based --runtime="$RUNTIME" --refill_buffers)
 done
 
 echo
