@@ -317,9 +317,7 @@ impl Archipelago {
         }
         // put is idempotent and writes only what is missing, so a block
         // stored before costs no data IO.
-        self.store
-            .put(id, content, Some(policy))
-            .await?;
+        self.store.put(id, content, Some(policy)).await?;
         Ok((Some(id), Some((id, len, None, hold))))
     }
 

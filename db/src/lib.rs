@@ -11,8 +11,8 @@ pub mod exports;
 mod group;
 pub mod images;
 pub mod schema;
-pub mod volumes;
 pub mod swift;
+pub mod volumes;
 
 use std::path::Path;
 use std::sync::Arc;

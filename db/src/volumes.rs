@@ -183,7 +183,10 @@ pub fn snapshots_of_volume(c: &mut Conn, volume_id: &str) -> Result<Vec<Snapshot
     Ok(volume_snapshots::table
         .filter(volume_snapshots::volume_id.eq(volume_id))
         .select(SnapshotRow::as_select())
-        .order((volume_snapshots::created_at.asc(), volume_snapshots::id.asc()))
+        .order((
+            volume_snapshots::created_at.asc(),
+            volume_snapshots::id.asc(),
+        ))
         .load(c)?)
 }
 
