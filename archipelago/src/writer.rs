@@ -67,10 +67,10 @@ impl Digests {
 /// shared), so MD5, the one computation that cannot be parallelised, runs
 /// without gaps beside the block work.
 enum Md5Feed {
-    InPlace(Digests),
+    InPlace(Box<Digests>),
     Thread {
         tx: tokio::sync::mpsc::Sender<Bytes>,
-        done: tokio::task::JoinHandle<Digests>,
+        done: tokio::task::JoinHandle<Box<Digests>>,
     },
     Finished,
 }
@@ -111,7 +111,7 @@ impl Md5Feed {
         }
     }
 
-    async fn finish(&mut self) -> Result<Digests> {
+    async fn finish(&mut self) -> Result<Box<Digests>> {
         match std::mem::replace(self, Md5Feed::Finished) {
             Md5Feed::InPlace(h) => Ok(h),
             Md5Feed::Thread { tx, done } => {
@@ -157,10 +157,10 @@ impl Writer {
             size: 0,
             pending: VecDeque::new(),
             done: Vec::new(),
-            md5: Md5Feed::InPlace(Digests {
+            md5: Md5Feed::InPlace(Box::new(Digests {
                 md5: Md5::new(),
                 sha512: None,
-            }),
+            })),
             policy: arch.cfg.default_policy.clone(),
             arch,
         }
@@ -348,9 +348,7 @@ async fn store_block(
     }
     // put is idempotent and writes only what is missing, so a block
     // stored before costs no data IO.
-    arch.store
-        .put(id, data, Some(policy))
-        .await?;
+    arch.store.put(id, data, Some(policy)).await?;
     Ok(BlockDone {
         idx,
         block: Some((id, len, None)),

@@ -139,7 +139,7 @@ pub enum Inserted {
     NoContainer,
     /// The row is in; `replaced` is the object of the same name it took the
     /// place of, already removed: the caller releases its resource.
-    Done { replaced: Option<ObjectRow> },
+    Done { replaced: Option<Box<ObjectRow>> },
 }
 
 /// Writes an object row and moves the counters, replacing any object of
@@ -149,7 +149,7 @@ pub fn insert_object(c: &mut Conn, row: &ObjectRow) -> Result<Inserted> {
     if container(c, &row.account, &row.container)?.is_none() {
         return Ok(Inserted::NoContainer);
     }
-    let replaced = object(c, &row.account, &row.container, &row.name)?;
+    let replaced = object(c, &row.account, &row.container, &row.name)?.map(Box::new);
     if let Some(old) = &replaced {
         remove_object(c, old)?;
     }

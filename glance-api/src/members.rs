@@ -35,9 +35,9 @@ pub async fn create(
         ));
     }
     if row.visibility != "shared" {
-        return Err(GlanceError::Forbidden(format!(
-            "Only shared images have members."
-        )));
+        return Err(GlanceError::Forbidden(
+            "Only shared images have members.".into(),
+        ));
     }
     let now = db::now_micros();
     let m = MemberRow {

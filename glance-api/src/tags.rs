@@ -24,7 +24,7 @@ async fn change(g: &Glance, caller: &Caller, id: &str, tag: &str, add: bool) -> 
                 return Err(no_image(&id));
             };
             let mut tags = dto::tags(&cur);
-            let had = tags.iter().any(|t| *t == tag);
+            let had = tags.contains(&tag);
             if add && !had {
                 tags.push(tag);
             } else if !add {
