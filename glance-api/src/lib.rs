@@ -70,8 +70,13 @@ impl Glance {
     pub fn new(
         arch: archipelago::Archipelago,
         identity: identity::Identity,
-        cfg: GlanceConfig,
+        mut cfg: GlanceConfig,
     ) -> Glance {
+        // No configured policy list: the resource layer's default is the
+        // one store.
+        if cfg.stores.is_empty() {
+            cfg.stores.push(arch.config().default_policy.clone());
+        }
         Glance {
             arch,
             identity,
