@@ -186,7 +186,13 @@ pub async fn create_attachment(
         let mut att = new_attachment(&vol, a.instance_uuid.clone(), "reserved");
         att.attach_mode = mode.into();
         vol.status = "reserved".into();
-        if let Some(conn) = a.connector.as_ref().filter(|v| !v.is_null()) {
+        // Like Cinder's `if connector:`, an empty object is no connector
+        // (cinderclient sends `{}` without --connect).
+        let given = a
+            .connector
+            .as_ref()
+            .filter(|v| v.as_object().is_some_and(|o| !o.is_empty()));
+        if let Some(conn) = given {
             connect(c, &cfg, &vol, &mut att, conn)?;
             att.attach_status = "attaching".into();
             vol.status = "attaching".into();

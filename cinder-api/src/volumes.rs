@@ -381,9 +381,9 @@ fn resolve_source(
     if let Some(id) = snap {
         let s = visible_snapshot(c, caller, &id)?;
         if s.status != "available" {
-            return Err(CinderError::invalid_snapshot(format!(
-                "Originating snapshot status must be one of 'available' values"
-            )));
+            return Err(CinderError::invalid_snapshot(
+                "Originating snapshot status must be one of 'available' values",
+            ));
         }
         let resource = s
             .resource_id

@@ -48,6 +48,15 @@ def cinder(admin_env):
     return _run
 
 
+def table_value(out: str, key: str) -> str:
+    """The value of `key` in a cliff/prettytable property table."""
+    for line in out.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 2 and cells[0].lower() == key:
+            return cells[1]
+    raise AssertionError(f"no {key} in\n{out}")
+
+
 def wait_status(api, vid, status, timeout=10):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -190,7 +199,7 @@ def test_thin_clone_of_big_snapshot_is_quick(api):
 def test_cinder_cli(cinder, api):
     v = cli_json_table = None
     out = cinder("create", "--name", "cv", "1").ok().stdout
-    vid = [l.split("|")[2].strip() for l in out.splitlines() if l.startswith("| id ")][0]
+    vid = table_value(out, "id")
     assert vid in cinder("list").ok().stdout
     assert "cv" in cinder("show", vid).ok().stdout
     cinder("extend", vid, "2").ok()
@@ -217,7 +226,7 @@ def test_upload_to_image_then_volume_from_image(api, openstack, server):
     img = cli_json(openstack("image", "show", up["image_id"], "-f", "json"))
     assert img["status"] == "active"
     nv = cli_json(openstack("volume", "create", "--image", up["image_id"], "--size", "2", "from-img", "-f", "json"))
-    assert nv["status"] == "available" and nv["bootable"] == "true"
+    assert nv["status"] == "available" and str(nv["bootable"]).lower() == "true"
     shown = api("GET", f"/volumes/{nv['id']}").json()["volume"]
     assert shown["volume_image_metadata"]["image_id"] == up["image_id"]
     r = api("POST", "/volumes", {"volume": {"size": 1, "imageRef": "nope"}})
@@ -236,13 +245,13 @@ def test_attachments_with_cinder_cli(cinder, api, server, admin_env, tmp_path):
     vid = v["id"]
     base = ["--os-volume-api-version", "3.27"]
     out = cinder(*base, "attachment-create", vid, "11111111-2222-3333-4444-555555555555").ok().stdout
-    att = [l.split("|")[2].strip() for l in out.splitlines() if l.startswith("| ID ")][0]
+    att = table_value(out, "id")
     assert wait_status(api, vid, "reserved")
     assert exports(server, vid) == []
     # attach twice without multiattach: 400
     r = api("POST", "/attachments", {"attachment": {"volume_uuid": vid, "instance_uuid": "i2"}}, version="3.27")
     assert r.status_code == 400 and "badRequest" in r.json()
-    cinder(*base, "attachment-update", att, "--connector", "ip=127.0.0.1", "--connector", "host=h1").ok()
+    cinder(*base, "attachment-update", att, "--ip", "127.0.0.1", "--host", "h1", "--mountpoint", "/dev/vdb").ok()
     r = api("GET", f"/attachments/{att}", version="3.27").json()["attachment"]
     ci = r["connection_info"]
     assert ci["driver_volume_type"] == "nbd"
