@@ -194,6 +194,18 @@ def test_thin_clone_of_big_snapshot_is_quick(api):
         api("DELETE", f"/volumes/{v['id']}?cascade=true").raise_for_status()
     print(f"volume-from-snapshot create: 10 GiB {times[1]:.3f}s, 100 GiB {times[100]:.3f}s")
     assert times[100] < 5, times
+    # from an image (made by upload-to-image): 1 GiB and 100 GiB volumes
+    v = api("POST", "/volumes", {"volume": {"size": 1}}).json()["volume"]
+    r = api("POST", f"/volumes/{v['id']}/action", {"os-volume_upload_image": {"image_name": "thin"}})
+    image_id = r.json()["os-volume_upload_image"]["image_id"]
+    for size in (1, 100):
+        t0 = time.monotonic()
+        r = api("POST", "/volumes", {"volume": {"size": size, "imageRef": image_id}})
+        times[f"img{size}"] = time.monotonic() - t0
+        assert r.status_code == 202, r.text
+        api("DELETE", f"/volumes/{r.json()['volume']['id']}").raise_for_status()
+    print(f"volume-from-image create: 1 GiB {times['img1']:.3f}s, 100 GiB {times['img100']:.3f}s")
+    api("DELETE", f"/volumes/{v['id']}").raise_for_status()
 
 
 def test_cinder_cli(cinder, api):
