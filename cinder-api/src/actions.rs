@@ -11,11 +11,11 @@ use serde_json::{json, Map, Value};
 use crate::attach::{connect, detach, new_attachment, settle};
 use crate::dto::ActionRequest;
 use crate::error::{CinderError, Result};
-use crate::http::{parse_bool, parse_json, parse_size, Caller};
+use crate::http::{action_of, no_such_action, parse_bool, parse_size, Caller};
 use crate::microversion::features as mv;
 use crate::views::{self, meta_map, meta_text, tx, visible_snapshot, visible_volume, GIB};
 use crate::volumes::{destroy_volume, VolumePath};
-use crate::{quota, state, Cinder};
+use crate::{quota, schema, state, Cinder};
 
 /// Runs one volume action.
 #[utoipa::path(post, path = "/v3/{project_id}/volumes/{volume_id}/action", tag = "volume actions",
@@ -28,12 +28,10 @@ pub async fn volume_action(
     path: web::Path<VolumePath>,
     body: web::Bytes,
 ) -> Result<HttpResponse> {
-    let body: ActionRequest = parse_json(&body)?;
-    let (name, arg) = body
-        .0
-        .into_iter()
-        .next()
-        .ok_or_else(|| CinderError::BadRequest("No action specified".into()))?;
+    let (name, arg, whole) = action_of(&body)?;
+    if name == "os-extend" {
+        schema::validate(&schema::bodies::extend(), &whole)?;
+    }
     let id = path.volume_id.clone();
     let cinder = cinder.get_ref();
     match name.as_str() {
@@ -64,6 +62,7 @@ pub async fn volume_action(
             destroy_volume(cinder, &caller, &id, false, true).await?;
             Ok(HttpResponse::Accepted().finish())
         }
+        "os-force_detach" => force_detach(cinder, &caller, &id, &arg).await,
         "revert" => revert(cinder, &caller, &id, &arg).await,
         "os-volume_upload_image" => upload_to_image(cinder, &caller, &id, &arg).await,
         "os-set_image_metadata" | "os-unset_image_metadata" | "os-show_image_metadata" => {
@@ -77,9 +76,7 @@ pub async fn volume_action(
         | "os-terminate_connection"
         | "os-attach"
         | "os-detach" => legacy_attach(cinder, &caller, &id, &name, arg).await,
-        other => Err(CinderError::BadRequest(format!(
-            "There is no such action: {other}"
-        ))),
+        other => Err(no_such_action(other)),
     }
 }
 
@@ -119,7 +116,7 @@ async fn extend(cinder: &Cinder, caller: &Caller, id: &str, arg: &Value) -> Resu
     let i2 = id.to_string();
     let (rid, prev) = tx(cinder, move |c| {
         let mut v = visible_volume(c, &c2, &i2)?;
-        state::check_extend(&v.status, in_use_ok, v.size, new_size)?;
+        state::check_extend(&v.id, &v.status, in_use_ok, v.size, new_size)?;
         quota::check_extend(c, &quotas, &v.project_id, new_size - v.size)?;
         let prev = std::mem::replace(&mut v.status, "extending".into());
         v.updated_at = db::now_micros();
@@ -187,6 +184,42 @@ async fn reset_status(
         if let Some(a) = attach {
             v.attach_status = a;
         }
+        Ok(())
+    })
+    .await?;
+    Ok(HttpResponse::Accepted().finish())
+}
+
+/// `os-force_detach` (admin): drops an attachment (the one named by
+/// `attachment_id`, else the only one) and its NBD export whatever the
+/// volume's status, and settles the status on what remains.
+async fn force_detach(
+    cinder: &Cinder,
+    caller: &Caller,
+    id: &str,
+    arg: &Value,
+) -> Result<HttpResponse> {
+    caller.require_admin("volume_extension:volume_admin_actions:force_detach")?;
+    let want = arg
+        .get("attachment_id")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let c2 = caller.clone();
+    let i2 = id.to_string();
+    tx(cinder, move |c| {
+        let mut v = visible_volume(c, &c2, &i2)?;
+        let atts = db::volumes::attachments_of_volume(c, &v.id)?;
+        let target = match &want {
+            Some(w) => atts.iter().find(|a| &a.id == w),
+            None if atts.len() == 1 => atts.first(),
+            None => None,
+        };
+        let Some(a) = target else {
+            return Err(CinderError::attachment_not_found(
+                want.as_deref().unwrap_or("None"),
+            ));
+        };
+        detach(c, &mut v, &a.id.clone())?;
         Ok(())
     })
     .await?;
@@ -539,11 +572,7 @@ async fn legacy_attach(
                 }
                 return Ok(None);
             }
-            other => {
-                return Err(CinderError::BadRequest(format!(
-                    "There is no such action: {other}"
-                )))
-            }
+            other => return Err(no_such_action(other)),
         }
         v.updated_at = db::now_micros();
         db::volumes::update_volume(c, &v)?;

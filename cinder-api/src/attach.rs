@@ -11,10 +11,10 @@ use serde_json::{json, Value};
 
 use crate::dto::*;
 use crate::error::{CinderError, Result};
-use crate::http::{parse_json, query, Caller};
+use crate::http::{action_of, no_such_action, parse_valid, query, Caller};
 use crate::microversion::features as mv;
 use crate::views::{self, run, tx, visible_attachment, visible_volume};
-use crate::{state, Cinder, CinderConfig};
+use crate::{schema, state, Cinder, CinderConfig};
 
 /// Path of an attachment route.
 #[derive(Debug, serde::Deserialize)]
@@ -162,7 +162,8 @@ pub async fn create_attachment(
 ) -> Result<HttpResponse> {
     caller.require_version(mv::NEW_ATTACH)?;
     caller.require_write("volume:attachment_create")?;
-    let body: AttachmentCreateRequest = parse_json(&body)?;
+    let body: AttachmentCreateRequest =
+        parse_valid(&body, &schema::bodies::attachment_create(caller.version))?;
     let a = body.attachment;
     let mode = if caller.at_least(mv::ATTACH_MODE_ARG) {
         match a.mode.as_deref() {
@@ -220,7 +221,7 @@ pub async fn update_attachment(
 ) -> Result<HttpResponse> {
     caller.require_version(mv::NEW_ATTACH)?;
     caller.require_write("volume:attachment_update")?;
-    let body: AttachmentUpdateRequest = parse_json(&body)?;
+    let body: AttachmentUpdateRequest = parse_valid(&body, &schema::bodies::attachment_update())?;
     let cfg = cinder.cfg.clone();
     let id = path.attachment_id.clone();
     let c2 = caller.clone();
@@ -262,12 +263,9 @@ pub async fn attachment_action(
 ) -> Result<HttpResponse> {
     caller.require_version(mv::NEW_ATTACH)?;
     caller.require_write("volume:attachment_complete")?;
-    let body: ActionRequest = parse_json(&body)?;
-    if !body.0.contains_key("os-complete") {
-        let name = body.0.keys().next().cloned().unwrap_or_default();
-        return Err(CinderError::BadRequest(format!(
-            "There is no such action: {name}"
-        )));
+    let (name, _, _) = action_of(&body)?;
+    if name != "os-complete" {
+        return Err(no_such_action(&name));
     }
     let id = path.attachment_id.clone();
     tx(&cinder, move |c| {

@@ -133,6 +133,9 @@ pub struct SnapshotResponse {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct SnapshotsResponse {
     pub snapshots: Vec<SnapshotView>,
+    /// The next page, when `limit` cut the list short.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub snapshots_links: Option<Vec<Link>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub count: Option<usize>,
 }

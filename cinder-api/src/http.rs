@@ -196,14 +196,54 @@ pub fn query(req: &HttpRequest) -> Result<HashMap<String, String>> {
 }
 
 /// Parses a JSON body into `T`; malformed JSON and a wrong shape are 400 as
-/// Cinder words them.
+/// Cinder words them ("Malformed request body" for JSON it cannot read).
 pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T> {
     serde_json::from_slice(body).map_err(|e| match e.classify() {
         serde_json::error::Category::Data => {
             CinderError::BadRequest(format!("Invalid input for field/attribute: {e}"))
         }
-        _ => CinderError::BadRequest("Malformed message body: cannot understand JSON".into()),
+        _ => malformed(),
     })
+}
+
+/// Cinder's answer to a body it cannot decode.
+pub fn malformed() -> CinderError {
+    CinderError::BadRequest("Malformed request body".into())
+}
+
+/// Parses a JSON body, validates it against one of Cinder's request
+/// schemas (see [`crate::schema`]), then reads it as `T`.
+pub fn parse_valid<T: DeserializeOwned>(body: &[u8], schema: &crate::schema::S) -> Result<T> {
+    let v: serde_json::Value = serde_json::from_slice(body).map_err(|_| malformed())?;
+    crate::schema::validate(schema, &v)?;
+    serde_json::from_value(v)
+        .map_err(|e| CinderError::BadRequest(format!("Invalid input for field/attribute: {e}")))
+}
+
+/// The one action a `POST .../action` body names, as Cinder's
+/// `action_peek_json`: exactly one top-level key, else a malformed body.
+pub fn action_of(body: &[u8]) -> Result<(String, serde_json::Value, serde_json::Value)> {
+    let v: serde_json::Value = serde_json::from_slice(body).map_err(|_| malformed())?;
+    let serde_json::Value::Object(m) = &v else {
+        return Err(malformed());
+    };
+    if m.len() != 1 {
+        return Err(malformed());
+    }
+    let (k, a) = m
+        .iter()
+        .next()
+        .map(|(k, a)| (k.clone(), a.clone()))
+        .ok_or_else(malformed)?;
+    Ok((k, a, v))
+}
+
+/// Cinder's answer to an action name it does not know.
+pub fn no_such_action(name: &str) -> CinderError {
+    CinderError::BadRequest(format!(
+        "There is no such action: {name}. Verify the request body and Content-Type header and \
+         try again."
+    ))
 }
 
 /// Cinder's boolean parsing (`oslo_utils.strutils.bool_from_string`

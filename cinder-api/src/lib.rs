@@ -33,6 +33,7 @@ pub mod metadata;
 pub mod microversion;
 pub mod openapi;
 pub mod quota;
+pub mod schema;
 pub mod snapshots;
 pub mod state;
 pub mod views;

@@ -8,11 +8,11 @@ use serde_json::Value;
 use crate::dto::*;
 use crate::error::{CinderError, Result};
 use crate::filters::{page, ListParams};
-use crate::http::{parse_bool, parse_json, query, Caller};
+use crate::http::{action_of, no_such_action, parse_bool, parse_valid, query, Caller};
 use crate::microversion::features as mv;
 use crate::views::{self, meta_text, run, tx, visible_snapshot, visible_volume};
 use crate::volumes::parse_metadata;
-use crate::{quota, state, Cinder};
+use crate::{quota, schema, state, Cinder};
 
 /// Path of a snapshot route.
 #[derive(Debug, serde::Deserialize)]
@@ -24,7 +24,7 @@ async fn list_rows(
     req: &HttpRequest,
     cinder: &Cinder,
     caller: &Caller,
-) -> Result<(Vec<SnapshotRow>, usize, ListParams)> {
+) -> Result<(Vec<SnapshotRow>, usize, bool, ListParams)> {
     let p = ListParams::parse(&query(req)?)?;
     let project = if caller.is_admin() && p.all_tenants {
         p.project_id.clone()
@@ -41,17 +41,21 @@ async fn list_rows(
         .filter(|s| p.status.as_ref().is_none_or(|st| &s.status == st))
         .filter(|s| p.volume_id.as_ref().is_none_or(|v| &s.volume_id == v))
         .collect();
-    let (rows, total, _) = page(rows, &p)?;
-    Ok((rows, total, p))
+    let (rows, total, more) = page(rows, &p)?;
+    Ok((rows, total, more, p))
 }
 
 fn list_response(
+    req: &HttpRequest,
     caller: &Caller,
-    rows: &[SnapshotRow],
-    total: usize,
-    p: &ListParams,
+    (rows, total, more, p): (Vec<SnapshotRow>, usize, bool, ListParams),
+    coll: &str,
 ) -> SnapshotsResponse {
+    let links = more
+        .then(|| crate::volumes::next_link(req, coll, rows.last().map(|r| r.id.as_str()), &p))
+        .flatten();
     SnapshotsResponse {
+        snapshots_links: links,
         snapshots: rows
             .iter()
             .map(|s| views::snapshot_view(caller, s))
@@ -68,8 +72,8 @@ pub async fn list_snapshots(
     req: HttpRequest,
     cinder: web::Data<Cinder>,
 ) -> Result<HttpResponse> {
-    let (rows, total, p) = list_rows(&req, &cinder, &caller).await?;
-    Ok(HttpResponse::Ok().json(list_response(&caller, &rows, total, &p)))
+    let listed = list_rows(&req, &cinder, &caller).await?;
+    Ok(HttpResponse::Ok().json(list_response(&req, &caller, listed, "snapshots")))
 }
 
 /// Lists the caller's snapshots in detail (filters `name`, `status`,
@@ -81,8 +85,8 @@ pub async fn list_snapshots_detail(
     req: HttpRequest,
     cinder: web::Data<Cinder>,
 ) -> Result<HttpResponse> {
-    let (rows, total, p) = list_rows(&req, &cinder, &caller).await?;
-    Ok(HttpResponse::Ok().json(list_response(&caller, &rows, total, &p)))
+    let listed = list_rows(&req, &cinder, &caller).await?;
+    Ok(HttpResponse::Ok().json(list_response(&req, &caller, listed, "detail")))
 }
 
 /// Shows one snapshot.
@@ -112,7 +116,7 @@ pub async fn create_snapshot(
     body: web::Bytes,
 ) -> Result<HttpResponse> {
     caller.require_write("volume:create_snapshot")?;
-    let body: SnapshotCreateRequest = parse_json(&body)?;
+    let body: SnapshotCreateRequest = parse_valid(&body, &schema::bodies::snapshot_create())?;
     let b = body.snapshot;
     let volume_id =
         match b.get("volume_id") {
@@ -127,9 +131,19 @@ pub async fn create_snapshot(
     let description = s("description").or(s("display_description"));
     let metadata = parse_metadata(b.get("metadata"))?;
     let force = match b.get("force") {
-        None | Some(Value::Null) => false,
-        Some(v) => parse_bool(v, "force")?,
-    } || caller.at_least(mv::SNAPSHOT_IN_USE);
+        None | Some(Value::Null) => None,
+        Some(v) => Some(parse_bool(v, "force")?),
+    };
+    // From 3.66 in-use volumes need no flag, and `force=false` is refused.
+    if force == Some(false) && caller.at_least(mv::SNAPSHOT_IN_USE) {
+        return Err(CinderError::BadRequest(
+            "Since microversion 3.66 the 'force' flag is invalid for this request.  For \
+             backward compatability, however, when the 'force' flag is passed with a value \
+             evaluating to True, it is silently ignored."
+                .into(),
+        ));
+    }
+    let force = force == Some(true) || caller.at_least(mv::SNAPSHOT_IN_USE);
     // Look the volume up first: its resource is what gets frozen.
     let c2 = caller.clone();
     let vid = volume_id.clone();
@@ -186,7 +200,7 @@ pub async fn update_snapshot(
     body: web::Bytes,
 ) -> Result<HttpResponse> {
     caller.require_write("volume:update_snapshot")?;
-    let body: UpdateRequest = parse_json(&body)?;
+    let body: UpdateRequest = parse_valid(&body, &schema::bodies::snapshot_update())?;
     let b = body.snapshot.ok_or_else(|| {
         CinderError::BadRequest("Missing required element 'snapshot' in request body.".into())
     })?;
@@ -253,12 +267,7 @@ pub async fn snapshot_action(
     path: web::Path<SnapshotPath>,
     body: web::Bytes,
 ) -> Result<HttpResponse> {
-    let body: ActionRequest = parse_json(&body)?;
-    let (name, arg) = body
-        .0
-        .into_iter()
-        .next()
-        .ok_or_else(|| CinderError::BadRequest("No action specified".into()))?;
+    let (name, arg, _) = action_of(&body)?;
     match name.as_str() {
         "os-reset_status" => {
             caller.require_admin("volume_extension:snapshot_admin_actions:reset_status")?;
@@ -286,11 +295,7 @@ pub async fn snapshot_action(
             caller.require_admin("volume_extension:snapshot_admin_actions:force_delete")?;
             destroy_snapshot(&cinder, &caller, &path.snapshot_id, true).await?;
         }
-        other => {
-            return Err(CinderError::BadRequest(format!(
-                "There is no such action: {other}"
-            )))
-        }
+        other => return Err(no_such_action(other)),
     }
     Ok(HttpResponse::Accepted().finish())
 }

@@ -52,7 +52,8 @@ const DELETABLE: &[&str] = &[
 ];
 
 /// Checks a delete; `force` (admin `os-force_delete`) skips the status
-/// check but never deletes an attached volume's snapshots implicitly.
+/// check only: as in Cinder, an attached volume is never deleted (detach
+/// or force-detach it first) and snapshots go only with `cascade`.
 pub fn check_delete(
     status: &str,
     attached: bool,
@@ -61,17 +62,22 @@ pub fn check_delete(
     force: bool,
 ) -> Result<()> {
     let status_ok = force || DELETABLE.contains(&status);
-    let attached_ok = force || !attached;
     let snaps_ok = cascade || !has_snapshots;
-    if status_ok && attached_ok && snaps_ok {
+    if status_ok && !attached && snaps_ok {
         return Ok(());
     }
-    Err(CinderError::invalid_volume(
-        "Volume status must be available or error or error_restoring or error_extending or \
-         error_managing and must not be migrating, attached, belong to a group, have \
+    // Cinder's `build_or_str` of no expected status is empty, hence the
+    // double space of a forced delete's message.
+    let expected = if force {
+        String::new()
+    } else {
+        format!("status must be {} and", DELETABLE.join(" or "))
+    };
+    Err(CinderError::invalid_volume(format!(
+        "Volume {expected} must not be migrating, attached, belong to a group, have \
          snapshots, awaiting a transfer, or be disassociated from snapshots after volume \
-         transfer.",
-    ))
+         transfer."
+    )))
 }
 
 /// `os-reserve`: available (or in-use when multiattach) becomes attaching.
@@ -126,22 +132,31 @@ pub fn check_begin_detaching(status: &str, attached: bool) -> Result<()> {
 }
 
 /// `os-extend`: available, or in-use from 3.42 on; the new size must grow.
-pub fn check_extend(status: &str, in_use_allowed: bool, size: i64, new_size: i64) -> Result<()> {
-    let ok = status == "available" || (in_use_allowed && status == "in-use");
-    if !ok {
-        let expected = if in_use_allowed {
-            "'available' or 'in-use'"
-        } else {
-            "'available'"
-        };
-        return Err(CinderError::invalid_volume(format!(
-            "Volume status must be {expected} to extend, currently {status}."
-        )));
-    }
+/// The size is checked first, and the status message prints the expected
+/// status as the Python dict Cinder formats into it.
+pub fn check_extend(
+    id: &str,
+    status: &str,
+    in_use_allowed: bool,
+    size: i64,
+    new_size: i64,
+) -> Result<()> {
     if new_size <= size {
         return Err(CinderError::invalid_input(format!(
             "New size for extend must be greater than current size. (current: {size}, \
              extended: {new_size})."
+        )));
+    }
+    // Cinder picks the attached path only for in-use volumes from 3.42.
+    let expected = if in_use_allowed && status == "in-use" {
+        "in-use"
+    } else {
+        "available"
+    };
+    if status != expected {
+        return Err(CinderError::invalid_volume(format!(
+            "Volume {id} status must be '{{'status': '{expected}'}}' to extend, currently \
+             {status}."
         )));
     }
     Ok(())
@@ -149,11 +164,30 @@ pub fn check_extend(status: &str, in_use_allowed: bool, size: i64, new_size: i64
 
 /// Snapshot creation: available always; in-use with `force` or from 3.66.
 pub fn check_snapshot(id: &str, status: &str, force: bool) -> Result<()> {
+    // Cinder's `_create_snapshot_in_db_validate` runs before the status test.
+    match status {
+        "maintenance" => {
+            return Err(CinderError::invalid_volume(
+                "The snapshot cannot be created when the volume is in maintenance mode.",
+            ))
+        }
+        "error" => {
+            return Err(CinderError::invalid_volume(
+                "The snapshot cannot be created when the volume is in error status.",
+            ))
+        }
+        _ => {}
+    }
     if status == "available" || (status == "in-use" && force) {
         return Ok(());
     }
+    let expected = if force {
+        "available, in-use"
+    } else {
+        "available"
+    };
     Err(CinderError::invalid_volume(format!(
-        "Volume {id} status must be available, but current status is: {status}."
+        "Volume {id} status must be {expected}, but current status is: {status}."
     )))
 }
 
@@ -205,7 +239,15 @@ mod tests {
         assert!(check_delete("in-use", true, false, false, false).is_err());
         assert!(check_delete("available", false, true, false, false).is_err());
         assert!(check_delete("available", false, true, true, false).is_ok());
-        assert!(check_delete("in-use", true, false, false, true).is_ok());
+        assert_eq!(
+            check_delete("in-use", true, false, false, true)
+                .unwrap_err()
+                .to_string(),
+            "Invalid volume: Volume  must not be migrating, attached, belong to a group, have \
+             snapshots, awaiting a transfer, or be disassociated from snapshots after volume \
+             transfer."
+        );
+        assert!(check_delete("attaching", false, false, false, true).is_ok());
         assert!(check_delete("attaching", false, false, false, false).is_err());
         assert!(check_delete("available", false, true, false, true).is_err());
     }
@@ -233,10 +275,32 @@ mod tests {
 
     #[test]
     fn extend_snapshot_upload_revert_rules() {
-        assert!(check_extend("available", false, 1, 2).is_ok());
-        assert!(check_extend("available", false, 2, 2).is_err());
-        assert!(check_extend("in-use", false, 1, 2).is_err());
-        assert!(check_extend("in-use", true, 1, 2).is_ok());
+        assert!(check_extend("v", "available", false, 1, 2).is_ok());
+        assert!(check_extend("v", "available", false, 2, 2).is_err());
+        assert_eq!(
+            check_extend("v", "in-use", false, 1, 2)
+                .unwrap_err()
+                .to_string(),
+            "Invalid volume: Volume v status must be '{'status': 'available'}' to extend, \
+             currently in-use."
+        );
+        assert!(check_extend("v", "in-use", true, 1, 2).is_ok());
+        // size first, as Cinder
+        assert!(check_extend("v", "in-use", false, 2, 1)
+            .unwrap_err()
+            .to_string()
+            .starts_with("Invalid input received: New size"));
+        assert_eq!(
+            check_snapshot("v", "error", true).unwrap_err().to_string(),
+            "Invalid volume: The snapshot cannot be created when the volume is in error status."
+        );
+        assert_eq!(
+            check_snapshot("v", "attaching", true)
+                .unwrap_err()
+                .to_string(),
+            "Invalid volume: Volume v status must be available, in-use, but current status is: \
+             attaching."
+        );
         assert!(check_snapshot("v", "in-use", false).is_err());
         assert!(check_snapshot("v", "in-use", true).is_ok());
         assert!(check_snapshot("v", "attaching", true).is_err());

@@ -9,10 +9,10 @@ use serde_json::{json, Map, Value};
 use crate::dto::*;
 use crate::error::{CinderError, Result};
 use crate::filters::{page, ListParams};
-use crate::http::{base_url, parse_bool, parse_json, parse_size, query, Caller};
+use crate::http::{base_url, parse_bool, parse_size, parse_valid, query, Caller};
 use crate::microversion::features as mv;
 use crate::views::{self, meta_map, meta_text, run, visible_snapshot, visible_volume, GIB};
-use crate::{quota, Cinder};
+use crate::{quota, schema, Cinder};
 
 async fn list_rows(
     req: &HttpRequest,
@@ -36,7 +36,7 @@ async fn list_rows(
     Ok((rows, total, more, p))
 }
 
-fn next_link(
+pub(crate) fn next_link(
     req: &HttpRequest,
     coll: &str,
     last: Option<&str>,
@@ -224,7 +224,8 @@ pub async fn create_volume(
     body: web::Bytes,
 ) -> Result<HttpResponse> {
     caller.require_write("volume:create")?;
-    let body: VolumeCreateRequest = parse_json(&body)?;
+    let body: VolumeCreateRequest =
+        parse_valid(&body, &schema::bodies::volume_create(caller.version))?;
     let b = body.volume;
     let name = opt_str(&b, &["name", "display_name"])?;
     let description = opt_str(&b, &["description", "display_description"])?;
@@ -232,10 +233,19 @@ pub async fn create_volume(
     let snapshot_id = opt_str(&b, &["snapshot_id"])?;
     let source_volid = opt_str(&b, &["source_volid"])?;
     let image_ref = opt_str(&b, &["imageRef", "image_id"])?;
+    // Cinder removed the flag: multiattach comes from the volume type.
     let multiattach = match b.get("multiattach") {
         None | Some(Value::Null) => false,
         Some(v) => parse_bool(v, "multiattach")?,
     };
+    if multiattach {
+        return Err(CinderError::BadRequest(
+            "multiattach parameter has been removed. The default behavior is to use multiattach \
+             enabled volume types. Contact your administrator to create a multiattach enabled \
+             volume type and use it to create multiattach volumes."
+                .into(),
+        ));
+    }
     if let Some(az) = opt_str(&b, &["availability_zone"])? {
         if az != cinder.cfg.availability_zone {
             return Err(CinderError::invalid_input(format!(
@@ -406,12 +416,9 @@ fn resolve_source(
             .ok_or_else(|| CinderError::volume_not_found(&id))?;
         return Ok((Source::Volume { id, resource }, v.size, Some(v.volume_type)));
     }
-    if let Some(id) = img {
-        let bad = || CinderError::BadRequest("Invalid imageRef provided.".into());
-        let image = db::images::get(c, &id)?.ok_or_else(bad)?;
-        if !db::images::visible_to(c, &image, Some(&caller.project), caller.is_admin())? {
-            return Err(bad());
-        }
+    if let Some(image_ref) = img {
+        let image = find_image(c, caller, &image_ref)?;
+        let id = image.id.clone();
         let resource = match (&image.status[..], &image.resource_id) {
             ("active", Some(r)) => r.clone(),
             _ => {
@@ -443,6 +450,35 @@ fn resolve_source(
     Ok((Source::Empty, 1, None))
 }
 
+/// The image an `imageRef` names, as Cinder's `_image_uuid_from_ref`: the
+/// last path segment of a URL or an id, else an image name the caller sees
+/// (several with that name: 409); anything else is 400.
+fn find_image(c: &mut db::Conn, caller: &Caller, image_ref: &str) -> Result<db::images::ImageRow> {
+    let (project, admin) = (Some(caller.project.as_str()), caller.is_admin());
+    let uuid = image_ref.rsplit('/').next().unwrap_or(image_ref);
+    if schema::is_uuid_like(uuid) {
+        if let Some(image) = db::images::get(c, uuid)? {
+            if db::images::visible_to(c, &image, project, admin)? {
+                return Ok(image);
+            }
+        }
+    }
+    let mut named: Vec<_> = db::images::list_candidates(c, project, admin)?
+        .into_iter()
+        .filter(|i| i.name.as_deref() == Some(image_ref))
+        .collect();
+    if named.len() > 1 {
+        return Err(CinderError::Conflict(format!(
+            "Multiple matches found for '{image_ref}', use an ID to be more specific."
+        )));
+    }
+    named.pop().ok_or_else(|| {
+        CinderError::BadRequest(
+            "Invalid image identifier or unable to access requested image.".into(),
+        )
+    })
+}
+
 /// Updates a volume's name, description or metadata.
 #[utoipa::path(put, path = "/v3/{project_id}/volumes/{volume_id}", tag = "volumes",
     request_body = UpdateRequest, responses((status = 200, body = VolumeResponse)))]
@@ -454,7 +490,7 @@ pub async fn update_volume(
     body: web::Bytes,
 ) -> Result<HttpResponse> {
     caller.require_write("volume:update")?;
-    let body: UpdateRequest = parse_json(&body)?;
+    let body: UpdateRequest = parse_valid(&body, &schema::bodies::volume_update(caller.version))?;
     let b = body.volume.ok_or_else(|| {
         CinderError::BadRequest("Missing required element 'volume' in request body.".into())
     })?;
