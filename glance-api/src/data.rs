@@ -50,12 +50,38 @@ async fn claim(g: &Glance, id: &str, from: &str, to: &'static str) -> Result<()>
                     row.status
                 )));
             }
+            if to == "saving" {
+                require_formats(&row)?;
+            }
             row.status = to.into();
             row.updated_at = db::now_micros();
             images::update(c, &row)?;
             Ok(())
         })
         .await
+}
+
+/// Glance refuses to save data for an image whose disk and container
+/// formats are not both set (its domain model raises, the API answers 400).
+fn require_formats(row: &ImageRow) -> Result<()> {
+    let missing: Vec<&str> = [
+        ("disk_format", &row.disk_format),
+        ("container_format", &row.container_format),
+    ]
+    .into_iter()
+    .filter(|(_, v)| v.is_none())
+    .map(|(k, _)| k)
+    .collect();
+    match missing.as_slice() {
+        [] => Ok(()),
+        [one] => Err(GlanceError::BadRequest(format!(
+            "Property {one} must be set prior to saving data."
+        ))),
+        _ => Err(GlanceError::BadRequest(format!(
+            "Properties {} must be set prior to saving data.",
+            missing.join(", ")
+        ))),
+    }
 }
 
 /// Puts a failed transfer's image back to `queued`.
@@ -78,6 +104,26 @@ async fn unclaim(g: &Glance, id: &str, from: &'static str) {
     }
 }
 
+/// Glance's deserializer check of an upload's or stage's media type; it
+/// runs before the image is even looked up.
+fn require_octet_stream(req: &HttpRequest) -> Result<()> {
+    let ctype = http::content_type(req);
+    if ctype.as_deref() == Some("application/octet-stream") {
+        return Ok(());
+    }
+    Err(GlanceError::UnsupportedMediaType {
+        content_type: http::header(req, "content-type")
+            .unwrap_or_default()
+            .to_string(),
+        // Glance formats a missing type as Python's None.
+        detail: format!(
+            "Invalid content type {}",
+            ctype.as_deref().unwrap_or("None")
+        ),
+        accept_patch: None,
+    })
+}
+
 /// Streams the body into a new staged resource under `store`.
 async fn receive(
     g: &Glance,
@@ -85,15 +131,6 @@ async fn receive(
     mut body: web::Payload,
     store: &str,
 ) -> Result<archipelago::StagedResource> {
-    if http::content_type(req).as_deref() != Some("application/octet-stream") {
-        return Err(GlanceError::UnsupportedMediaType(
-            format!(
-                "The request media type {} is not supported by this server.",
-                http::header(req, "content-type").unwrap_or("")
-            ),
-            None,
-        ));
-    }
     let cap = g.cfg.image_size_cap;
     if let Some(len) = http::header(req, "content-length").and_then(|v| v.parse::<u64>().ok()) {
         if len > cap {
@@ -172,6 +209,7 @@ pub async fn upload(
     path: web::Path<String>,
     body: web::Payload,
 ) -> Result<HttpResponse> {
+    require_octet_stream(&req)?;
     let row = load_owned(&g, &caller, &path, "upload_image").await?;
     let store = chosen_store(&g, &req)?;
     claim(&g, &row.id, "queued", "saving").await?;
@@ -203,6 +241,7 @@ pub async fn stage(
     path: web::Path<String>,
     body: web::Payload,
 ) -> Result<HttpResponse> {
+    require_octet_stream(&req)?;
     let row = load_owned(&g, &caller, &path, "upload_image").await?;
     claim(&g, &row.id, "queued", "uploading").await?;
     let store = g.default_store();
@@ -497,5 +536,23 @@ mod tests {
         assert!(parse_range(Some("bytes=10-"), 10).is_err());
         assert_eq!(parse_range(Some("bytes=4-2"), 10).unwrap(), None);
         assert_eq!(parse_range(Some("items=1-2"), 10).unwrap(), None);
+    }
+
+    #[test]
+    fn saving_data_needs_both_formats() {
+        let mut row = ImageRow::queued("i".into(), None, 0);
+        let msg = require_formats(&row).unwrap_err().to_string();
+        assert_eq!(
+            msg,
+            "Properties disk_format, container_format must be set prior to saving data."
+        );
+        row.disk_format = Some("raw".into());
+        let msg = require_formats(&row).unwrap_err().to_string();
+        assert_eq!(
+            msg,
+            "Property container_format must be set prior to saving data."
+        );
+        row.container_format = Some("bare".into());
+        assert!(require_formats(&row).is_ok());
     }
 }

@@ -186,6 +186,10 @@ pub fn image_view(row: &ImageRow) -> ImageView {
     if is_snapshot(&props) {
         props.insert("image_type".into(), Value::String("snapshot".into()));
     }
+    // Staged data is not the image's yet: Glance records only its size at
+    // stage time, the hashes and virtual size once the import finishes.
+    let staged = row.status == "uploading";
+    let unless_staged = |v: &Option<String>| if staged { None } else { v.clone() };
     ImageView {
         id: row.id.clone(),
         name: row.name.clone(),
@@ -193,12 +197,12 @@ pub fn image_view(row: &ImageRow) -> ImageView {
         visibility: row.visibility.clone(),
         protected: row.protected,
         os_hidden: row.os_hidden,
-        checksum: row.checksum.clone(),
-        os_hash_algo: row.os_hash_algo.clone(),
-        os_hash_value: row.os_hash_value.clone(),
+        checksum: unless_staged(&row.checksum),
+        os_hash_algo: unless_staged(&row.os_hash_algo),
+        os_hash_value: unless_staged(&row.os_hash_value),
         owner: row.owner.clone(),
         size: row.size,
-        virtual_size: row.virtual_size,
+        virtual_size: if staged { None } else { row.virtual_size },
         container_format: row.container_format.clone(),
         disk_format: row.disk_format.clone(),
         min_ram: row.min_ram,
@@ -244,5 +248,20 @@ mod tests {
         row.properties = "{}".into();
         let v = serde_json::to_value(image_view(&row)).unwrap();
         assert!(v.get("image_type").is_none());
+        // Staged: the size shows, the hashes wait for the import.
+        row.status = "uploading".into();
+        row.size = Some(5);
+        row.virtual_size = Some(5);
+        row.checksum = Some("c".into());
+        row.os_hash_algo = Some("sha512".into());
+        row.os_hash_value = Some("h".into());
+        let v = serde_json::to_value(image_view(&row)).unwrap();
+        assert_eq!(v["size"], 5);
+        for k in ["checksum", "os_hash_algo", "os_hash_value", "virtual_size"] {
+            assert!(v[k].is_null(), "{k}");
+        }
+        row.status = "active".into();
+        let v = serde_json::to_value(image_view(&row)).unwrap();
+        assert_eq!(v["checksum"], "c");
     }
 }

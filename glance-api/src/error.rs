@@ -28,21 +28,31 @@ pub enum GlanceError {
     /// 404: no such image (or one the caller may not see), member, tag, route.
     #[error("{0}")]
     NotFound(String),
-    /// 405: known path, other method.
+    /// 405: known path, other method; carries Glance's `Allow` list.
     #[error("method not allowed")]
-    MethodNotAllowed,
+    MethodNotAllowed(&'static str),
     /// 409: the image is in the wrong state for the operation.
     #[error("{0}")]
     Conflict(String),
     /// 413: the image exceeds `image_size_cap`.
     #[error("{0}")]
     TooLarge(String),
-    /// 415: wrong `Content-Type` (with the `Accept-Patch` value for PATCH).
-    #[error("{0}")]
-    UnsupportedMediaType(String, Option<&'static str>),
+    /// 415: wrong `Content-Type`: the type sent, Glance's detail, and the
+    /// `Accept-Patch` value for PATCH.
+    #[error("{detail}")]
+    UnsupportedMediaType {
+        content_type: String,
+        detail: String,
+        accept_patch: Option<&'static str>,
+    },
     /// 416: a Range outside the image, with its size.
     #[error("range not satisfiable")]
     RangeNotSatisfiable(u64),
+    /// A 4xx Glance raises with its message as webob's positional `detail`
+    /// (`HTTPForbidden(msg)`) rather than `explanation=msg`: the body then
+    /// shows webob's default explanation for the status, then the message.
+    #[error("{1}")]
+    Detail(StatusCode, String),
     /// The client went away in the middle of an upload (nothing committed).
     #[error("client disconnected")]
     ClientDisconnect,
@@ -62,6 +72,21 @@ impl From<diesel::result::Error> for GlanceError {
 
 pub type Result<T, E = GlanceError> = std::result::Result<T, E>;
 
+/// webob's `body_template` of the exception: most use the standard one;
+/// 405 and 415 have their own, built from the request's environ.
+#[derive(Debug, Clone)]
+pub(crate) enum Template {
+    /// `${explanation}<br /><br />\n${detail}\n${html_comment}\n`
+    Standard { explanation: String, detail: String },
+    /// `The method ${REQUEST_METHOD} is not allowed for this resource. <br /><br />\n${detail}`
+    MethodNotAllowed,
+    /// `The request media type ${CONTENT_TYPE} is not supported by this server.\n<br /><br />\n${detail}`
+    MediaType {
+        content_type: String,
+        detail: String,
+    },
+}
+
 /// What the middleware needs to render a webob error body.
 #[derive(Debug, Clone)]
 pub(crate) struct WebobError {
@@ -69,45 +94,76 @@ pub(crate) struct WebobError {
     pub status_line: String,
     /// `Not Found`.
     pub title: &'static str,
-    /// The explanation (Glance's message, or webob's default).
-    pub explanation: String,
+    pub template: Template,
 }
 
 /// Whether the 401 body and `WWW-Authenticate` header are wanted.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct KeystoneUnauthorized;
 
-impl GlanceError {
-    fn title(&self) -> &'static str {
-        match self.status_code() {
-            StatusCode::BAD_REQUEST => "Bad Request",
-            StatusCode::FORBIDDEN => "Forbidden",
-            StatusCode::NOT_FOUND => "Not Found",
-            StatusCode::METHOD_NOT_ALLOWED => "Method Not Allowed",
-            StatusCode::CONFLICT => "Conflict",
-            StatusCode::PAYLOAD_TOO_LARGE => "Request Entity Too Large",
-            StatusCode::UNSUPPORTED_MEDIA_TYPE => "Unsupported Media Type",
-            StatusCode::RANGE_NOT_SATISFIABLE => "Requested Range Not Satisfiable",
-            _ => "Internal Server Error",
-        }
+/// webob's title of a status (`HTTPRequestRangeNotSatisfiable` says
+/// "Request Range", not the RFC's "Requested Range").
+fn title(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::BAD_REQUEST => "Bad Request",
+        StatusCode::UNAUTHORIZED => "Unauthorized",
+        StatusCode::FORBIDDEN => "Forbidden",
+        StatusCode::NOT_FOUND => "Not Found",
+        StatusCode::METHOD_NOT_ALLOWED => "Method Not Allowed",
+        StatusCode::CONFLICT => "Conflict",
+        StatusCode::GONE => "Gone",
+        StatusCode::PAYLOAD_TOO_LARGE => "Request Entity Too Large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "Unsupported Media Type",
+        StatusCode::RANGE_NOT_SATISFIABLE => "Request Range Not Satisfiable",
+        _ => "Internal Server Error",
     }
+}
 
-    /// The explanation webob prints: Glance's message where it gives one,
-    /// else webob's default for the status.
-    fn explanation(&self) -> String {
+/// webob's class-level `explanation` of a status, byte for byte (the
+/// `\r\n` are webob's).
+fn default_explanation(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::BAD_REQUEST => {
+            "The server could not comply with the request since\r\nit is either malformed or otherwise incorrect.\r\n"
+        }
+        StatusCode::FORBIDDEN => "Access was denied to this resource.",
+        StatusCode::NOT_FOUND => "The resource could not be found.",
+        StatusCode::CONFLICT => "There was a conflict when trying to complete your request.",
+        StatusCode::GONE => "This resource is no longer available.  No forwarding address is given.",
+        StatusCode::PAYLOAD_TOO_LARGE => "The body of your request was too large for this server.",
+        StatusCode::RANGE_NOT_SATISFIABLE => "The Range requested is not available.",
+        _ => "The server has either erred or is incapable of performing\r\nthe requested operation.\r\n",
+    }
+}
+
+impl GlanceError {
+    /// The webob template and arguments Glance's exception fills.
+    fn template(&self) -> Template {
         use GlanceError::*;
+        let std = |e: &str| Template::Standard {
+            explanation: e.to_string(),
+            detail: String::new(),
+        };
         match self {
-            BadRequest(m) | Forbidden(m) | NotFound(m) | Conflict(m) | TooLarge(m) => m.clone(),
-            UnsupportedMediaType(m, _) => m.clone(),
-            MethodNotAllowed => "The server could not comply with the request since it is either \
-                 malformed or otherwise incorrect."
-                .into(),
-            RangeNotSatisfiable(_) => "The Range requested is not available.".into(),
-            Unauthorized => "The request you have made requires authentication.".into(),
-            ClientDisconnect => "Client disconnected before sending all data to backend".into(),
-            Storage(_) | Db(_) => "The server has either erred or is incapable of performing \
-                                   the requested operation."
-                .into(),
+            BadRequest(m) | Forbidden(m) | NotFound(m) | Conflict(m) | TooLarge(m) => std(m),
+            Detail(status, m) => Template::Standard {
+                explanation: default_explanation(*status).into(),
+                detail: m.clone(),
+            },
+            UnsupportedMediaType {
+                content_type,
+                detail,
+                ..
+            } => Template::MediaType {
+                content_type: content_type.clone(),
+                detail: detail.clone(),
+            },
+            MethodNotAllowed(_) => Template::MethodNotAllowed,
+            Unauthorized => std("The request you have made requires authentication."),
+            ClientDisconnect => std("Client disconnected before sending all data to backend"),
+            RangeNotSatisfiable(_) | Storage(_) | Db(_) => {
+                std(default_explanation(self.status_code()))
+            }
         }
     }
 }
@@ -120,11 +176,12 @@ impl ResponseError for GlanceError {
             Unauthorized => StatusCode::UNAUTHORIZED,
             Forbidden(_) => StatusCode::FORBIDDEN,
             NotFound(_) => StatusCode::NOT_FOUND,
-            MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Conflict(_) => StatusCode::CONFLICT,
             TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            UnsupportedMediaType(..) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             RangeNotSatisfiable(_) => StatusCode::RANGE_NOT_SATISFIABLE,
+            Detail(status, _) => *status,
             Storage(archipelago::Error::NotFound(_)) => StatusCode::NOT_FOUND,
             Storage(_) | Db(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -148,22 +205,28 @@ impl ResponseError for GlanceError {
             return res;
         }
         let parts = WebobError {
-            status_line: format!("{} {}", status.as_u16(), self.title()),
-            title: self.title(),
-            explanation: self.explanation(),
+            status_line: format!("{} {}", status.as_u16(), title(status)),
+            title: title(status),
+            template: self.template(),
         };
         let mut b = HttpResponse::build(status);
         match self {
-            GlanceError::UnsupportedMediaType(_, Some(accept_patch)) => {
+            GlanceError::UnsupportedMediaType {
+                accept_patch: Some(accept_patch),
+                ..
+            } => {
                 b.insert_header(("Accept-Patch", *accept_patch));
             }
             GlanceError::RangeNotSatisfiable(size) => {
                 b.insert_header(("Content-Range", format!("bytes */{size}")));
             }
+            GlanceError::MethodNotAllowed(allow) => {
+                b.insert_header(("Allow", *allow));
+            }
             _ => {}
         }
         // Plain text until the middleware knows what the client accepts.
-        let (ctype, body) = render(&parts, Format::Plain);
+        let (ctype, body) = render(&parts, Format::Plain, "");
         let mut res = b.content_type(ctype).body(body);
         res.extensions_mut().insert(parts);
         res
@@ -214,14 +277,40 @@ impl Format {
     }
 }
 
-/// webob's body for an exception raised with `explanation=` (no detail).
-pub(crate) fn render(e: &WebobError, fmt: Format) -> (&'static str, String) {
-    let body = format!("{}<br /><br />\n\n\n", e.explanation);
+/// webob's `_make_body`: the template filled with `escape`d arguments
+/// (`method` is the request's, for 405's template).
+fn make_body(t: &Template, method: &str, escape: fn(&str) -> String) -> String {
+    match t {
+        Template::Standard {
+            explanation,
+            detail,
+        } => format!(
+            "{}<br /><br />\n{}\n\n",
+            escape(explanation),
+            escape(detail)
+        ),
+        Template::MethodNotAllowed => format!(
+            "The method {} is not allowed for this resource. <br /><br />\n",
+            escape(method)
+        ),
+        Template::MediaType {
+            content_type,
+            detail,
+        } => format!(
+            "The request media type {} is not supported by this server.\n<br /><br />\n{}",
+            escape(content_type),
+            escape(detail)
+        ),
+    }
+}
+
+/// webob's body for `e` in format `fmt`.
+pub(crate) fn render(e: &WebobError, fmt: Format, method: &str) -> (&'static str, String) {
     match fmt {
         Format::Json => (
             "application/json",
             serde_json::json!({
-                "message": body,
+                "message": make_body(&e.template, method, str::to_string),
                 "code": e.status_line,
                 "title": e.title,
             })
@@ -232,25 +321,66 @@ pub(crate) fn render(e: &WebobError, fmt: Format) -> (&'static str, String) {
             format!(
                 "<html>\n <head>\n  <title>{s}</title>\n </head>\n <body>\n  <h1>{s}</h1>\n  {b}\n </body>\n</html>",
                 s = e.status_line,
-                b = html_escape(&e.explanation) + "<br /><br />\n\n\n"
+                b = make_body(&e.template, method, html_escape)
             ),
         ),
-        Format::Plain => {
-            // webob's strip_tags: newlines become spaces, then <br /> a newline.
-            let stripped = body.replace('\n', " ").replace("<br /><br />", "\n\n");
-            (
-                "text/plain; charset=UTF-8",
-                format!("{}\n\n{}", e.status_line, stripped),
-            )
-        }
+        Format::Plain => (
+            "text/plain; charset=UTF-8",
+            format!(
+                "{}\n\n{}",
+                e.status_line,
+                strip_tags(&make_body(&e.template, method, str::to_string))
+            ),
+        ),
     }
 }
 
+/// webob's `strip_tags`: newlines become spaces, `\r` goes, each `<br…>`
+/// becomes a newline, comments markers and other tags go.
+fn strip_tags(s: &str) -> String {
+    let s = s.replace('\n', " ").replace('\r', "");
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s.as_str();
+    while let Some(i) = rest.find('<') {
+        out.push_str(&rest[..i]);
+        let tail = &rest[i..];
+        if let Some(after) = tail.strip_prefix("<!--") {
+            rest = after;
+            continue;
+        }
+        match tail.find('>') {
+            Some(j) => {
+                if tail[..j].to_ascii_lowercase().starts_with("<br") {
+                    out.push('\n');
+                }
+                rest = &tail[j + 1..];
+            }
+            None => {
+                out.push_str(tail);
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    out.replace("-->", "")
+}
+
+/// webob's `html_escape`: Python's `html.escape(s, quote=True)`, then
+/// non-ASCII as numeric character references.
 fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#x27;"),
+            c if c.is_ascii() => out.push(c),
+            c => out.push_str(&format!("&#{};", c as u32)),
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -264,9 +394,18 @@ mod tests {
             (GlanceError::Unauthorized, 401),
             (GlanceError::Forbidden("x".into()), 403),
             (GlanceError::NotFound("x".into()), 404),
+            (GlanceError::MethodNotAllowed("GET"), 405),
             (GlanceError::Conflict("x".into()), 409),
+            (GlanceError::Detail(StatusCode::CONFLICT, "x".into()), 409),
             (GlanceError::TooLarge("x".into()), 413),
-            (GlanceError::UnsupportedMediaType("x".into(), None), 415),
+            (
+                GlanceError::UnsupportedMediaType {
+                    content_type: "x".into(),
+                    detail: "y".into(),
+                    accept_patch: None,
+                },
+                415,
+            ),
             (GlanceError::RangeNotSatisfiable(3), 416),
             (
                 GlanceError::Storage(archipelago::Error::Corrupt("x".into())),
@@ -291,22 +430,76 @@ mod tests {
         assert_eq!(Format::from_accept(Some("image/png")), Format::Plain);
     }
 
+    fn parts(e: GlanceError) -> WebobError {
+        e.error_response()
+            .extensions()
+            .get::<WebobError>()
+            .cloned()
+            .unwrap()
+    }
+
     #[test]
     fn bodies_match_webob() {
-        let e = WebobError {
-            status_line: "404 Not Found".into(),
-            title: "Not Found",
-            explanation: "No image found with ID abc".into(),
-        };
-        let (_, json) = render(&e, Format::Json);
+        // HTTPNotFound(explanation=msg)
+        let e = parts(GlanceError::NotFound("No image found with ID abc".into()));
+        let (_, json) = render(&e, Format::Json, "GET");
         let v: serde_json::Value = serde_json::from_str(&json).unwrap();
         assert_eq!(v["code"], "404 Not Found");
         assert_eq!(v["title"], "Not Found");
         assert_eq!(v["message"], "No image found with ID abc<br /><br />\n\n\n");
-        let (_, plain) = render(&e, Format::Plain);
+        let (_, plain) = render(&e, Format::Plain, "GET");
         assert_eq!(plain, "404 Not Found\n\nNo image found with ID abc\n\n   ");
-        let (ct, html) = render(&e, Format::Html);
-        assert!(ct.starts_with("text/html"));
-        assert!(html.contains("<title>404 Not Found</title>"), "{html}");
+        let (ct, html) = render(&e, Format::Html, "GET");
+        assert_eq!(ct, "text/html; charset=UTF-8");
+        assert_eq!(
+            html,
+            "<html>\n <head>\n  <title>404 Not Found</title>\n </head>\n <body>\n  \
+             <h1>404 Not Found</h1>\n  No image found with ID abc<br /><br />\n\n\n\n \
+             </body>\n</html>"
+        );
+    }
+
+    #[test]
+    fn detail_bodies_carry_webob_default_explanation() {
+        // HTTPConflict(msg): positional, so detail under the default text.
+        let e = parts(GlanceError::Detail(
+            StatusCode::CONFLICT,
+            "Property x does not exist.".into(),
+        ));
+        let (_, json) = render(&e, Format::Json, "PATCH");
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(
+            v["message"],
+            "There was a conflict when trying to complete your request.<br /><br />\n\
+             Property x does not exist.\n\n"
+        );
+        // 405 and 415 use their own templates.
+        let e = parts(GlanceError::MethodNotAllowed("GET, PATCH, DELETE"));
+        let (_, json) = render(&e, Format::Json, "PUT");
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(
+            v["message"],
+            "The method PUT is not allowed for this resource. <br /><br />\n"
+        );
+        let e = parts(GlanceError::UnsupportedMediaType {
+            content_type: "text/plain".into(),
+            detail: "Invalid content type text/plain".into(),
+            accept_patch: None,
+        });
+        let (_, plain) = render(&e, Format::Plain, "PUT");
+        assert_eq!(
+            plain,
+            "415 Unsupported Media Type\n\nThe request media type text/plain is not \
+             supported by this server. \n\n Invalid content type text/plain"
+        );
+    }
+
+    #[test]
+    fn escaping_and_tag_stripping_follow_webob() {
+        assert_eq!(
+            html_escape("a'<b>\"&é"),
+            "a&#x27;&lt;b&gt;&quot;&amp;&#233;"
+        );
+        assert_eq!(strip_tags("a<br />b<i>c</i>\r\nd<!-- e -->"), "a\nbc d e ");
     }
 }

@@ -30,6 +30,7 @@ pub(crate) async fn glance_headers(
             .map(str::trim)
             .filter(|v| !v.is_empty()),
     );
+    let method = req.method().to_string();
     let auth_uri = req.app_data::<web::Data<Glance>>().map(|g| {
         g.identity
             .config()
@@ -46,8 +47,8 @@ pub(crate) async fn glance_headers(
         .get::<KeystoneUnauthorized>()
         .is_some();
     let mut res = match webob {
-        Some(parts) if fmt != Format::Plain => res.map_body(move |head, _| {
-            let (ctype, body) = render(&parts, fmt);
+        Some(parts) => res.map_body(move |head, _| {
+            let (ctype, body) = render(&parts, fmt, &method);
             head.headers
                 .insert(CONTENT_TYPE, HeaderValue::from_static(ctype));
             BoxBody::new(body)

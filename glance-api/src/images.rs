@@ -72,10 +72,16 @@ pub(crate) fn new_image(
             "id" => {}
             "direct_url" | "self" | "file" | "schema" | "stores" | "created_at" | "updated_at"
             | "status" | "checksum" | "size" | "virtual_size" | "os_hash_algo"
-            | "os_hash_value" | "locations" => {
+            | "os_hash_value" => {
                 return Err(GlanceError::Forbidden(format!(
                     "Attribute '{k}' is read-only."
                 )))
+            }
+            // Glance's image factory reserves `locations` at create time.
+            "locations" => {
+                return Err(GlanceError::Forbidden(
+                    "Attribute 'locations' is reserved.".into(),
+                ))
             }
             "owner" => {
                 let owner = v.as_str().map(str::to_string);
@@ -93,6 +99,13 @@ pub(crate) fn new_image(
             "name" | "visibility" | "protected" | "os_hidden" | "min_ram" | "min_disk"
             | "container_format" | "disk_format" | "tags" => {
                 patch::set_base(&mut row, &k, &v, caller.is_admin())?
+            }
+            // The create deserializer raises `HTTPForbidden(msg)`: detail form.
+            _ if patch::is_reserved(&k) && k.chars().count() <= 255 => {
+                return Err(GlanceError::Detail(
+                    actix_web::http::StatusCode::FORBIDDEN,
+                    format!("Attribute '{k}' is reserved."),
+                ))
             }
             _ => {
                 let s = patch::check_custom(&k, &v)?;
@@ -150,20 +163,34 @@ pub async fn create(
 pub async fn list(
     g: web::Data<Glance>,
     caller: Caller,
-    req: HttpRequest,
     pairs: web::Query<Vec<(String, String)>>,
 ) -> Result<HttpResponse> {
     let q = query::parse(&pairs)?;
     let (project, admin) = (caller.project().to_string(), caller.is_admin());
-    let p2 = project.clone();
-    let (rows, members) = g
+    let (p2, marker) = (project.clone(), q.marker.clone());
+    let (rows, members, marker_row) = g
         .db()
         .run(move |c| {
             let rows = images::list_candidates(c, Some(&p2), admin)?;
             let members = images::memberships_of(c, &p2)?;
-            Ok((rows, members))
+            // Glance looks the marker up as an image of its own: it need
+            // not pass the filters, but must exist and be visible.
+            let marker_row: Result<Option<ImageRow>> = match marker {
+                Some(m) => match images::get(c, &m)? {
+                    None => Err(GlanceError::BadRequest(format!(
+                        "No image found with ID {m}"
+                    ))),
+                    Some(r) if images::visible_to(c, &r, Some(&p2), admin)? => Ok(Some(r)),
+                    Some(_) => Err(GlanceError::Forbidden(format!(
+                        "Forbidding request, image {m} not visible"
+                    ))),
+                },
+                None => Ok(None),
+            };
+            Ok((rows, members, marker_row))
         })
         .await?;
+    let marker_row = marker_row?;
     let members = query::membership_map(members);
     let hits: Vec<ImageRow> = rows
         .into_iter()
@@ -177,23 +204,16 @@ pub async fn list(
             ) && query::matches(r, &q)
         })
         .collect();
-    let (page, full) = query::page(hits, &q)?;
-    let qs = req.query_string();
-    let first = if qs.is_empty() {
-        "/v2/images".to_string()
-    } else {
-        format!("/v2/images?{qs}")
+    let (page, full) = query::page(hits, &q, marker_row.as_ref());
+    let first = match query::link_query(&pairs, None) {
+        qs if qs.is_empty() => "/v2/images".to_string(),
+        qs => format!("/v2/images?{qs}"),
     };
     let next = match (full, page.last()) {
-        (true, Some(last)) => {
-            let mut parts: Vec<String> = pairs
-                .iter()
-                .filter(|(k, _)| k != "marker")
-                .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
-                .collect();
-            parts.push(format!("marker={}", enc(&last.id)));
-            Some(format!("/v2/images?{}", parts.join("&")))
-        }
+        (true, Some(last)) => Some(format!(
+            "/v2/images?{}",
+            query::link_query(&pairs, Some(&last.id))
+        )),
         _ => None,
     };
     Ok(HttpResponse::Ok().json(ImageList {
@@ -202,10 +222,6 @@ pub async fn list(
         next,
         schema: "/v2/schemas/images".into(),
     }))
-}
-
-fn enc(s: &str) -> String {
-    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
 }
 
 /// `GET /v2/images/{image_id}`

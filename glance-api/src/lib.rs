@@ -100,11 +100,16 @@ impl Glance {
     }
 }
 
-async fn method_not_allowed() -> Result<actix_web::HttpResponse, GlanceError> {
-    Err(GlanceError::MethodNotAllowed)
+// Glance's keystonemiddleware runs before its router, so a wrong method or
+// an unknown path answers 401 to a caller without a valid token.
+async fn method_not_allowed(
+    _caller: Caller,
+    allow: &'static str,
+) -> Result<actix_web::HttpResponse, GlanceError> {
+    Err(GlanceError::MethodNotAllowed(allow))
 }
 
-async fn not_found() -> Result<actix_web::HttpResponse, GlanceError> {
+async fn not_found(_caller: Caller) -> Result<actix_web::HttpResponse, GlanceError> {
     Err(GlanceError::NotFound(
         "The resource could not be found.".into(),
     ))
@@ -113,54 +118,70 @@ async fn not_found() -> Result<actix_web::HttpResponse, GlanceError> {
 /// Mounts the image API's routes; the app must hold `web::Data<Glance>`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     use web::{delete, get, patch as patch_, post, put, resource};
-    let r = |path: &str| resource(path).default_service(web::to(method_not_allowed));
+    // A route with the methods Glance's router lists in its 405's `Allow`.
+    let r = |path: &str, allow: &'static str| {
+        resource(path).default_service(web::to(move |c: Caller| method_not_allowed(c, allow)))
+    };
     cfg.service(
         web::scope("")
             .wrap(from_fn(http::glance_headers))
-            .service(r("/").route(get().to(discovery::root)))
-            .service(r("/versions").route(get().to(discovery::versions)))
-            .service(r("/v2/schemas/{name:.*}").route(get().to(discovery::schema)))
-            .service(r("/v2/info/import").route(get().to(discovery::import_info)))
-            .service(r("/v2/info/stores").route(get().to(discovery::stores_info)))
+            // Glance's version negotiation answers these before any routing, for
+            // any method.
+            .service(resource("/").default_service(web::to(discovery::root)))
+            .service(resource("/versions").default_service(web::to(discovery::versions)))
+            .service(r("/v2/schemas/{name:.*}", "GET").route(get().to(discovery::schema)))
+            .service(r("/v2/info/import", "GET").route(get().to(discovery::import_info)))
+            .service(r("/v2/info/stores", "GET").route(get().to(discovery::stores_info)))
             .service(
-                r("/v2/images")
+                r("/v2/images", "GET, POST")
                     .route(get().to(images::list))
                     .route(post().to(images::create)),
             )
             .service(
-                r("/v2/images/{image_id}")
+                r("/v2/images/{image_id}", "GET, PATCH, DELETE")
                     .route(get().to(images::show))
                     .route(patch_().to(images::update))
                     .route(delete().to(images::delete)),
             )
             .service(
-                r("/v2/images/{image_id}/file")
+                r("/v2/images/{image_id}/file", "GET, PUT")
                     .route(get().to(data::download))
                     .route(put().to(data::upload)),
             )
-            .service(r("/v2/images/{image_id}/stage").route(put().to(data::stage)))
-            .service(r("/v2/images/{image_id}/import").route(post().to(data::import)))
-            .service(r("/v2/images/{image_id}/locations").route(post().to(locations::add_location)))
+            .service(r("/v2/images/{image_id}/stage", "PUT").route(put().to(data::stage)))
+            .service(r("/v2/images/{image_id}/import", "POST").route(post().to(data::import)))
             .service(
-                r("/v2/images/{image_id}/actions/deactivate").route(post().to(images::deactivate)),
+                r("/v2/images/{image_id}/locations", "POST")
+                    .route(post().to(locations::add_location)),
             )
             .service(
-                r("/v2/images/{image_id}/actions/reactivate").route(post().to(images::reactivate)),
+                r("/v2/images/{image_id}/actions/deactivate", "POST")
+                    .route(post().to(images::deactivate)),
             )
-            .service(r("/v2/images/{image_id}/actions/export").route(post().to(locations::export)))
             .service(
-                r("/v2/images/{image_id}/members")
+                r("/v2/images/{image_id}/actions/reactivate", "POST")
+                    .route(post().to(images::reactivate)),
+            )
+            .service(
+                r("/v2/images/{image_id}/actions/export", "POST")
+                    .route(post().to(locations::export)),
+            )
+            .service(
+                r("/v2/images/{image_id}/members", "GET, POST")
                     .route(get().to(members::list))
                     .route(post().to(members::create)),
             )
             .service(
-                r("/v2/images/{image_id}/members/{member_id}")
-                    .route(get().to(members::show))
-                    .route(put().to(members::update))
-                    .route(delete().to(members::delete)),
+                r(
+                    "/v2/images/{image_id}/members/{member_id}",
+                    "GET, PUT, DELETE",
+                )
+                .route(get().to(members::show))
+                .route(put().to(members::update))
+                .route(delete().to(members::delete)),
             )
             .service(
-                r("/v2/images/{image_id}/tags/{tag}")
+                r("/v2/images/{image_id}/tags/{tag}", "PUT, DELETE")
                     .route(put().to(tags::add))
                     .route(delete().to(tags::remove)),
             )

@@ -9,6 +9,7 @@
 
 use std::collections::BTreeMap;
 
+use actix_web::http::StatusCode;
 use db::images::ImageRow;
 use serde_json::Value;
 
@@ -91,7 +92,7 @@ pub fn check_attribute(name: &str) -> Result<()> {
             "Attribute '{name}' is read-only."
         )));
     }
-    if RESERVED.contains(&name) || name.starts_with(RESERVED_NS) {
+    if is_reserved(name) {
         return Err(GlanceError::Forbidden(format!(
             "Attribute '{name}' is reserved."
         )));
@@ -109,10 +110,11 @@ pub fn parse(ctype: Option<&str>, body: &[u8]) -> Result<Vec<Change>> {
         Some(PATCH_V21) => 10,
         Some(PATCH_V20) => 4,
         _ => {
-            return Err(GlanceError::UnsupportedMediaType(
-                format!("Image PATCH expects Content-Type one of: {ACCEPT_PATCH}"),
-                Some(ACCEPT_PATCH),
-            ))
+            return Err(GlanceError::UnsupportedMediaType {
+                content_type: ctype.unwrap_or_default().to_string(),
+                detail: format!("Image PATCH expects Content-Type one of: {ACCEPT_PATCH}"),
+                accept_patch: Some(ACCEPT_PATCH),
+            })
         }
     };
     let Value::Array(raw) = crate::http::json_body(body)? else {
@@ -307,7 +309,8 @@ pub fn set_base(row: &mut ImageRow, name: &str, v: &Value, admin: bool) -> Resul
         }
         "owner" => {
             if !admin {
-                return Err(GlanceError::Forbidden(
+                return Err(GlanceError::Detail(
+                    StatusCode::FORBIDDEN,
                     "Owner can't be updated by non admin.".into(),
                 ));
             }
@@ -350,6 +353,21 @@ pub fn check_custom(name: &str, v: &Value) -> Result<String> {
     }
 }
 
+/// Glance raises these with the message as webob's detail
+/// (`HTTPConflict(msg)`), so the body keeps webob's default explanation.
+fn no_property(name: &str) -> GlanceError {
+    GlanceError::Detail(
+        StatusCode::CONFLICT,
+        format!("Property {name} does not exist."),
+    )
+}
+
+/// True for the names Glance reserves (`location`, `deleted`,
+/// `deleted_at`, the `os_glance` namespace).
+pub fn is_reserved(name: &str) -> bool {
+    RESERVED.contains(&name) || name.starts_with(RESERVED_NS)
+}
+
 /// Applies parsed changes to `row`.
 pub fn apply(row: &mut ImageRow, changes: &[Change], admin: bool) -> Result<Applied> {
     let mut props: BTreeMap<String, Value> = dto::properties(row);
@@ -365,7 +383,8 @@ pub fn apply(row: &mut ImageRow, changes: &[Change], admin: bool) -> Result<Appl
                     out.locations.push(loc);
                 }
                 (Op::Replace, Some(Value::Array(v))) if v.is_empty() => {
-                    return Err(GlanceError::Forbidden(
+                    return Err(GlanceError::Detail(
+                        StatusCode::FORBIDDEN,
                         "Cannot set locations to empty list.".into(),
                     ))
                 }
@@ -402,9 +421,10 @@ pub fn apply(row: &mut ImageRow, changes: &[Change], admin: bool) -> Result<Appl
         if BASE.contains(&name) {
             match (ch.op, ch.value.as_ref()) {
                 (Op::Remove, _) => {
-                    return Err(GlanceError::Forbidden(format!(
-                        "Property {name} may not be removed."
-                    )))
+                    return Err(GlanceError::Detail(
+                        StatusCode::FORBIDDEN,
+                        format!("Property {name} may not be removed."),
+                    ))
                 }
                 (_, Some(v)) => set_base(row, name, v, admin)?,
                 (_, None) => unreachable!("parse gives add and replace a value"),
@@ -414,27 +434,24 @@ pub fn apply(row: &mut ImageRow, changes: &[Change], admin: bool) -> Result<Appl
         match (ch.op, ch.value.as_ref()) {
             (Op::Remove, _) => {
                 if props.remove(name).is_none() {
-                    return Err(GlanceError::Conflict(format!(
-                        "Property {name} does not exist."
-                    )));
+                    return Err(no_property(name));
                 }
             }
             (Op::Add, Some(v)) => {
                 let s = check_custom(name, v)?;
                 // Draft-10 add replaces an existing property; draft 4 conflicts.
                 if ch.v20 && props.contains_key(name) {
-                    return Err(GlanceError::Conflict(format!(
-                        "Property {name} already present."
-                    )));
+                    return Err(GlanceError::Detail(
+                        StatusCode::CONFLICT,
+                        format!("Property {name} already present."),
+                    ));
                 }
                 props.insert(name.to_string(), Value::String(s));
             }
             (Op::Replace, Some(v)) => {
                 let s = check_custom(name, v)?;
                 if !props.contains_key(name) {
-                    return Err(GlanceError::Conflict(format!(
-                        "Property {name} does not exist."
-                    )));
+                    return Err(no_property(name));
                 }
                 props.insert(name.to_string(), Value::String(s));
             }

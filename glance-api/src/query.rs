@@ -47,16 +47,6 @@ fn bad(msg: impl Into<String>) -> GlanceError {
     GlanceError::BadRequest(msg.into())
 }
 
-fn parse_bool(name: &str, v: &str) -> Result<bool> {
-    match v.to_ascii_lowercase().as_str() {
-        "true" | "1" | "yes" | "on" | "t" | "y" => Ok(true),
-        "false" | "0" | "no" | "off" | "f" | "n" => Ok(false),
-        _ => Err(bad(format!(
-            "Invalid value '{v}' for {name}: must be a boolean"
-        ))),
-    }
-}
-
 fn parse_size(name: &str, v: &str) -> Result<i64> {
     v.parse::<i64>()
         .ok()
@@ -102,15 +92,33 @@ pub fn parse(pairs: &[(String, String)]) -> Result<ListQuery> {
             "tag" => q.tags.push(v.clone()),
             "size_min" => q.size_min = Some(parse_size(k, v)?),
             "size_max" => q.size_max = Some(parse_size(k, v)?),
-            "os_hidden" => q.os_hidden = parse_bool(k, v)?,
+            // Glance lowercases os_hidden but not protected, and takes
+            // only `true` and `false` for either.
+            "os_hidden" => {
+                q.os_hidden = match v.to_ascii_lowercase().as_str() {
+                    "true" => true,
+                    "false" => false,
+                    other => {
+                        return Err(bad(format!(
+                            "Invalid value '{other}' for 'os_hidden' filter. \
+                             Valid values are 'true' or 'false'."
+                        )))
+                    }
+                }
+            }
             "changes-since" => {
                 return Err(bad(
                     "The \"changes-since\" filter is no longer available on v2.",
                 ))
             }
             "protected" => {
-                parse_bool(k, v)?;
-                q.filters.push((k.clone(), vec![v.to_ascii_lowercase()]));
+                if v != "true" && v != "false" {
+                    return Err(bad(format!(
+                        "Invalid value '{v}' for 'protected' filter. \
+                         Valid values are 'true' or 'false'."
+                    )));
+                }
+                q.filters.push((k.clone(), vec![v.clone()]));
             }
             _ => {
                 let values = match v.strip_prefix("in:") {
@@ -121,7 +129,7 @@ pub fn parse(pairs: &[(String, String)]) -> Result<ListQuery> {
             }
         }
     }
-    if let Some(s) = sort_new {
+    if let Some(s) = &sort_new {
         if !keys.is_empty() || !dirs.is_empty() {
             return Err(bad("Old and new sorting syntax cannot be combined"));
         }
@@ -148,10 +156,17 @@ pub fn parse(pairs: &[(String, String)]) -> Result<ListQuery> {
             q.sort.push(("created_at".into(), check_dir(d)?));
         }
     }
-    // Glance breaks ties by id so pages never repeat or skip.
-    if !q.sort.iter().any(|(k, _)| k == "id") {
-        let dir = q.sort.first().map(|s| s.1).unwrap_or(false);
-        q.sort.push(("id".into(), dir));
+    // Glance's database layer breaks ties by created_at then id, in the
+    // one direction given when only one was, else descending.
+    let one_dir = match (sort_new.is_some(), dirs.len()) {
+        (true, _) if q.sort.len() == 1 => q.sort[0].1,
+        (false, 1) => q.sort[0].1,
+        _ => false,
+    };
+    for key in ["created_at", "id"] {
+        if !q.sort.iter().any(|(k, _)| k == key) {
+            q.sort.push((key.into(), one_dir));
+        }
     }
     Ok(q)
 }
@@ -161,7 +176,7 @@ fn check_key(k: &str) -> Result<String> {
         Ok(k.to_string())
     } else {
         Err(bad(format!(
-            "Invalid sort key: {k}. It should be one of the following: {}.",
+            "Invalid sort key: {k}. It must be one of the following: {}.",
             SORT_KEYS.join(", ")
         )))
     }
@@ -191,24 +206,21 @@ pub fn listable(
         Some(s) => q.member_status == "all" || q.member_status == s,
         None => false,
     };
-    match q.visibility.as_deref() {
-        None => {
-            admin
-                || owned
-                || row.visibility == "public"
-                || (row.visibility == "shared" && member_ok(membership))
+    // What the caller may list at all: everything for an admin; else
+    // public, community, owned, and shares in the asked member status.
+    let candidate = admin
+        || owned
+        || row.visibility == "public"
+        || row.visibility == "community"
+        || (row.visibility == "shared" && member_ok(membership));
+    // Then the visibility filter; without one, community images show only
+    // to their owner (an admin included).
+    candidate
+        && match q.visibility.as_deref() {
+            None => row.visibility != "community" || owned,
+            Some("all") => true,
+            Some(v) => row.visibility == v,
         }
-        Some("all") => {
-            admin
-                || owned
-                || row.visibility == "public"
-                || row.visibility == "community"
-                || (row.visibility == "shared" && member_ok(membership))
-        }
-        Some("shared") => row.visibility == "shared" && (admin || owned || member_ok(membership)),
-        Some("private") => row.visibility == "private" && (admin || owned),
-        Some(v) => row.visibility == v,
-    }
 }
 
 /// The value of a filterable attribute as Glance compares it.
@@ -274,35 +286,77 @@ fn cmp_key(a: &ImageRow, b: &ImageRow, key: &str) -> Ordering {
     }
 }
 
-/// Sorts, then cuts the page after `marker`. Returns the page and whether
-/// it is full (Glance then gives a `next` link).
-pub fn page(mut rows: Vec<ImageRow>, q: &ListQuery) -> Result<(Vec<ImageRow>, bool)> {
-    rows.sort_by(|a, b| {
-        q.sort
+fn cmp_sorted(a: &ImageRow, b: &ImageRow, q: &ListQuery) -> Ordering {
+    q.sort
+        .iter()
+        .map(|(k, asc)| {
+            let o = cmp_key(a, b, k);
+            if *asc {
+                o
+            } else {
+                o.reverse()
+            }
+        })
+        .find(|o| *o != Ordering::Equal)
+        .unwrap_or(Ordering::Equal)
+}
+
+/// Sorts, then cuts the page after `marker`: the marker image's sort
+/// values, as Glance's keyset pagination does, so a marker that the filters
+/// leave out (but the caller may see) still places the page. Returns the
+/// page and whether it is full (Glance then gives a `next` link).
+pub fn page(
+    mut rows: Vec<ImageRow>,
+    q: &ListQuery,
+    marker: Option<&ImageRow>,
+) -> (Vec<ImageRow>, bool) {
+    rows.sort_by(|a, b| cmp_sorted(a, b, q));
+    let start = match marker {
+        Some(m) => rows
             .iter()
-            .map(|(k, asc)| {
-                let o = cmp_key(a, b, k);
-                if *asc {
-                    o
-                } else {
-                    o.reverse()
-                }
-            })
-            .find(|o| *o != Ordering::Equal)
-            .unwrap_or(Ordering::Equal)
-    });
-    let start = match &q.marker {
-        Some(m) => {
-            rows.iter()
-                .position(|r| &r.id == m)
-                .ok_or_else(|| bad(format!("No image found with ID {m}")))?
-                + 1
-        }
+            .position(|r| cmp_sorted(r, m, q) == Ordering::Greater)
+            .unwrap_or(rows.len()),
         None => 0,
     };
     let out: Vec<ImageRow> = rows.into_iter().skip(start).take(q.limit).collect();
     let full = q.limit > 0 && out.len() == q.limit;
-    Ok((out, full))
+    (out, full)
+}
+
+/// Glance's `first`/`next` query: the request's parameters as a dict (one
+/// value per name, the last one given, in first-seen order) without the
+/// marker, form-encoded as Python's `urlencode` does.
+pub fn link_query(pairs: &[(String, String)], marker: Option<&str>) -> String {
+    let mut params: Vec<(&str, &str)> = Vec::new();
+    for (k, v) in pairs.iter().filter(|(k, _)| k != "marker") {
+        match params.iter_mut().find(|(pk, _)| pk == k) {
+            Some(p) => p.1 = v,
+            None => params.push((k, v)),
+        }
+    }
+    if let Some(m) = marker {
+        params.push(("marker", m));
+    }
+    params
+        .iter()
+        .map(|(k, v)| format!("{}={}", quote_plus(k), quote_plus(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// Python's `urllib.parse.quote_plus`.
+fn quote_plus(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'_' | b'.' | b'-' | b'~' => {
+                out.push(b as char)
+            }
+            b' ' => out.push('+'),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
 }
 
 /// Member statuses of `project` by image id.
@@ -335,7 +389,8 @@ mod tests {
             vec![
                 ("name".into(), true),
                 ("size".into(), false),
-                ("id".into(), true)
+                ("created_at".into(), false),
+                ("id".into(), false)
             ]
         );
         let q = parse(&pairs(&[("sort_key", "name"), ("sort_dir", "asc")])).unwrap();
@@ -349,6 +404,38 @@ mod tests {
         assert!(parse(&pairs(&[("limit", "-1")])).is_err());
         assert!(parse(&pairs(&[("visibility", "secret")])).is_err());
         assert!(parse(&pairs(&[("member_status", "maybe")])).is_err());
+        // Glance's tie-breakers: created_at then id, in the one direction.
+        let q = parse(&pairs(&[("sort_key", "name"), ("sort_dir", "asc")])).unwrap();
+        assert_eq!(
+            q.sort,
+            vec![
+                ("name".into(), true),
+                ("created_at".into(), true),
+                ("id".into(), true)
+            ]
+        );
+        let e = parse(&pairs(&[("sort_key", "owner")])).unwrap_err();
+        assert!(e
+            .to_string()
+            .starts_with("Invalid sort key: owner. It must be one of"));
+        assert!(parse(&pairs(&[("os_hidden", "TRUE")])).unwrap().os_hidden);
+        assert!(parse(&pairs(&[("os_hidden", "yes")])).is_err());
+        assert!(parse(&pairs(&[("protected", "True")])).is_err());
+    }
+
+    #[test]
+    fn links_follow_glance_serializer() {
+        let p = pairs(&[
+            ("tag", "a"),
+            ("sort", "name:asc"),
+            ("tag", "b c"),
+            ("marker", "m0"),
+        ]);
+        assert_eq!(link_query(&p, None), "tag=b+c&sort=name%3Aasc");
+        assert_eq!(
+            link_query(&p, Some("m1")),
+            "tag=b+c&sort=name%3Aasc&marker=m1"
+        );
     }
 
     #[test]
@@ -365,21 +452,24 @@ mod tests {
         .unwrap();
         let hits: Vec<ImageRow> = rows.iter().filter(|r| matches(r, &q)).cloned().collect();
         assert_eq!(hits.len(), 4);
-        let (p1, full) = page(hits.clone(), &q).unwrap();
+        let (p1, full) = page(hits.clone(), &q, None);
         assert!(full);
         assert_eq!(
             p1.iter().map(|r| r.size.unwrap()).collect::<Vec<_>>(),
             [20, 30]
         );
-        let mut q2 = q.clone();
-        q2.marker = Some(p1[1].id.clone());
-        let (p2, _) = page(hits.clone(), &q2).unwrap();
+        let (p2, _) = page(hits.clone(), &q, Some(&p1[1]));
         assert_eq!(
             p2.iter().map(|r| r.size.unwrap()).collect::<Vec<_>>(),
             [40, 50]
         );
-        q2.marker = Some("nope".into());
-        assert!(page(hits, &q2).is_err());
+        // A marker the filters leave out still places the page by its
+        // sort values (size 35 sits between 30 and 40).
+        let mut outside = p1[1].clone();
+        outside.id = "zz".into();
+        outside.size = Some(35);
+        let (p3, _) = page(hits, &q, Some(&outside));
+        assert_eq!(p3[0].size, Some(40));
         let q = parse(&pairs(&[("name", "in:n0,n2")])).unwrap();
         assert_eq!(rows.iter().filter(|r| matches(r, &q)).count(), 5);
     }
@@ -428,6 +518,13 @@ mod tests {
         }
         r.visibility = "private".into();
         assert!(listable(&r, &q, "me", true, None), "admins list everything");
+        r.visibility = "community".into();
+        assert!(
+            !listable(&r, &q, "me", true, None),
+            "but not others' community images unless asked"
+        );
+        let all = parse(&pairs(&[("visibility", "all")])).unwrap();
+        assert!(listable(&r, &all, "me", true, None));
         let q = parse(&pairs(&[("visibility", "community")])).unwrap();
         r.visibility = "community".into();
         assert!(listable(&r, &q, "me", false, None));
