@@ -1,6 +1,7 @@
 //! Volume operations that block exports (NBD today, vhost-user-blk later)
-//! need beyond `write_at`/`read_at`/`discard`: zeroing a range, and the
-//! volume's sync point.
+//! need beyond `write_at`/`read_at`/`discard`: zeroing a range, the
+//! volume's sync point, and the sparse view of a range (which parts are
+//! holes) that lets a client skip what reads as zeros.
 //!
 //! Durability contract, as exports rely on it: `write_at` and `discard`
 //! commit their blocks and map entries before they return, so a write is
@@ -9,9 +10,23 @@
 //! "Volume write path"), `flush_volume` becomes the point where that log is
 //! made durable, and exports already call it for FLUSH and FUA.
 
+use std::collections::HashMap;
+
+use bytes::Bytes;
+use db::schema::map_entries;
+use diesel::prelude::*;
+use futures::stream::{self, StreamExt};
+
 use crate::error::{Error, Result};
-use crate::meta::Kind;
+use crate::meta::{self, BlockRef, Kind};
 use crate::Archipelago;
+
+/// One piece of an [`Archipelago::read_sparse`] result: its length and
+/// `Ok(Some(bytes))` for data, `Ok(None)` for bytes that read as zeros (a
+/// hole in the map, or the part of a short block past its end), `Err` for
+/// bytes that could not be read. Plain types: blockd matches on it and
+/// this module is private to the crate.
+pub type Span = (u64, Result<Option<Bytes>>);
 
 impl Archipelago {
     /// Makes `len` bytes at `offset` of a read-write resource read as zeros.
@@ -46,6 +61,168 @@ impl Archipelago {
     pub async fn flush_volume(&self, rid: &str) -> Result<()> {
         self.info(rid).await.map(|_| ())
     }
+
+    /// The allocation of `len` bytes at `offset` (clamped to the resource)
+    /// as runs `(length, is_hole)` in order, adjacent runs of the same kind
+    /// merged. A block is data if the topmost map entry for its index names
+    /// a block, a hole if that entry is NULL or absent (DESIGN: an all-zero
+    /// block is never stored, so data runs are never all zeros as a whole).
+    ///
+    /// One metadata query, reading map entries only: no block is touched.
+    /// Its cost grows with the blocks in the range, so callers serving
+    /// untrusted requests bound `len`.
+    pub async fn extents(&self, rid: &str, offset: u64, len: u64) -> Result<Vec<(u64, bool)>> {
+        let rid = rid.to_string();
+        let (bs, offset, len, data) = self
+            .db
+            .run(move |c| {
+                Ok((|| {
+                    let row = meta::get_resource(c, &rid)?;
+                    let offset = offset.min(row.size);
+                    let len = len.min(row.size - offset);
+                    let bs = row.block_size as u64;
+                    if len == 0 {
+                        return Ok::<_, Error>((bs, offset, len, HashMap::new()));
+                    }
+                    let chain = meta::chain(c, row.layer_id)?;
+                    let (first, last) = (offset / bs, (offset + len - 1) / bs);
+                    let rows: Vec<(i64, i64, bool)> = map_entries::table
+                        .filter(map_entries::layer_id.eq_any(&chain))
+                        .filter(map_entries::idx.between(first as i64, last as i64))
+                        .select((
+                            map_entries::layer_id,
+                            map_entries::idx,
+                            map_entries::block_id.is_not_null(),
+                        ))
+                        .load(c)?;
+                    Ok((bs, offset, len, topmost(&chain, rows)))
+                })())
+            })
+            .await??;
+        let mut runs: Vec<(u64, bool)> = Vec::new();
+        let end = offset + len;
+        let mut at = offset;
+        while at < end {
+            let idx = at / bs;
+            let stop = ((idx + 1) * bs).min(end);
+            let hole = !data.get(&idx).copied().unwrap_or(false);
+            match runs.last_mut() {
+                Some((n, h)) if *h == hole => *n += stop - at,
+                _ => runs.push((stop - at, hole)),
+            }
+            at = stop;
+        }
+        Ok(runs)
+    }
+
+    /// Reads `len` bytes at `offset` (clamped to the resource) as data and
+    /// hole spans, so a sparse export can say "zeros here" instead of
+    /// sending them. One metadata query; blocks are fetched with the same
+    /// bounded read-ahead as [`Archipelago::read_at`]. A block that cannot
+    /// be read becomes a failed span of its range and the others are
+    /// still returned; only a metadata failure fails the call.
+    pub async fn read_sparse(&self, rid: &str, offset: u64, len: u64) -> Result<Vec<Span>> {
+        let rid = rid.to_string();
+        let (bs, offset, len, mut blocks) = self
+            .db
+            .run(move |c| {
+                Ok((|| {
+                    let row = meta::get_resource(c, &rid)?;
+                    let offset = offset.min(row.size);
+                    let len = len.min(row.size - offset);
+                    let bs = row.block_size as u64;
+                    if len == 0 {
+                        return Ok::<_, Error>((bs, offset, len, HashMap::new()));
+                    }
+                    let chain = meta::chain(c, row.layer_id)?;
+                    let blocks = meta::resolve(c, &chain, offset / bs, (offset + len - 1) / bs)?;
+                    Ok((bs, offset, len, blocks))
+                })())
+            })
+            .await??;
+        let end = offset + len;
+        let pieces: Vec<(u64, u64, Option<BlockRef>)> = if len == 0 {
+            Vec::new()
+        } else {
+            (offset / bs..=(end - 1) / bs)
+                .map(|idx| {
+                    let start = (idx * bs).max(offset);
+                    let stop = ((idx + 1) * bs).min(end);
+                    (start - idx * bs, stop - start, blocks.remove(&idx))
+                })
+                .collect()
+        };
+        let arch = self.clone();
+        let parts: Vec<Vec<Span>> = stream::iter(pieces)
+            .map(move |(off, n, block)| {
+                let arch = arch.clone();
+                async move { read_block_sparse(&arch, block, off, n).await }
+            })
+            .buffered(self.cfg.read_ahead.max(1))
+            .collect()
+            .await;
+        let mut out: Vec<Span> = Vec::new();
+        for s in parts.into_iter().flatten() {
+            match (out.last_mut(), s) {
+                (Some((a, Ok(None))), (b, Ok(None))) => *a += b,
+                (_, s) => out.push(s),
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// For each index, whether the topmost layer's entry names a block.
+fn topmost(chain: &[i64], rows: Vec<(i64, i64, bool)>) -> HashMap<u64, bool> {
+    let depth_of: HashMap<i64, usize> = chain.iter().enumerate().map(|(i, l)| (*l, i)).collect();
+    let mut best: HashMap<u64, (usize, bool)> = HashMap::new();
+    for (layer, idx, present) in rows {
+        let d = depth_of.get(&layer).copied().unwrap_or(usize::MAX);
+        let e = best.entry(idx as u64).or_insert((usize::MAX, false));
+        if d < e.0 {
+            *e = (d, present);
+        }
+    }
+    best.into_iter().map(|(i, (_, p))| (i, p)).collect()
+}
+
+/// `n` bytes at `off` within one block (or hole) as spans.
+async fn read_block_sparse(
+    arch: &Archipelago,
+    block: Option<BlockRef>,
+    off: u64,
+    n: u64,
+) -> Vec<Span> {
+    let Some(b) = block else {
+        return vec![(n, Ok(None))];
+    };
+    // A block shorter than the range (the last block of a resource that was
+    // later extended) reads as zeros past its end.
+    let have = (b.len as u64).saturating_sub(off).min(n);
+    let mut out = Vec::with_capacity(2);
+    if have > 0 {
+        let data = match b.inline {
+            Some(d) => Ok(d.slice(off as usize..(off + have) as usize)),
+            None if off == 0 && have == b.len as u64 => arch.store.get(b.id).await,
+            None => arch.store.get_range(b.id, off, have).await,
+        };
+        match data.map_err(Error::from) {
+            Ok(d) if d.len() as u64 == have => out.push((have, Ok(Some(d)))),
+            Ok(d) => {
+                let e = Error::Corrupt(format!(
+                    "block {} returned {} bytes, expected {have}",
+                    b.id,
+                    d.len()
+                ));
+                return vec![(n, Err(e))];
+            }
+            Err(e) => return vec![(n, Err(e))],
+        }
+    }
+    if n > have {
+        out.push((n - have, Ok(None)));
+    }
+    out
 }
 
 #[cfg(test)]

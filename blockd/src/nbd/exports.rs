@@ -34,8 +34,9 @@ pub(crate) struct Export {
 }
 
 impl Export {
-    /// Transmission flags for this export.
-    pub fn flags(&self) -> u16 {
+    /// Transmission flags for this export; `structured` when the client
+    /// negotiated structured replies (only then is `SEND_DF` offered).
+    pub fn flags(&self, structured: bool) -> u16 {
         // CAN_MULTI_CONN: every write is committed to the shared resource
         // layer before its reply, so there is no per-connection cache and a
         // FLUSH on one connection covers writes acknowledged on any other.
@@ -44,6 +45,9 @@ impl Export {
             f |= proto::FLAG_READ_ONLY;
         } else {
             f |= proto::FLAG_SEND_FUA | proto::FLAG_SEND_TRIM | proto::FLAG_SEND_WRITE_ZEROES;
+        }
+        if structured {
+            f |= proto::FLAG_SEND_DF;
         }
         f
     }
@@ -263,11 +267,13 @@ mod tests {
 
     #[test]
     fn flags_follow_readonly() {
-        let rw = export(4 << 20, false).flags();
+        let rw = export(4 << 20, false).flags(false);
+        assert_eq!(rw & proto::FLAG_SEND_DF, 0);
+        assert_ne!(export(4 << 20, false).flags(true) & proto::FLAG_SEND_DF, 0);
         assert_eq!(rw & proto::FLAG_READ_ONLY, 0);
         assert_ne!(rw & proto::FLAG_SEND_WRITE_ZEROES, 0);
         assert_ne!(rw & proto::FLAG_CAN_MULTI_CONN, 0);
-        let ro = export(4 << 20, true).flags();
+        let ro = export(4 << 20, true).flags(false);
         assert_ne!(ro & proto::FLAG_READ_ONLY, 0);
         assert_eq!(ro & (proto::FLAG_SEND_TRIM | proto::FLAG_SEND_FUA), 0);
         assert_ne!(ro & proto::FLAG_SEND_FLUSH, 0);

@@ -5,9 +5,17 @@
 //! the client picks an export (`NBD_OPT_GO` acknowledged, or
 //! `NBD_OPT_EXPORT_NAME`), aborts, or breaks the protocol. Export names are
 //! secrets: `NBD_OPT_LIST` is refused with `NBD_REP_ERR_POLICY`, and the
-//! replies never echo a name. Options the server does not implement
-//! (structured replies, metadata contexts, TLS, extended headers) get
-//! `NBD_REP_ERR_UNSUP`, which every client handles by falling back.
+//! replies never echo a name.
+//!
+//! Structured replies (`NBD_OPT_STRUCTURED_REPLY`) and the one metadata
+//! context, `base:allocation` (`NBD_OPT_{LIST,SET}_META_CONTEXT`), are
+//! negotiated here and handed to transmission as a [`Session`]. The spec's
+//! ordering rules hold: a meta context needs structured replies first, a
+//! later `SET_META_CONTEXT` replaces the selection even when it fails, and
+//! the selection counts only for the export it named, so a GO for another
+//! name enters transmission without block status. Options the server does
+//! not implement (TLS, extended headers) get `NBD_REP_ERR_UNSUP`, which
+//! every client handles by falling back.
 
 use std::io;
 use std::net::IpAddr;
@@ -16,6 +24,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::exports::{Export, Refusal, Registry};
 use super::proto::{self, InfoRequest, OptionHeader};
+use super::structured::{self, MetaRequest};
 
 /// Options one client may send before it must have chosen an export.
 /// QEMU and libnbd send fewer than ten; the bound stops a client that
@@ -26,17 +35,49 @@ fn invalid(msg: impl Into<String>) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, msg.into())
 }
 
-/// Runs the handshake. `Ok(Some(export))` enters transmission with it,
-/// `Ok(None)` means the client aborted or was refused where only a hard
-/// disconnect is possible; `Err` is an IO or protocol error.
+/// What the client negotiated for transmission.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Session {
+    /// Structured replies: READ answers in chunks, holes as holes.
+    pub structured: bool,
+    /// The id of `base:allocation` when it was selected for this export:
+    /// `NBD_CMD_BLOCK_STATUS` is allowed only then.
+    pub base_allocation: Option<u32>,
+}
+
+/// State of the option haggling that later options depend on.
+#[derive(Default)]
+struct Haggle {
+    structured: bool,
+    /// Export name of the last successful `SET_META_CONTEXT` that selected
+    /// `base:allocation`.
+    meta_for: Option<String>,
+}
+
+impl Haggle {
+    /// The session for a client entering transmission on `name`.
+    fn session(&self, name: &str) -> Session {
+        Session {
+            structured: self.structured,
+            base_allocation: (self.meta_for.as_deref() == Some(name))
+                .then_some(structured::BASE_ALLOCATION_ID),
+        }
+    }
+}
+
+/// Runs the handshake. `Ok(Some(..))` enters transmission with the export
+/// and what was negotiated for it, `Ok(None)` means the client aborted or
+/// was refused where only a hard disconnect is possible; `Err` is an IO or
+/// protocol error.
 pub(crate) async fn negotiate<S>(
     s: &mut S,
     peer: IpAddr,
     registry: &Registry,
-) -> io::Result<Option<Export>>
+) -> io::Result<Option<(Export, Session)>>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
+    let mut st = Haggle::default();
     s.write_all(&proto::greeting()).await?;
     s.flush().await?;
     let cflags =
@@ -63,10 +104,12 @@ where
                 let Some(export) = export else {
                     return Ok(None);
                 };
-                let r = proto::export_name_reply(export.size, export.flags(), cflags.no_zeroes);
+                let session = st.session(&export.name);
+                let flags = export.flags(session.structured);
+                let r = proto::export_name_reply(export.size, flags, cflags.no_zeroes);
                 s.write_all(&r).await?;
                 s.flush().await?;
-                return Ok(Some(export));
+                return Ok(Some((export, session)));
             }
             proto::OPT_ABORT => {
                 // The client may already have gone; the reply is a courtesy.
@@ -86,14 +129,93 @@ where
                 .await?
             }
             proto::OPT_INFO | proto::OPT_GO => {
-                if let Some(e) = info_or_go(s, h.option, &data, peer, registry).await? {
-                    return Ok(Some(e));
+                if let Some(e) = info_or_go(s, h.option, &data, peer, registry, &st).await? {
+                    let session = st.session(&e.name);
+                    return Ok(Some((e, session)));
                 }
+            }
+            proto::OPT_STRUCTURED_REPLY if !data.is_empty() => {
+                reply(
+                    s,
+                    h.option,
+                    proto::REP_ERR_INVALID,
+                    b"STRUCTURED_REPLY takes no data",
+                )
+                .await?
+            }
+            proto::OPT_STRUCTURED_REPLY => {
+                st.structured = true;
+                reply(s, h.option, proto::REP_ACK, b"").await?
+            }
+            proto::OPT_LIST_META_CONTEXT | proto::OPT_SET_META_CONTEXT => {
+                meta_context(s, h.option, &data, peer, registry, &mut st).await?
             }
             _ => reply(s, h.option, proto::REP_ERR_UNSUP, b"").await?,
         }
     }
     Err(invalid("too many options"))
+}
+
+/// Answers `NBD_OPT_{LIST,SET}_META_CONTEXT`. The export must exist for
+/// this peer, as for GO (same refusals: the name stays a secret to anyone
+/// else). A SET replaces the previous selection first, so a failed one
+/// leaves none (the spec's rule).
+async fn meta_context<S>(
+    s: &mut S,
+    option: u32,
+    data: &[u8],
+    peer: IpAddr,
+    registry: &Registry,
+    st: &mut Haggle,
+) -> io::Result<()>
+where
+    S: AsyncWrite + Unpin,
+{
+    let listing = option == proto::OPT_LIST_META_CONTEXT;
+    if !listing {
+        st.meta_for = None;
+    }
+    if !st.structured {
+        // Block status replies are structured: without them the context
+        // could never be used (SHOULD for SET, MAY for LIST).
+        let msg = b"negotiate structured replies first";
+        return reply(s, option, proto::REP_ERR_INVALID, msg).await;
+    }
+    let Some(req) = MetaRequest::parse(data) else {
+        return reply(s, option, proto::REP_ERR_INVALID, b"malformed request").await;
+    };
+    if let Err(r) = registry.lookup(&req.name, peer).await {
+        let (code, msg) = refusal(r);
+        return reply(s, option, code, msg).await;
+    }
+    let mut out = Vec::new();
+    if req.wants_base_allocation(listing) {
+        // Listed contexts carry id 0 (reserved); a selection its real id.
+        let id = if listing {
+            0
+        } else {
+            structured::BASE_ALLOCATION_ID
+        };
+        let d = structured::meta_context_reply(id, structured::BASE_ALLOCATION);
+        out.extend(proto::option_reply(option, proto::REP_META_CONTEXT, &d));
+        if !listing {
+            st.meta_for = Some(req.name);
+        }
+    }
+    out.extend(proto::option_reply(option, proto::REP_ACK, b""));
+    s.write_all(&out).await?;
+    s.flush().await
+}
+
+fn refusal(r: Refusal) -> (u32, &'static [u8]) {
+    match r {
+        Refusal::Unknown => (proto::REP_ERR_UNKNOWN, b"no such export"),
+        Refusal::Policy => (
+            proto::REP_ERR_POLICY,
+            b"export not available to this address",
+        ),
+        Refusal::Failed => (proto::REP_ERR_UNKNOWN, b"export lookup failed"),
+    }
 }
 
 /// Answers `NBD_OPT_INFO` / `NBD_OPT_GO`; returns the export when a GO
@@ -104,6 +226,7 @@ async fn info_or_go<S>(
     data: &[u8],
     peer: IpAddr,
     registry: &Registry,
+    st: &Haggle,
 ) -> io::Result<Option<Export>>
 where
     S: AsyncWrite + Unpin,
@@ -115,22 +238,17 @@ where
     let export = match registry.lookup(&req.name, peer).await {
         Ok(e) => e,
         Err(r) => {
-            let (code, msg): (u32, &[u8]) = match r {
-                Refusal::Unknown => (proto::REP_ERR_UNKNOWN, b"no such export"),
-                Refusal::Policy => (
-                    proto::REP_ERR_POLICY,
-                    b"export not available to this address",
-                ),
-                Refusal::Failed => (proto::REP_ERR_UNKNOWN, b"export lookup failed"),
-            };
+            let (code, msg) = refusal(r);
             reply(s, option, code, msg).await?;
             return Ok(None);
         }
     };
+    // SEND_DF only with structured replies (the spec's MUST).
+    let flags = export.flags(st.structured);
     let mut out = proto::option_reply(
         option,
         proto::REP_INFO,
-        &proto::info_export(export.size, export.flags()),
+        &proto::info_export(export.size, flags),
     );
     // Sent whether asked or not (allowed; clients ignore what they did not
     // ask for): minimum 1 since any byte range works, preferred the block

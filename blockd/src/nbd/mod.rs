@@ -7,7 +7,9 @@
 //!
 //! Layout:
 //! - [`proto`]: wire constants and the pure codec (unit and property tests).
-//! - `handshake`: option haggling up to the chosen export.
+//! - `handshake`: option haggling up to the chosen export and the
+//!   negotiated session (structured replies, `base:allocation`).
+//! - `structured`: structured reply chunks and metadata context codec.
 //! - `transmission`: pipelined requests and replies of one connection.
 //! - `exports`: export lookup, the connector check, and the periodic
 //!   re-check that closes connections of detached volumes.
@@ -21,6 +23,7 @@
 mod exports;
 mod handshake;
 pub mod proto;
+pub mod structured;
 mod transmission;
 
 use std::future::Future;
@@ -122,7 +125,7 @@ async fn connection(
             handshake::negotiate(&mut sock, peer.ip(), &registry),
         ) => r,
     };
-    let export = match negotiated {
+    let (export, session) = match negotiated {
         Ok(Ok(Some(e))) => e,
         Ok(Ok(None)) => return,
         Ok(Err(e)) => {
@@ -135,7 +138,8 @@ async fn connection(
         }
     };
     tracing::info!(attachment = %export.attachment_id, resource = %export.resource_id,
-        size = export.size, readonly = export.readonly, "nbd export opened");
+        size = export.size, readonly = export.readonly, structured = session.structured,
+        block_status = session.base_allocation.is_some(), "nbd export opened");
     let watch = registry.watch(&export);
-    transmission::run(sock, export, arch, watch, stop).await;
+    transmission::run(sock, export, session, arch, watch, stop).await;
 }

@@ -1,4 +1,4 @@
-//! The transmission phase: requests in, simple replies out, pipelined.
+//! The transmission phase: requests in, replies out, pipelined.
 //!
 //! One reader loop parses request headers (and WRITE payloads) in order and
 //! hands each request to its own task, so a slow block write does not hold
@@ -11,6 +11,12 @@
 //! shutdown, or when the export is detached. In every case the requests
 //! already read run to completion and their replies are sent before the
 //! socket closes.
+//!
+//! Replies are simple unless the client negotiated structured replies;
+//! then a READ answers in chunks with holes as `OFFSET_HOLE` (the client
+//! skips them instead of receiving zeros), errors travel as error chunks
+//! with a message, and `NBD_CMD_BLOCK_STATUS` reports `base:allocation`
+//! from the resource's map when that context was selected.
 //!
 //! Durability: a WRITE, TRIM or WRITE_ZEROES is answered only after the
 //! resource layer call returned, and that call is durable on return (see
@@ -30,7 +36,9 @@ use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
 use super::exports::{Export, ExportWatch};
+use super::handshake::Session;
 use super::proto::{self, Request};
+use super::structured::{self, Piece};
 
 /// Requests one connection may have in flight (QEMU uses up to 16, fio's
 /// nbd engine its iodepth).
@@ -38,12 +46,17 @@ const MAX_IN_FLIGHT: usize = 64;
 /// Payload bytes (WRITE data read, READ data not yet sent) one connection
 /// may hold: at least one maximum payload.
 const MAX_BYTES_IN_FLIGHT: u32 = 2 * proto::MAX_PAYLOAD;
+/// Blocks one BLOCK_STATUS request looks at. The metadata query and the
+/// reply (at most one 8-byte descriptor per block) stay bounded whatever
+/// length a client asks for; a shorter answer is allowed and clients ask
+/// again from where it ended. With 4 MiB blocks the bound is beyond any
+/// 32-bit request length.
+const MAX_STATUS_BLOCKS: u64 = 1 << 16;
 
-/// One reply waiting for the writer; holds its permits until it is sent.
+/// One reply waiting for the writer: its wire bytes, in order, and the
+/// permits it holds until it is sent.
 struct Reply {
-    cookie: u64,
-    error: u32,
-    data: Option<Bytes>,
+    segments: Vec<Bytes>,
     _permits: (OwnedSemaphorePermit, OwnedSemaphorePermit),
 }
 
@@ -62,6 +75,7 @@ enum End {
 pub(crate) async fn run(
     sock: TcpStream,
     export: Export,
+    session: Session,
     arch: Archipelago,
     mut gone: ExportWatch,
     mut stop: watch::Receiver<bool>,
@@ -126,11 +140,9 @@ pub(crate) async fn run(
         };
         let (arch, export, tx) = (arch.clone(), export.clone(), tx.clone());
         tasks.spawn(async move {
-            let (error, data) = execute(&arch, &export, &req, payload).await;
+            let segments = respond(&arch, &export, session, &req, payload).await;
             let reply = Reply {
-                cookie: req.cookie,
-                error,
-                data,
+                segments,
                 _permits: (p1, p2),
             };
             // The writer is gone only if the client is; nothing to tell.
@@ -164,9 +176,8 @@ pub(crate) async fn run(
 async fn write_replies(wr: OwnedWriteHalf, mut rx: mpsc::Receiver<Reply>) -> io::Result<()> {
     let mut w = BufWriter::with_capacity(256 << 10, wr);
     while let Some(r) = rx.recv().await {
-        w.write_all(&proto::simple_reply(r.cookie, r.error)).await?;
-        if let Some(d) = &r.data {
-            w.write_all(d).await?;
+        for seg in &r.segments {
+            w.write_all(seg).await?;
         }
         drop(r);
         if rx.is_empty() {
@@ -177,19 +188,128 @@ async fn write_replies(wr: OwnedWriteHalf, mut rx: mpsc::Receiver<Reply>) -> io:
     w.shutdown().await
 }
 
-/// Checks a request against the export without touching data: the error
-/// to reply with, if any. Pure, so it is unit-tested below.
-pub(crate) fn check(req: &Request, size: u64, readonly: bool) -> Result<(), u32> {
+/// The whole reply to one request, simple or structured as negotiated.
+async fn respond(
+    arch: &Archipelago,
+    ex: &Export,
+    ses: Session,
+    req: &Request,
+    payload: Option<Bytes>,
+) -> Vec<Bytes> {
+    if let Err(e) = check(req, ex.size, ex.readonly, ses) {
+        return error_reply(ses, req.cookie, e);
+    }
+    match req.kind {
+        proto::CMD_READ if ses.structured => read_structured(arch, ex, req).await,
+        proto::CMD_BLOCK_STATUS => block_status(arch, ex, ses, req).await,
+        _ => match execute(arch, ex, req, payload).await {
+            (0, data) => {
+                // A payload-free success may stay simple with structured
+                // replies too (the spec's MAY).
+                let mut out = vec![Bytes::copy_from_slice(&proto::simple_reply(req.cookie, 0))];
+                out.extend(data);
+                out
+            }
+            (e, _) => error_reply(ses, req.cookie, e),
+        },
+    }
+}
+
+/// A failed request's reply: a simple reply, or with structured replies an
+/// error chunk that can carry a message (a READ must not get a simple one).
+fn error_reply(ses: Session, cookie: u64, error: u32) -> Vec<Bytes> {
+    if !ses.structured {
+        return vec![Bytes::copy_from_slice(&proto::simple_reply(cookie, error))];
+    }
+    let msg = match error {
+        proto::EPERM => "export is read-only",
+        proto::EINVAL => "invalid request",
+        proto::ENOSPC => "write beyond the end of the export",
+        proto::EIO => "storage error",
+        _ => "request failed",
+    };
+    let c = structured::error_chunk(proto::REPLY_FLAG_DONE, cookie, error, msg);
+    vec![Bytes::from(c)]
+}
+
+/// A READ with structured replies: holes as `OFFSET_HOLE`, one metadata
+/// query for the map, data pieces sent without copying.
+async fn read_structured(arch: &Archipelago, ex: &Export, req: &Request) -> Vec<Bytes> {
+    let ses = Session {
+        structured: true,
+        base_allocation: None,
+    };
+    let rid = ex.resource_id.as_str();
+    let spans = match arch.read_sparse(rid, req.offset, req.len as u64).await {
+        Ok(s) => s,
+        Err(e) => return error_reply(ses, req.cookie, error_value(req, &e)),
+    };
+    let got: u64 = spans.iter().map(|s| s.0).sum();
+    if got != req.len as u64 {
+        // As for simple replies: the resource shrank under us (it cannot
+        // today) or the layer misbehaved; never claim bytes not covered.
+        tracing::error!(resource = rid, got, want = req.len, "short sparse read");
+        return error_reply(ses, req.cookie, proto::EIO);
+    }
+    let pieces: Vec<Piece> = spans
+        .into_iter()
+        .map(|(n, r)| match r {
+            Ok(Some(d)) => Piece::Data(d),
+            Ok(None) => Piece::Hole(n),
+            Err(e) => Piece::Failed(n, error_value(req, &e)),
+        })
+        .collect();
+    let df = req.flags & proto::CMD_FLAG_DF != 0;
+    structured::read_reply(req.cookie, req.offset, &pieces, df)
+}
+
+/// `NBD_CMD_BLOCK_STATUS` for `base:allocation`: one metadata query over
+/// at most [`MAX_STATUS_BLOCKS`] blocks, holes as `HOLE | ZERO`, data 0.
+async fn block_status(arch: &Archipelago, ex: &Export, ses: Session, req: &Request) -> Vec<Bytes> {
+    let Some(ctx) = ses.base_allocation else {
+        return error_reply(ses, req.cookie, proto::EINVAL);
+    };
+    let bs = ex.block_size.max(1) as u64;
+    let span = (req.len as u64).min(MAX_STATUS_BLOCKS * bs - req.offset % bs);
+    let runs = match arch.extents(&ex.resource_id, req.offset, span).await {
+        Ok(r) => r,
+        Err(e) => return error_reply(ses, req.cookie, error_value(req, &e)),
+    };
+    let req_one = req.flags & proto::CMD_FLAG_REQ_ONE != 0;
+    let descs = structured::descriptors(&runs, req.len, req_one);
+    if descs.is_empty() {
+        // In range by `check`, so only a resource smaller than its export
+        // gets here; at least one descriptor is the spec's MUST.
+        tracing::error!(resource = %ex.resource_id, offset = req.offset, "no extents in range");
+        return error_reply(ses, req.cookie, proto::EIO);
+    }
+    let c = structured::block_status_chunk(proto::REPLY_FLAG_DONE, req.cookie, ctx, &descs);
+    vec![Bytes::from(c)]
+}
+
+/// Checks a request against the export and the session without touching
+/// data: the error to reply with, if any. Pure, so it is unit-tested below.
+pub(crate) fn check(req: &Request, size: u64, readonly: bool, ses: Session) -> Result<(), u32> {
     let writes = matches!(
         req.kind,
         proto::CMD_WRITE | proto::CMD_TRIM | proto::CMD_WRITE_ZEROES
     );
+    // DF exists only with structured replies (SEND_DF is offered only then).
+    let df = if ses.structured {
+        proto::CMD_FLAG_DF
+    } else {
+        0
+    };
     let allowed_flags = match req.kind {
         proto::CMD_WRITE_ZEROES => proto::CMD_FLAG_FUA | proto::CMD_FLAG_NO_HOLE,
         // FUA is accepted on every command: the spec says existing clients
         // set it on reads and flushes too.
-        proto::CMD_READ | proto::CMD_WRITE | proto::CMD_TRIM | proto::CMD_FLUSH => {
-            proto::CMD_FLAG_FUA
+        proto::CMD_READ => proto::CMD_FLAG_FUA | df,
+        proto::CMD_WRITE | proto::CMD_TRIM | proto::CMD_FLUSH => proto::CMD_FLAG_FUA,
+        // Without a selected context there is nothing to report (the
+        // spec's SHOULD: EINVAL); a zero length has no extent to describe.
+        proto::CMD_BLOCK_STATUS if ses.base_allocation.is_some() && req.len > 0 => {
+            proto::CMD_FLAG_FUA | proto::CMD_FLAG_REQ_ONE
         }
         _ => return Err(proto::EINVAL),
     };
@@ -219,16 +339,14 @@ pub(crate) fn check(req: &Request, size: u64, readonly: bool) -> Result<(), u32>
     Ok(())
 }
 
-/// Runs one request: the reply's error value and, for a READ, its data.
+/// Runs one request that `check` accepted: the reply's error value and,
+/// for a READ, its data.
 async fn execute(
     arch: &Archipelago,
     ex: &Export,
     req: &Request,
     payload: Option<Bytes>,
 ) -> (u32, Option<Bytes>) {
-    if let Err(e) = check(req, ex.size, ex.readonly) {
-        return (e, None);
-    }
     let rid = ex.resource_id.as_str();
     let (off, len) = (req.offset, req.len as u64);
     let fua = req.flags & proto::CMD_FLAG_FUA != 0;
@@ -292,6 +410,11 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    /// The check for a client without structured replies.
+    fn chk(r: &Request, size: u64, ro: bool) -> Result<(), u32> {
+        check(r, size, ro, Session::default())
+    }
+
     fn req(kind: u16, flags: u16, offset: u64, len: u32) -> Request {
         Request {
             flags,
@@ -305,28 +428,25 @@ mod tests {
     #[test]
     fn range_errors_follow_the_spec() {
         let size = 1 << 20;
+        assert_eq!(chk(&req(proto::CMD_READ, 0, 0, 4096), size, false), Ok(()));
         assert_eq!(
-            check(&req(proto::CMD_READ, 0, 0, 4096), size, false),
-            Ok(())
-        );
-        assert_eq!(
-            check(&req(proto::CMD_READ, 0, size, 1), size, false),
+            chk(&req(proto::CMD_READ, 0, size, 1), size, false),
             Err(proto::EINVAL)
         );
         assert_eq!(
-            check(&req(proto::CMD_WRITE, 0, size - 512, 1024), size, false),
+            chk(&req(proto::CMD_WRITE, 0, size - 512, 1024), size, false),
             Err(proto::ENOSPC)
         );
         assert_eq!(
-            check(&req(proto::CMD_WRITE_ZEROES, 0, size, 1), size, false),
+            chk(&req(proto::CMD_WRITE_ZEROES, 0, size, 1), size, false),
             Err(proto::ENOSPC)
         );
         assert_eq!(
-            check(&req(proto::CMD_TRIM, 0, u64::MAX, 2), size, false),
+            chk(&req(proto::CMD_TRIM, 0, u64::MAX, 2), size, false),
             Err(proto::EINVAL)
         );
         assert_eq!(
-            check(
+            chk(
                 &req(proto::CMD_READ, 0, 0, proto::MAX_PAYLOAD + 1),
                 u64::MAX,
                 false
@@ -335,7 +455,7 @@ mod tests {
         );
         // A write ending exactly at the end is fine.
         assert_eq!(
-            check(&req(proto::CMD_WRITE, 0, size - 1, 1), size, false),
+            chk(&req(proto::CMD_WRITE, 0, size - 1, 1), size, false),
             Ok(())
         );
     }
@@ -343,16 +463,16 @@ mod tests {
     #[test]
     fn readonly_refuses_writes_with_eperm() {
         for k in [proto::CMD_WRITE, proto::CMD_TRIM, proto::CMD_WRITE_ZEROES] {
-            assert_eq!(check(&req(k, 0, 0, 1), 4096, true), Err(proto::EPERM));
+            assert_eq!(chk(&req(k, 0, 0, 1), 4096, true), Err(proto::EPERM));
         }
-        assert_eq!(check(&req(proto::CMD_READ, 0, 0, 1), 4096, true), Ok(()));
-        assert_eq!(check(&req(proto::CMD_FLUSH, 0, 0, 0), 4096, true), Ok(()));
+        assert_eq!(chk(&req(proto::CMD_READ, 0, 0, 1), 4096, true), Ok(()));
+        assert_eq!(chk(&req(proto::CMD_FLUSH, 0, 0, 0), 4096, true), Ok(()));
     }
 
     #[test]
     fn flags_and_unknown_commands() {
         assert_eq!(
-            check(
+            chk(
                 &req(proto::CMD_WRITE_ZEROES, proto::CMD_FLAG_NO_HOLE, 0, 1),
                 4096,
                 false
@@ -360,7 +480,7 @@ mod tests {
             Ok(())
         );
         assert_eq!(
-            check(
+            chk(
                 &req(proto::CMD_WRITE, proto::CMD_FLAG_NO_HOLE, 0, 1),
                 4096,
                 false
@@ -368,7 +488,7 @@ mod tests {
             Err(proto::EINVAL)
         );
         assert_eq!(
-            check(
+            chk(
                 &req(proto::CMD_READ, proto::CMD_FLAG_FUA, 0, 1),
                 4096,
                 false
@@ -377,8 +497,37 @@ mod tests {
         );
         // CACHE, BLOCK_STATUS and unknown types are not offered.
         for k in [5, 7, 99] {
-            assert_eq!(check(&req(k, 0, 0, 1), 4096, false), Err(proto::EINVAL));
+            assert_eq!(chk(&req(k, 0, 0, 1), 4096, false), Err(proto::EINVAL));
         }
+    }
+
+    #[test]
+    fn structured_flags_and_block_status() {
+        let plain = Session::default();
+        let sr = Session {
+            structured: true,
+            base_allocation: None,
+        };
+        let meta = Session {
+            structured: true,
+            base_allocation: Some(1),
+        };
+        let df = req(proto::CMD_READ, proto::CMD_FLAG_DF, 0, 512);
+        assert_eq!(check(&df, 4096, false, plain), Err(proto::EINVAL));
+        assert_eq!(check(&df, 4096, false, sr), Ok(()));
+        let bs = req(proto::CMD_BLOCK_STATUS, proto::CMD_FLAG_REQ_ONE, 0, 4096);
+        assert_eq!(check(&bs, 4096, true, sr), Err(proto::EINVAL));
+        assert_eq!(check(&bs, 4096, true, meta), Ok(()));
+        // Past the end, zero length, a flag of another command.
+        let past = req(proto::CMD_BLOCK_STATUS, 0, 0, 4097);
+        assert_eq!(check(&past, 4096, false, meta), Err(proto::EINVAL));
+        let empty = req(proto::CMD_BLOCK_STATUS, 0, 0, 0);
+        assert_eq!(check(&empty, 4096, false, meta), Err(proto::EINVAL));
+        let df_bs = req(proto::CMD_BLOCK_STATUS, proto::CMD_FLAG_DF, 0, 1);
+        assert_eq!(check(&df_bs, 4096, false, meta), Err(proto::EINVAL));
+        // No payload limit: block status may ask about 4 GiB at once.
+        let big = req(proto::CMD_BLOCK_STATUS, 0, 0, u32::MAX);
+        assert_eq!(check(&big, u64::MAX, false, meta), Ok(()));
     }
 
     proptest! {
@@ -387,7 +536,7 @@ mod tests {
                                                    offset in any::<u64>(), len in any::<u32>(),
                                                    size in any::<u64>(), ro in any::<bool>()) {
             let r = req(kind, flags, offset, len);
-            if check(&r, size, ro).is_ok() && kind != proto::CMD_FLUSH {
+            if chk(&r, size, ro).is_ok() && kind != proto::CMD_FLUSH {
                 prop_assert!(offset as u128 + len as u128 <= size as u128);
                 prop_assert!(!(ro && kind != proto::CMD_READ));
             }

@@ -31,6 +31,7 @@ pub const NBD_OPT_LIST: u32 = 3;
 pub const NBD_OPT_INFO: u32 = 6;
 pub const NBD_OPT_GO: u32 = 7;
 pub const NBD_OPT_STRUCTURED_REPLY: u32 = 8;
+pub const NBD_OPT_EXTENDED_HEADERS: u32 = 11;
 pub const NBD_REP_ACK: u32 = 1;
 pub const NBD_REP_INFO: u32 = 3;
 pub const NBD_REP_ERR_UNSUP: u32 = 0x8000_0001;
