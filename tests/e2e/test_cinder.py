@@ -248,6 +248,10 @@ def test_upload_to_image_then_volume_from_image(api, openstack, server):
     openstack("image", "delete", up["image_id"]).ok()
 
 
+# Cinder's schema wants instance ids that look like UUIDs.
+SRV = "5b2f0a52-8f4e-4d0e-9d55-0c6d1c1f0a01"
+SRV2 = "5b2f0a52-8f4e-4d0e-9d55-0c6d1c1f0a02"
+
 CONNECTOR = {"ip": "127.0.0.1", "host": "h1", "initiator": "x", "platform": "x86_64",
              "os_type": "linux", "multipath": False, "mountpoint": "/dev/vdb"}
 
@@ -261,7 +265,7 @@ def test_attachments_with_cinder_cli(cinder, api, server, admin_env, tmp_path):
     assert wait_status(api, vid, "reserved")
     assert exports(server, vid) == []
     # attach twice without multiattach: 400
-    r = api("POST", "/attachments", {"attachment": {"volume_uuid": vid, "instance_uuid": "i2"}}, version="3.27")
+    r = api("POST", "/attachments", {"attachment": {"volume_uuid": vid, "instance_uuid": SRV2}}, version="3.27")
     assert r.status_code == 400 and "badRequest" in r.json()
     cinder(*base, "attachment-update", att, "--ip", "127.0.0.1", "--host", "h1", "--mountpoint", "/dev/vdb").ok()
     r = api("GET", f"/attachments/{att}", version="3.27").json()["attachment"]
@@ -286,7 +290,7 @@ def test_attachments_with_cinder_cli(cinder, api, server, admin_env, tmp_path):
 def test_attachment_create_with_connector_and_legacy_actions(api, server):
     v = api("POST", "/volumes", {"volume": {"size": 1}}).json()["volume"]
     vid = v["id"]
-    r = api("POST", "/attachments", {"attachment": {"volume_uuid": vid, "instance_uuid": "srv",
+    r = api("POST", "/attachments", {"attachment": {"volume_uuid": vid, "instance_uuid": SRV,
                                                     "connector": CONNECTOR, "mode": "ro"}}, version="3.54")
     assert r.status_code == 200, r.text
     a = r.json()["attachment"]
@@ -302,7 +306,7 @@ def test_attachment_create_with_connector_and_legacy_actions(api, server):
     assert r.status_code == 200, r.text
     name = r.json()["connection_info"]["data"]["export_name"]
     assert [x[0] for x in exports(server, vid)] == [name]
-    assert act({"os-attach": {"instance_uuid": "srv", "mountpoint": "/dev/vdb"}}).status_code == 202
+    assert act({"os-attach": {"instance_uuid": SRV, "mountpoint": "/dev/vdb"}}).status_code == 202
     v = wait_status(api, vid, "in-use")
     assert len(v["attachments"]) == 1
     assert act({"os-reserve": {}}).status_code == 400
@@ -378,3 +382,128 @@ def test_list_filters_and_count(api):
     assert [x["id"] for x in r] == [ids[0]]
     for i in ids:
         api("DELETE", f"/volumes/{i}").raise_for_status()
+
+
+def bad(r, message=None):
+    """A Cinder 400 with `message` (when given) as its badRequest text."""
+    assert r.status_code == 400, (r.status_code, r.text)
+    if message is not None:
+        assert r.json() == {"badRequest": {"code": 400, "message": message}}, r.text
+
+
+NOVOL = "00000000-0000-0000-0000-00000000abcd"
+
+
+def test_request_bodies_validated_like_cinder_schemas(api):
+    """cinder/api/schemas: 400s and their jsonschema wording (tempest's
+    test_volumes_negative sizes, unknown keys, ids)."""
+    post = lambda vol, **kw: api("POST", "/volumes", {"volume": vol}, **kw)
+    bad(post({"size": "#$%"}),
+        "Invalid input for field/attribute size. Value: #$%. '#$%' does not match '^[0-9]+$'")
+    bad(post({"size": ""}), "Invalid input for field/attribute size. Value: . '' does not match '^[0-9]+$'")
+    bad(post({"size": "0"}), "Invalid input for field/attribute size. Value: 0. 0 is less than the minimum of 1")
+    bad(post({"size": "-1"}),
+        "Invalid input for field/attribute size. Value: -1. '-1' does not match '^[0-9]+$'")
+    bad(post({"size": 1.5}),
+        "Invalid input for field/attribute size. Value: 1.5. 1.5 is not of type 'integer', 'string', 'null'")
+    bad(post({"size": 1, "name": "n" * 256}), "Invalid input received: name has 256 characters, more than 255.")
+    bad(post({"size": 1, "snapshot_id": "not-a-uuid"}),
+        "Invalid input for field/attribute snapshot_id. Value: not-a-uuid. 'not-a-uuid' is not valid "
+        "under any of the given schemas")
+    bad(post({"size": 1, "metadata": {"k": 1}}),
+        "Invalid input for field/attribute k. Value: 1. 1 is not of type 'string'")
+    bad(api("POST", "/volumes", {"volume": {"size": 1}, "extra": 1}),
+        "Additional properties are not allowed ('extra' was unexpected)")
+    bad(api("POST", "/volumes", {"size": 1}), "'volume' is a required property")
+    # unknown keys inside "volume": ignored before 3.53, refused from 3.53
+    r = post({"size": "1", "bogus": 1})
+    assert r.status_code == 202 and r.json()["volume"]["size"] == 1, r.text
+    vid = r.json()["volume"]["id"]
+    bad(post({"size": 1, "bogus": 1}, version="3.53"))
+    # the multiattach flag is gone: multiattach comes from the volume type
+    assert post({"size": 1, "multiattach": True}).json()["badRequest"]["message"].startswith(
+        "multiattach parameter has been removed.")
+    # unknown ids: 404 for snapshots and volumes, 400 for images
+    assert post({"size": 1, "snapshot_id": NOVOL}).status_code == 404
+    assert post({"size": 1, "source_volid": NOVOL}).status_code == 404
+    assert post({"size": 1, "volume_type": "nope"}).status_code == 404
+    bad(post({"size": 1, "imageRef": NOVOL}), "Invalid image identifier or unable to access requested image.")
+    # updates
+    bad(api("PUT", f"/volumes/{vid}", {"volume": {"size": 2}}),
+        "Invalid input for field/attribute volume. Value: {'size': 2}. "
+        "Additional properties are not allowed ('size' was unexpected)")
+    bad(api("PUT", f"/volumes/{vid}", {"volume": {}}, version="3.53"),
+        "Invalid input for field/attribute volume. Value: {}. {} is not valid under any of the given schemas")
+    # malformed bodies and actions
+    act = lambda body, **kw: api("POST", f"/volumes/{vid}/action", body, **kw)
+    bad(act({"os-extend": {"new_size": "abc"}}),
+        "Invalid input for field/attribute new_size. Value: abc. 'abc' does not match '^[0-9]+$'")
+    bad(act({"os-extend": {"new_size": None}}),
+        "Invalid input for field/attribute new_size. Value: None. None is not of type 'integer', 'string'")
+    bad(act({"os-extend": {"new_size": 1}}),
+        "Invalid input received: New size for extend must be greater than current size. "
+        "(current: 1, extended: 1).")
+    bad(act({"os-extend": {"new_size": 2}, "os-reserve": {}}), "Malformed request body")
+    bad(act({}), "Malformed request body")
+    bad(act({"os-nope": {}}),
+        "There is no such action: os-nope. Verify the request body and Content-Type header and try again.")
+    # snapshots and attachments
+    bad(api("POST", "/snapshots", {"snapshot": {"volume_id": "abc"}}),
+        "Invalid input for field/attribute volume_id. Value: abc. 'abc' is not valid under any of the "
+        "given schemas")
+    bad(api("POST", "/snapshots", {"snapshot": {"volume_id": vid, "force": False}}, version="3.66"))
+    bad(api("POST", "/attachments", {"attachment": {"volume_uuid": vid, "instance_uuid": "srv"}},
+            version="3.27"),
+        "Invalid input for field/attribute instance_uuid. Value: srv. 'srv' is not a 'uuid'")
+    assert api("GET", f"/volumes/{vid}").json()["volume"]["status"] == "available"
+    assert api("DELETE", f"/volumes/{vid}").status_code == 202
+
+
+def test_malformed_json_body(server, api, token):
+    tok, project = token
+    r = requests.post(f"{server.volume_url}/v3/{project}/volumes", data="{",
+                      headers={"X-Auth-Token": tok, "Content-Type": "application/json"}, timeout=10)
+    bad(r, "Malformed request body")
+
+
+def test_state_rules_like_cinder_volume_api(api, server):
+    v = api("POST", "/volumes", {"volume": {"size": 1}}).json()["volume"]
+    vid = v["id"]
+    act = lambda body, **kw: api("POST", f"/volumes/{vid}/action", body, **kw)
+    assert act({"os-attach": {"instance_uuid": SRV, "mountpoint": "/dev/vdb"}}).status_code == 202
+    wait_status(api, vid, "in-use")
+    # extend of an in-use volume before 3.42: Cinder prints the expected dict
+    bad(act({"os-extend": {"new_size": 2}}),
+        f"Invalid volume: Volume {vid} status must be '{{'status': 'available'}}' to extend, currently in-use.")
+    assert act({"os-extend": {"new_size": 2}}, version="3.42").status_code == 202
+    # force delete never removes an attached volume
+    r = act({"os-force_delete": {}})
+    bad(r)
+    assert "must not be migrating, attached" in r.json()["badRequest"]["message"]
+    # snapshot of a volume in error
+    assert act({"os-reset_status": {"status": "error"}}).status_code == 202
+    bad(api("POST", "/snapshots", {"snapshot": {"volume_id": vid, "force": True}}),
+        "Invalid volume: The snapshot cannot be created when the volume is in error status.")
+    # os-force_detach (admin) frees it, as tempest's test_force_detach_volume
+    att = api("GET", f"/volumes/{vid}").json()["volume"]["attachments"][0]["attachment_id"]
+    r = act({"os-force_detach": {"attachment_id": att, "connector": None}})
+    assert r.status_code == 202, r.text
+    v = wait_status(api, vid, "available")
+    assert v["attachments"] == [] and exports(server, vid) == []
+    assert act({"os-force_delete": {}}).status_code == 202
+    assert api("GET", f"/volumes/{vid}").status_code == 404
+
+
+def test_snapshot_pagination_links(api, token):
+    v = api("POST", "/volumes", {"volume": {"size": 1}}).json()["volume"]
+    ids = [api("POST", "/snapshots", {"snapshot": {"volume_id": v["id"]}}).json()["snapshot"]["id"]
+           for _ in range(3)]
+    for coll in ("/snapshots", "/snapshots/detail"):
+        r = api("GET", f"{coll}?limit=2").json()
+        assert len(r["snapshots"]) == 2
+        link = r["snapshots_links"][0]
+        assert link["rel"] == "next" and f"{coll}?limit=2&marker={r['snapshots'][1]['id']}" in link["href"]
+        rest = requests.get(link["href"], headers={"X-Auth-Token": token[0]}, timeout=10).json()
+        assert "snapshots_links" not in rest
+        assert {s["id"] for s in r["snapshots"] + rest["snapshots"]} >= set(ids)
+    assert api("DELETE", f"/volumes/{v['id']}?cascade=true").status_code == 202
