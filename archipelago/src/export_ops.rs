@@ -284,4 +284,109 @@ mod tests {
             Err(crate::Error::NotFound(_))
         ));
     }
+
+    fn id(_c: &mut db::Conn, rid: &str) -> Result<String, crate::Error> {
+        Ok(rid.to_string())
+    }
+
+    #[tokio::test]
+    async fn extents_follow_the_layered_map_and_merge_runs() {
+        let (_d, arch, _s) = setup(4096);
+        let size = 10 * 4096 + 100;
+        let rid = arch.create_rw(size, id).await.unwrap();
+        assert_eq!(
+            arch.extents(&rid, 0, size).await.unwrap(),
+            vec![(size, true)]
+        );
+        for b in [1u64, 2, 5] {
+            let data = Bytes::from(vec![b as u8; 4096]);
+            arch.write_at(&rid, b * 4096, data).await.unwrap();
+        }
+        let want = vec![
+            (4096, true),
+            (8192, false),
+            (8192, true),
+            (4096, false),
+            (4 * 4096 + 100, true),
+        ];
+        assert_eq!(arch.extents(&rid, 0, size).await.unwrap(), want);
+        // Unaligned start and end inside blocks; clamped to the size.
+        assert_eq!(
+            arch.extents(&rid, 4096 + 10, 4096).await.unwrap(),
+            vec![(4096, false)]
+        );
+        assert_eq!(
+            arch.extents(&rid, 100, 9000).await.unwrap(),
+            vec![(3996, true), (5004, false)]
+        );
+        assert_eq!(
+            arch.extents(&rid, size - 50, 1 << 40).await.unwrap(),
+            vec![(50, true)]
+        );
+        assert_eq!(arch.extents(&rid, size, 10).await.unwrap(), vec![]);
+        // A clone sees its parent's blocks; a discard in the clone is an
+        // explicit hole that hides the parent's block.
+        let snap = arch.snapshot(&rid, id).await.unwrap();
+        let clone = arch.clone_rw(&snap, id).await.unwrap();
+        assert_eq!(arch.extents(&clone, 0, size).await.unwrap(), want);
+        arch.discard(&clone, 4096, 4096).await.unwrap();
+        arch.write_at(&clone, 9 * 4096, Bytes::from(vec![9u8; 4096]))
+            .await
+            .unwrap();
+        assert_eq!(
+            arch.extents(&clone, 0, size).await.unwrap(),
+            vec![
+                (8192, true),
+                (4096, false),
+                (8192, true),
+                (4096, false),
+                (3 * 4096, true),
+                (4096, false),
+                (100, true),
+            ]
+        );
+        assert!(matches!(
+            arch.extents("nope", 0, 1).await,
+            Err(crate::Error::NotFound(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn read_sparse_returns_data_and_merged_holes() {
+        let (_d, arch, _s) = setup(4096);
+        let size = 6 * 4096 + 100;
+        let rid = arch.create_rw(size, id).await.unwrap();
+        arch.write_at(&rid, 4096, Bytes::from(vec![1u8; 8192]))
+            .await
+            .unwrap();
+        // The short tail block (100 bytes, above the inline threshold).
+        arch.write_at(&rid, 6 * 4096, Bytes::from(vec![2u8; 100]))
+            .await
+            .unwrap();
+        let spans = arch.read_sparse(&rid, 100, size).await.unwrap();
+        let shape: Vec<(u64, Option<u8>)> = spans
+            .iter()
+            .map(|(n, r)| (*n, r.as_ref().unwrap().as_ref().map(|d| d[0])))
+            .collect();
+        assert_eq!(
+            shape,
+            vec![
+                (3996, None),
+                (4096, Some(1)),
+                (4096, Some(1)),
+                (3 * 4096, None),
+                (100, Some(2)),
+            ]
+        );
+        // The bytes are those read_at returns.
+        let flat: Vec<u8> = spans
+            .into_iter()
+            .flat_map(|(n, r)| match r.unwrap() {
+                Some(d) => d.to_vec(),
+                None => vec![0; n as usize],
+            })
+            .collect();
+        assert_eq!(flat, arch.read_at(&rid, 100, size).await.unwrap());
+        assert!(arch.read_sparse(&rid, size, 5).await.unwrap().is_empty());
+    }
 }

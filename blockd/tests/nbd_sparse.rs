@@ -135,3 +135,150 @@ fn qemu_img_convert_of_a_thin_8g_export_reads_only_its_data() {
     ]);
     assert!(o.stdout.contains("identical"), "{}", o.stdout);
 }
+
+/// Data at known places of a [`SIZE`] export (256 KiB blocks): block 1,
+/// blocks 4 and 5, and the 4 KiB tail. Returns the expected allocation as
+/// (offset, length, is_hole).
+fn thin_layout(srv: &Server, rid: &str) -> Vec<(u64, u64, bool)> {
+    let b = BLOCK as u64;
+    fill(srv, rid, b, b, 0x11);
+    fill(srv, rid, 4 * b, 2 * b, 0x22);
+    fill(srv, rid, 16 * b, 4 * KIB, 0x33);
+    vec![
+        (0, b, true),
+        (b, b, false),
+        (2 * b, 2 * b, true),
+        (4 * b, 2 * b, false),
+        (6 * b, 10 * b, true),
+        (16 * b, 4 * KIB, false),
+    ]
+}
+
+/// Merges adjacent runs of the same kind (a client may split its queries).
+fn merge(runs: impl IntoIterator<Item = (u64, u64, bool)>) -> Vec<(u64, u64, bool)> {
+    let mut out: Vec<(u64, u64, bool)> = Vec::new();
+    for (off, len, hole) in runs {
+        match out.last_mut() {
+            Some(l) if l.2 == hole && l.0 + l.1 == off => l.1 += len,
+            _ => out.push((off, len, hole)),
+        }
+    }
+    out
+}
+
+#[test]
+fn nbdinfo_map_shows_exactly_the_written_extents() {
+    if !have("nbdinfo") {
+        return;
+    }
+    let srv = Server::start();
+    let v = srv.export(SIZE, None, false);
+    let want = thin_layout(&srv, &v.rid);
+    let o = run(Command::new("nbdinfo").args(["--map", &v.uri]));
+    assert!(o.ok, "{}", o.stderr);
+    // Lines: offset, length, flags, description ("hole,zero" or "data").
+    let got = merge(o.stdout.lines().map(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        let flags: u32 = f[2].parse().unwrap();
+        assert!(flags == 0 || flags == 3, "{l}");
+        (f[0].parse().unwrap(), f[1].parse().unwrap(), flags == 3)
+    }));
+    assert_eq!(got, want, "{}", o.stdout);
+}
+
+/// The value of `"key": value` in one JSON object line of qemu-img map.
+fn json_field<'a>(line: &'a str, key: &str) -> &'a str {
+    let k = format!("\"{key}\": ");
+    let rest = &line[line.find(&k).unwrap_or_else(|| panic!("{key} in {line}")) + k.len()..];
+    rest.split([',', '}']).next().unwrap().trim()
+}
+
+#[test]
+fn qemu_img_map_shows_holes_and_data() {
+    if !have("qemu-img") {
+        return;
+    }
+    let srv = Server::start();
+    let v = srv.export(SIZE, None, false);
+    let want = thin_layout(&srv, &v.rid);
+    let o = qemu_img(&["map", "--output=json", "-f", "raw", &v.uri]);
+    let got = merge(
+        o.stdout
+            .lines()
+            .filter(|l| l.contains("\"start\""))
+            .map(|l| {
+                let data = json_field(l, "data") == "true";
+                let zero = json_field(l, "zero") == "true";
+                assert!(data != zero, "holes read as zeros, data is data: {l}");
+                (
+                    json_field(l, "start").parse().unwrap(),
+                    json_field(l, "length").parse().unwrap(),
+                    !data,
+                )
+            }),
+    );
+    assert_eq!(got, want, "{}", o.stdout);
+}
+
+#[test]
+fn nbdcopy_of_a_thin_export_is_sparse_and_identical() {
+    if !have("nbdcopy") {
+        return;
+    }
+    let srv = Server::start();
+    let size = 256 * MIB;
+    let v = srv.export(size, None, false);
+    fill(&srv, &v.rid, 100 * MIB, BLOCK as u64, 0x42);
+    let proxy = Proxy::start(srv.port);
+    let tmp = tempfile::tempdir().unwrap();
+    let dst = tmp.path().join("dst.raw");
+    std::fs::File::create(&dst).unwrap().set_len(size).unwrap();
+    let o = run(Command::new("nbdcopy").args([&proxy.uri(&v), dst.to_str().unwrap()]));
+    assert!(o.ok, "{}{}", o.stdout, o.stderr);
+    let sent = proxy.sent();
+    eprintln!("nbdcopy of a thin 256 MiB export: {sent} bytes from the server");
+    assert!(sent < 16 * MIB, "server sent {sent} bytes");
+    let md = std::fs::metadata(&dst).unwrap();
+    assert!(md.blocks() * 512 <= 8 * MIB, "copy is not sparse");
+    let copy = std::fs::read(&dst).unwrap();
+    let b = BLOCK as usize;
+    let at = 100 * MIB as usize;
+    assert!(all(&copy[..at], 0) && all(&copy[at + b..], 0));
+    assert!(all(&copy[at..at + b], 0x42));
+}
+
+#[test]
+fn structured_reads_across_data_and_hole_boundaries() {
+    if !have("qemu-io") {
+        return;
+    }
+    let srv = Server::start();
+    let v = srv.export(SIZE, None, false);
+    thin_layout(&srv, &v.rid);
+    // qemu-io negotiates structured replies; each read crosses a boundary
+    // between data and hole, or spans several of them.
+    qemu_io(
+        &v.uri,
+        &[
+            s("read -P 0 0 256k"),
+            s("read -P 0x11 256k 256k"),
+            s("read -P 0 250k 6k"),
+            s("read -P 0x11 256k 100k"),
+            s("read -P 0 512k 512k"),
+            s("read -P 0x22 1M 512k"),
+            s("read -P 0 1536k 2560k"),
+            s("read -P 0x33 4M 4k"),
+            s("read -v 255k 2k"),
+        ],
+    );
+    let out = qemu_io(&v.uri, &[s("read -v 255k 2k")]);
+    // 1 KiB of zeros then 1 KiB of 0x11.
+    assert!(out.contains("0003fc00:  00 00"), "{out}");
+    assert!(out.contains("00040000:  11 11"), "{out}");
+    // The same bytes over simple replies (the raw client does not
+    // negotiate structured replies).
+    let (mut c, flags) = Raw::open(srv.port, &v.name);
+    assert_eq!(flags & 128, 0, "SEND_DF without structured replies");
+    let got = c.read(0, SIZE as u32).unwrap();
+    assert_eq!(got, srv.read(&v.rid, 0, SIZE));
+}
