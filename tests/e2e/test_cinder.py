@@ -507,3 +507,75 @@ def test_snapshot_pagination_links(api, token):
         assert "snapshots_links" not in rest
         assert {s["id"] for s in r["snapshots"] + rest["snapshots"]} >= set(ids)
     assert api("DELETE", f"/volumes/{v['id']}?cascade=true").status_code == 202
+
+
+def _connect(api, vid):
+    """Exports `vid` with `os-initialize_connection` (the volume stays
+    available, as in Cinder) and returns its NBD URI."""
+    import volutil
+
+    r = api("POST", f"/volumes/{vid}/action", {"os-initialize_connection": {"connector": CONNECTOR}})
+    assert r.status_code == 200, r.text
+    return volutil.nbd_uri(r.json()["connection_info"])
+
+
+def _disconnect(api, vid):
+    r = api("POST", f"/volumes/{vid}/action", {"os-terminate_connection": {"connector": CONNECTOR}})
+    assert r.status_code == 202, r.text
+
+
+def test_revert_is_seen_by_a_live_nbd_connection(api):
+    """revert_to points the volume at a new layer; a client that stays
+    connected across the revert must read the snapshot's data next."""
+    import subprocess
+
+    import volutil
+
+    v = api("POST", "/volumes", {"volume": {"size": 1}}).json()["volume"]
+    uri = _connect(api, v["id"])
+    volutil.qemu_io(uri, "write -P 0xaa 0 1M", "flush")
+    s = api("POST", "/snapshots", {"snapshot": {"volume_id": v["id"]}}).json()["snapshot"]
+    # One qemu-io process, one NBD connection: overwrite, wait while the
+    # volume is reverted, then read on the same connection.
+    proc = subprocess.Popen(
+        ["qemu-io", "-f", "raw", uri, "-c", "write -P 0xbb 0 1M", "-c", "flush",
+         "-c", "sleep 5000", "-c", "read -P 0xaa 0 1M"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        time.sleep(2.5)
+        r = api("POST", f"/volumes/{v['id']}/action", {"revert": {"snapshot_id": s["id"]}}, version="3.40")
+        assert r.status_code == 202, r.text
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert "wrote 1048576/1048576" in out, out
+    assert "Pattern verification failed" not in out and "read 1048576/1048576" in out, out
+    # and a new connection sees it too
+    volutil.qemu_io(uri, "read -P 0xaa 0 1M")
+    _disconnect(api, v["id"])
+    assert api("DELETE", f"/volumes/{v['id']}?cascade=true").status_code == 202
+
+
+def test_deleting_the_parent_keeps_clone_and_image_data(api):
+    """The resource layer refcounts layers: deleting a volume (and, by
+    cascade, its snapshot) leaves its clone and its image readable."""
+    import volutil
+
+    v = api("POST", "/volumes", {"volume": {"size": 1}}).json()["volume"]
+    uri = _connect(api, v["id"])
+    volutil.qemu_io(uri, "write -P 0xcd 0 1M", "write -P 0x5e 512M 1M", "flush")
+    _disconnect(api, v["id"])
+    s = api("POST", "/snapshots", {"snapshot": {"volume_id": v["id"]}}).json()["snapshot"]
+    clone = api("POST", "/volumes", {"volume": {"snapshot_id": s["id"]}}).json()["volume"]
+    r = api("POST", f"/volumes/{v['id']}/action", {"os-volume_upload_image": {"image_name": "keep"}})
+    assert r.status_code == 202, r.text
+    image_id = r.json()["os-volume_upload_image"]["image_id"]
+    assert api("DELETE", f"/volumes/{v['id']}?cascade=true").status_code == 202
+    assert api("GET", f"/snapshots/{s['id']}").status_code == 404
+    from_image = api("POST", "/volumes", {"volume": {"size": 1, "imageRef": image_id}}).json()["volume"]
+    for child in (clone["id"], from_image["id"]):
+        uri = _connect(api, child)
+        volutil.qemu_io(uri, "read -P 0xcd 0 1M", "read -P 0x5e 512M 1M", "read -P 0 1M 1M")
+        _disconnect(api, child)
+        assert api("DELETE", f"/volumes/{child}").status_code == 202
