@@ -255,37 +255,44 @@ pub async fn update(
     let row = load_owned(&g, &caller, &path, "modify_image").await?;
     let mut new = row.clone();
     let applied = patch::apply(&mut new, &changes, caller.is_admin())?;
+    // Checked before the transaction; applied inside it with the attribute
+    // changes, so a refused registration leaves no attribute changed
+    // (Glance saves a patch as one image).
+    let regs = applied
+        .locations
+        .into_iter()
+        .map(|loc| locations::prepare(&caller, loc))
+        .collect::<Result<Vec<_>>>()?;
     new.updated_at = db::now_micros();
     let id = row.id.clone();
-    let n2 = new.clone();
-    g.db()
+    let updated = g
+        .db()
         .transaction(move |c| {
             // Only the attributes the patch changed are written over a row
             // that may have moved on (an upload finishing meanwhile).
             let Some(mut cur) = images::get(c, &id)? else {
                 return Err(no_image(&id));
             };
-            cur.name = n2.name;
-            cur.visibility = n2.visibility;
-            cur.protected = n2.protected;
-            cur.os_hidden = n2.os_hidden;
-            cur.min_ram = n2.min_ram;
-            cur.min_disk = n2.min_disk;
-            cur.container_format = n2.container_format;
-            cur.disk_format = n2.disk_format;
-            cur.owner = n2.owner;
-            cur.tags = n2.tags;
-            cur.properties = n2.properties;
-            cur.updated_at = n2.updated_at;
+            cur.name = new.name;
+            cur.visibility = new.visibility;
+            cur.protected = new.protected;
+            cur.os_hidden = new.os_hidden;
+            cur.min_ram = new.min_ram;
+            cur.min_disk = new.min_disk;
+            cur.container_format = new.container_format;
+            cur.disk_format = new.disk_format;
+            cur.owner = new.owner;
+            cur.tags = new.tags;
+            cur.properties = new.properties;
+            cur.updated_at = new.updated_at;
+            for reg in regs {
+                locations::apply(c, &mut cur, reg)?;
+            }
             images::update(c, &cur)?;
-            Ok::<_, GlanceError>(())
+            Ok::<_, GlanceError>(cur)
         })
         .await?;
-    for loc in applied.locations {
-        locations::register(&g, &caller, &row.id, loc).await?;
-    }
-    let row = load_visible(&g, &caller, &row.id).await?;
-    Ok(image_response(actix_web::http::StatusCode::OK, &row))
+    Ok(image_response(actix_web::http::StatusCode::OK, &updated))
 }
 
 /// The resources an image row holds references on.

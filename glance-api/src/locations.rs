@@ -64,67 +64,104 @@ pub fn copy_resources(row: &ImageRow) -> Vec<String> {
         .collect()
 }
 
-/// Makes the queued image `id` active on the Swift object `loc.url` names.
-pub async fn register(g: &Glance, caller: &Caller, id: &str, loc: LocationAdd) -> Result<()> {
+/// A location add checked against the caller, ready to apply in a
+/// transaction.
+pub struct Registration {
+    url: String,
+    account: String,
+    container: String,
+    object: String,
+    validation: BTreeMap<String, Value>,
+    metadata: BTreeMap<String, Value>,
+}
+
+/// Parses `loc` and checks the caller may register that object.
+pub fn prepare(caller: &Caller, loc: LocationAdd) -> Result<Registration> {
     let (account, container, object) = parse_swift_url(&loc.url)?;
     let own_account = format!("AUTH_{}", caller.project());
     if !caller.is_admin() && account != own_account {
         return Err(forbidden_action("add_location"));
     }
-    let validation = loc.validation_data.unwrap_or_default();
-    let metadata = loc.metadata.unwrap_or_default();
+    Ok(Registration {
+        url: loc.url,
+        account,
+        container,
+        object,
+        validation: loc.validation_data.unwrap_or_default(),
+        metadata: loc.metadata.unwrap_or_default(),
+    })
+}
+
+/// Makes the queued `row` active on the registered object's resource,
+/// inside the caller's transaction (the caller writes the row).
+pub fn apply(c: &mut db::Conn, row: &mut ImageRow, reg: Registration) -> Result<()> {
+    let Registration {
+        url,
+        account,
+        container,
+        object,
+        validation,
+        metadata,
+    } = reg;
+    if row.status != "queued" {
+        return Err(GlanceError::Conflict(format!(
+            "It's not allowed to add locations if image status is {}.",
+            row.status
+        )));
+    }
+    let now = db::now_micros();
+    let obj = db::swift::object(c, &account, &container, &object)?
+        .filter(|o| !o.expired(now))
+        .ok_or_else(|| {
+            GlanceError::BadRequest(format!("Invalid location {}: no such object", url))
+        })?;
+    if obj.is_manifest() {
+        return Err(GlanceError::BadRequest(format!(
+            "Invalid location {}: a large-object manifest cannot be registered \
+                 without copying its segments",
+            url
+        )));
+    }
+    // The etag of a plain object is the MD5 of its content.
+    if let Some(v) = validation.get("checksum").and_then(Value::as_str) {
+        if v != obj.etag {
+            return Err(GlanceError::BadRequest(
+                "Conflicting values for checksum".into(),
+            ));
+        }
+    }
+    archipelago::meta::retain(c, &obj.resource_id).map_err(GlanceError::from)?;
+    let policy = archipelago::meta::get_resource(c, &obj.resource_id)?.policy;
+    row.resource_id = Some(obj.resource_id.clone());
+    row.size = Some(obj.size);
+    row.virtual_size = virtual_size(row, obj.size);
+    row.checksum = Some(obj.etag.clone());
+    row.os_hash_algo = validation
+        .get("os_hash_algo")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    row.os_hash_value = validation
+        .get("os_hash_value")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    row.store = Some(policy);
+    let locs = json!([{ "url": url, "metadata": metadata }]);
+    row.locations = locs.to_string();
+    row.status = "active".into();
+    row.updated_at = now;
+    Ok(())
+}
+
+/// Makes the queued image `id` active on the Swift object `url` names.
+pub async fn register(g: &Glance, caller: &Caller, id: &str, loc: LocationAdd) -> Result<()> {
+    let reg = prepare(caller, loc)?;
     let id = id.to_string();
     g.db()
         .transaction(move |c| {
             let Some(mut row) = images::get(c, &id)? else {
                 return Err(no_image(&id));
             };
-            if row.status != "queued" {
-                return Err(GlanceError::Conflict(format!(
-                    "It's not allowed to add locations if image status is {}.",
-                    row.status
-                )));
-            }
-            let now = db::now_micros();
-            let obj = db::swift::object(c, &account, &container, &object)?
-                .filter(|o| !o.expired(now))
-                .ok_or_else(|| {
-                    GlanceError::BadRequest(format!("Invalid location {}: no such object", loc.url))
-                })?;
-            if obj.is_manifest() {
-                return Err(GlanceError::BadRequest(format!(
-                    "Invalid location {}: a large-object manifest cannot be registered \
-                     without copying its segments",
-                    loc.url
-                )));
-            }
-            // The etag of a plain object is the MD5 of its content.
-            if let Some(v) = validation.get("checksum").and_then(Value::as_str) {
-                if v != obj.etag {
-                    return Err(GlanceError::BadRequest(
-                        "Conflicting values for checksum".into(),
-                    ));
-                }
-            }
-            archipelago::meta::retain(c, &obj.resource_id).map_err(GlanceError::from)?;
-            let policy = archipelago::meta::get_resource(c, &obj.resource_id)?.policy;
-            row.resource_id = Some(obj.resource_id.clone());
-            row.size = Some(obj.size);
-            row.virtual_size = virtual_size(&row, obj.size);
-            row.checksum = Some(obj.etag.clone());
-            row.os_hash_algo = validation
-                .get("os_hash_algo")
-                .and_then(Value::as_str)
-                .map(str::to_string);
-            row.os_hash_value = validation
-                .get("os_hash_value")
-                .and_then(Value::as_str)
-                .map(str::to_string);
-            row.store = Some(policy);
-            let locs = json!([{ "url": loc.url, "metadata": metadata }]);
-            row.locations = locs.to_string();
-            row.status = "active".into();
-            row.updated_at = now;
+            apply(c, &mut row, reg)?;
             images::update(c, &row)?;
             Ok(())
         })

@@ -383,3 +383,164 @@ def test_bad_input(server, admin_token):
     assert api(server, tok, "DELETE", f"{p}/tags/t1").status_code == 204
     assert api(server, tok, "GET", "/v2/schemas/image").json()["name"] == "image"
     assert api(server, tok, "GET", "/v2/schemas/members").json()["name"] == "members"
+
+
+def msg(r) -> str:
+    """The `message` of a webob JSON error body."""
+    return r.json()["message"]
+
+
+def test_error_bodies_are_webobs(server, admin_token, admin_env):
+    tok = admin_token[0]
+    img = new_image(server, tok, name="bodies")
+    p = f"/v2/images/{img['id']}"
+    missing = "/v2/images/00000000-0000-0000-0000-000000000000"
+    # explanation= form, in each of webob's three formats.
+    r = api(server, tok, "GET", missing)
+    assert r.json() == {"code": "404 Not Found", "title": "Not Found",
+                        "message": "No image found with ID 00000000-0000-0000-0000-000000000000<br /><br />\n\n\n"}
+    r = api(server, tok, "GET", missing, headers={"Accept": "text/plain"})
+    assert r.headers["Content-Type"] == "text/plain; charset=UTF-8"
+    assert r.text == "404 Not Found\n\nNo image found with ID 00000000-0000-0000-0000-000000000000\n\n   "
+    r = api(server, tok, "GET", missing, headers={"Accept": "*/*"})
+    assert r.text == ("<html>\n <head>\n  <title>404 Not Found</title>\n </head>\n <body>\n"
+                      "  <h1>404 Not Found</h1>\n  No image found with ID 00000000-0000-0000-0000-000000000000"
+                      "<br /><br />\n\n\n\n </body>\n</html>")
+    # Positional (detail) form: webob's default explanation, then the message.
+    r = api(server, tok, "PATCH", p, headers={"Content-Type": PATCH},
+            data=json.dumps([{"op": "remove", "path": "/missing"}]))
+    assert r.status_code == 409
+    assert msg(r) == ("There was a conflict when trying to complete your request.<br /><br />\n"
+                      "Property missing does not exist.\n\n")
+    r = api(server, tok, "PATCH", p, headers={"Content-Type": PATCH},
+            data=json.dumps([{"op": "remove", "path": "/name"}]))
+    assert r.status_code == 403
+    assert msg(r) == "Access was denied to this resource.<br /><br />\nProperty name may not be removed.\n\n"
+    r = api(server, tok, "POST", "/v2/images", json={"name": "x", "deleted": "1"})
+    assert r.status_code == 403 and msg(r).endswith("\nAttribute 'deleted' is reserved.\n\n")
+    r = api(server, tok, "POST", "/v2/images", json={"name": "x", "locations": []})
+    assert r.status_code == 403 and msg(r).startswith("Attribute 'locations' is reserved.")
+    # 415 and 405 have their own webob templates.
+    r = api(server, tok, "PATCH", p, headers={"Content-Type": "application/json"}, data="[]")
+    assert r.status_code == 415
+    assert msg(r) == ("The request media type application/json is not supported by this server.\n"
+                      "<br /><br />\nImage PATCH expects Content-Type one of: "
+                      "application/openstack-images-v2.0-json-patch, application/openstack-images-v2.1-json-patch")
+    r = api(server, tok, "PUT", f"{missing}/file", data=b"x", headers={"Content-Type": "text/plain"})
+    assert r.status_code == 415, "the media type is checked before the image is looked up"
+    assert msg(r).endswith("<br /><br />\nInvalid content type text/plain")
+    r = api(server, tok, "PUT", p, data="{}")
+    assert r.status_code == 405 and r.headers["Allow"] == "GET, PATCH, DELETE"
+    assert msg(r) == "The method PUT is not allowed for this resource. <br /><br />\n"
+    # Behind keystonemiddleware, every /v2 route needs a token first.
+    assert requests.put(f"{server.image_url}{p}", timeout=10).status_code == 401
+    assert requests.get(f"{server.image_url}/v2/schemas/image", timeout=10).status_code == 401
+    assert requests.get(f"{server.image_url}/v2/nothing", timeout=10).status_code == 401
+    # python-glanceclient shows the message of the HTML body it gets.
+    glance = util.client_bin("glance")
+    priv = new_image(server, tok, name="bodies-private", visibility="private")
+    res = util.run([glance, "member-create", priv["id"], "someproject"], env=admin_env)
+    assert res.rc != 0, res.describe()
+    assert f"Not allowed to create members for image {priv['id']}." in res.stdout + res.stderr, res.describe()
+    api(server, tok, "DELETE", f"/v2/images/{priv['id']}")
+    api(server, tok, "DELETE", p)
+
+
+def test_data_states_follow_glance(server, admin_token):
+    tok = admin_token[0]
+    # Uploading needs both formats.
+    bare = api(server, tok, "POST", "/v2/images", json={"name": "noformats"}).json()
+    r = api(server, tok, "PUT", f"/v2/images/{bare['id']}/file", data=b"abc",
+            headers={"Content-Type": "application/octet-stream"})
+    assert r.status_code == 400
+    assert msg(r).startswith("Properties disk_format, container_format must be set prior to saving data.")
+    assert api(server, tok, "GET", f"/v2/images/{bare['id']}").json()["status"] == "queued"
+    # A staged image shows its size, not yet its hashes.
+    data = os.urandom(MIB + 5)
+    img = new_image(server, tok, name="staged-fields")
+    r = api(server, tok, "PUT", f"/v2/images/{img['id']}/stage", data=data,
+            headers={"Content-Type": "application/octet-stream"})
+    assert r.status_code == 204, r.text
+    shown = api(server, tok, "GET", f"/v2/images/{img['id']}").json()
+    assert shown["status"] == "uploading" and shown["size"] == len(data)
+    assert shown["checksum"] is None and shown["os_hash_value"] is None and shown["os_hash_algo"] is None
+    r = api(server, tok, "POST", f"/v2/images/{img['id']}/import", json={"method": {"name": "glance-direct"}})
+    assert r.status_code == 202 and r.text == ""
+    shown = api(server, tok, "GET", f"/v2/images/{img['id']}").json()
+    assert shown["status"] == "active" and shown["checksum"] == hashlib.md5(data).hexdigest()
+    for i in (bare, img):
+        api(server, tok, "DELETE", f"/v2/images/{i['id']}")
+
+
+def test_member_api_messages(server, admin_token, other):
+    tok = admin_token[0]
+    priv = new_image(server, tok, name="m-private", visibility="private")
+    shared = new_image(server, tok, name="m-shared", visibility="shared")
+    gone = "00000000-0000-0000-0000-00000000beef"
+    r = api(server, tok, "POST", f"/v2/images/{priv['id']}/members", json={"member": other["project"]})
+    assert r.status_code == 403 and msg(r).startswith(f"Not allowed to create members for image {priv['id']}.")
+    r = api(server, tok, "GET", f"/v2/images/{priv['id']}/members")
+    assert r.status_code == 403
+    assert msg(r).startswith(f"Not allowed to list members for image {priv['id']}: Only shared images have members.")
+    r = api(server, tok, "POST", f"/v2/images/{gone}/members", json={"member": other["project"]})
+    assert r.status_code == 404 and msg(r).startswith(f"Image {gone} not found.")
+    r = api(server, tok, "POST", f"/v2/images/{shared['id']}/members", json={"member": ""})
+    assert r.status_code == 400 and msg(r).startswith("Member can't be empty")
+    assert api(server, tok, "POST", f"/v2/images/{shared['id']}/members",
+               json={"member": other["project"]}).status_code == 200
+    r = api(server, tok, "POST", f"/v2/images/{shared['id']}/members", json={"member": other["project"]})
+    assert r.status_code == 409
+    assert msg(r).startswith(f"Member {other['project']} is duplicated for image {shared['id']}")
+    r = api(server, other["token"], "PUT", f"/v2/images/{shared['id']}/members/{other['project']}",
+            json={"status": "maybe"})
+    assert r.status_code == 400
+    assert msg(r).startswith('Incorrect request: Status must be "pending", "accepted" or "rejected".')
+    r = api(server, tok, "GET", f"/v2/images/{shared['id']}/members/nobody")
+    assert r.status_code == 404
+    assert msg(r).startswith(f"nobody not found in the member list of the image {shared['id']}.")
+    for i in (priv, shared):
+        api(server, tok, "DELETE", f"/v2/images/{i['id']}")
+
+
+def test_listing_marker_and_links_follow_glance(server, admin_token, other):
+    tok = admin_token[0]
+    made = [new_image(server, tok, name=f"mk-{i}", tags=["mk"]) for i in range(4)]
+    outsider = new_image(server, tok, name="mk-1x")  # sorts between mk-1 and mk-2, untagged
+    r = api(server, tok, "GET", f"/v2/images?tag=mk&sort=name:asc&marker={outsider['id']}")
+    assert r.status_code == 200, r.text
+    assert [i["name"] for i in r.json()["images"]] == ["mk-2", "mk-3"]
+    assert r.json()["first"] == "/v2/images?tag=mk&sort=name%3Aasc"
+    r = api(server, tok, "GET", "/v2/images?tag=mk&sort=name:asc&limit=2")
+    assert r.json()["next"] == f"/v2/images?tag=mk&sort=name%3Aasc&limit=2&marker={made[1]['id']}"
+    r = api(server, tok, "GET", "/v2/images?marker=nope")
+    assert r.status_code == 400 and msg(r).startswith("No image found with ID nope")
+    theirs = new_image(server, other["token"], name="theirs", visibility="private")
+    r = api(server, other["token"], "GET", f"/v2/images?marker={made[0]['id']}")
+    assert r.status_code == 403
+    r = api(server, tok, "GET", "/v2/images?sort_key=owner")
+    assert msg(r).startswith("Invalid sort key: owner. It must be one of the following:")
+    r = api(server, tok, "GET", "/v2/images?os_hidden=yes")
+    assert r.status_code == 400
+    # An admin's default listing leaves out other projects' community images.
+    comm = new_image(server, other["token"], name="their-community", visibility="community")
+    ids = [i["id"] for i in api(server, tok, "GET", "/v2/images?limit=1000").json()["images"]]
+    assert comm["id"] not in ids and theirs["id"] in ids
+    ids = [i["id"] for i in api(server, tok, "GET", "/v2/images?visibility=community").json()["images"]]
+    assert comm["id"] in ids
+    for i in made + [outsider]:
+        api(server, tok, "DELETE", f"/v2/images/{i['id']}")
+    for i in (theirs, comm):
+        api(server, other["token"], "DELETE", f"/v2/images/{i['id']}")
+
+
+def test_patch_with_location_is_one_change(server, admin_token):
+    tok, project = admin_token
+    img = new_image(server, tok, name="before")
+    r = api(server, tok, "PATCH", f"/v2/images/{img['id']}", headers={"Content-Type": PATCH},
+            data=json.dumps([{"op": "replace", "path": "/name", "value": "after"},
+                             {"op": "add", "path": "/locations/-",
+                              "value": {"url": f"swift://AUTH_{project}/nowhere/none", "metadata": {}}}]))
+    assert r.status_code == 400, r.text
+    shown = api(server, tok, "GET", f"/v2/images/{img['id']}").json()
+    assert shown["name"] == "before" and shown["status"] == "queued"
+    api(server, tok, "DELETE", f"/v2/images/{img['id']}")
