@@ -194,65 +194,38 @@ async fn run(
     );
 
     let workers = workers(&cfg);
-    let id_data = web::Data::new(identity.clone());
-    let identity_server = HttpServer::new(move || {
-        App::new()
-            .app_data(id_data.clone())
-            .configure(identity::configure)
-    })
-    .workers(1.max(workers / 2))
-    .on_connect(set_nodelay)
-    .disable_signals()
-    .bind((cfg.listen.host.as_str(), cfg.listen.identity_port))
-    .with_context(|| {
-        format!(
-            "binding identity to {}:{}",
-            cfg.listen.host, cfg.listen.identity_port
-        )
-    })?
-    .run();
-    let glance = web::Data::new(glance_api::Glance::new(
-        arch.clone(),
-        identity.clone(),
-        cfg.glance_config(),
-    ));
-    let image_server = HttpServer::new(move || {
-        App::new()
-            .app_data(glance.clone())
-            .configure(glance_api::configure)
-    })
-    .workers(1.max(workers / 2))
-    .on_connect(set_nodelay)
-    .disable_signals()
-    .bind((cfg.listen.host.as_str(), cfg.listen.image_port))
-    .with_context(|| {
-        format!(
-            "binding image to {}:{}",
-            cfg.listen.host, cfg.listen.image_port
-        )
-    })?
-    .run();
-    let cinder = web::Data::new(cinder_api::Cinder::new(
-        arch.clone(),
-        identity.clone(),
-        cfg.cinder_config(),
-    ));
-    let volume_server = HttpServer::new(move || {
-        App::new()
-            .app_data(cinder.clone())
-            .configure(cinder_api::configure)
-    })
-    .workers(1.max(workers / 2))
-    .on_connect(set_nodelay)
-    .disable_signals()
-    .bind((cfg.listen.host.as_str(), cfg.listen.volume_port))
-    .with_context(|| {
-        format!(
-            "binding volume to {}:{}",
-            cfg.listen.host, cfg.listen.volume_port
-        )
-    })?
-    .run();
+    let identity_server = api_server(
+        web::Data::new(identity.clone()),
+        identity::configure,
+        &cfg.listen.host,
+        cfg.listen.identity_port,
+        "identity",
+        1.max(workers / 2),
+    )?;
+    let image_server = api_server(
+        web::Data::new(glance_api::Glance::new(
+            arch.clone(),
+            identity.clone(),
+            cfg.glance_config(),
+        )),
+        glance_api::configure,
+        &cfg.listen.host,
+        cfg.listen.image_port,
+        "image",
+        1.max(workers / 2),
+    )?;
+    let volume_server = api_server(
+        web::Data::new(cinder_api::Cinder::new(
+            arch.clone(),
+            identity.clone(),
+            cfg.cinder_config(),
+        )),
+        cinder_api::configure,
+        &cfg.listen.host,
+        cfg.listen.volume_port,
+        "volume",
+        1.max(workers / 2),
+    )?;
     let object_listener = bind_on(
         &data_rt,
         &cfg.listen.host,
@@ -349,6 +322,27 @@ async fn run(
     store.shutdown();
     tracing::info!("stopped");
     Ok(())
+}
+
+/// One actix-web API server (identity, image, volume): its app holds `data`
+/// and mounts the crate's routes.
+fn api_server<D: Send + Sync + 'static>(
+    data: web::Data<D>,
+    configure: fn(&mut web::ServiceConfig),
+    host: &str,
+    port: u16,
+    what: &str,
+    workers: usize,
+) -> anyhow::Result<actix_web::dev::Server> {
+    Ok(
+        HttpServer::new(move || App::new().app_data(data.clone()).configure(configure))
+            .workers(workers)
+            .on_connect(set_nodelay)
+            .disable_signals()
+            .bind((host, port))
+            .with_context(|| format!("binding {what} to {host}:{port}"))?
+            .run(),
+    )
 }
 
 /// Replies are written as headers then body: without TCP_NODELAY a small
