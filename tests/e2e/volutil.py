@@ -51,9 +51,11 @@ class Api:
             "mountpoint": "/dev/vdb",
             "mode": "rw",
         }
+        # `mode` exists from 3.54; Cinder's schema refuses it before.
         r = self.volume(
             "POST",
             "/attachments",
+            version="3.54",
             json={
                 "attachment": {
                     "volume_uuid": volume_id,
