@@ -33,6 +33,12 @@ IMG=${ATOLL_BENCH_IMAGE_PORT:-29292}
 VOL=${ATOLL_BENCH_VOLUME_PORT:-28776}
 NBD=${ATOLL_BENCH_NBD_PORT:-20809}
 PASS=bench-admin
+for port in "$ID" "$OBJ" "$IMG" "$VOL" "$NBD"; do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+        echo "port $port is in use: set ATOLL_BENCH_*_PORT" >&2
+        exit 1
+    fi
+done
 ATOLL_ADMIN_PASSWORD=$PASS "$BIN" serve --data-dir "$WORK/data" --identity-port "$ID" \
     --object-port "$OBJ" --image-port "$IMG" --volume-port "$VOL" --nbd-port "$NBD" \
     >"$WORK/atoll.log" 2>&1 &
