@@ -10,6 +10,7 @@
 pub mod exports;
 mod group;
 pub mod images;
+pub mod owners;
 pub mod schema;
 pub mod swift;
 pub mod volumes;
