@@ -69,6 +69,22 @@ fn lock_data_dir(dir: &Path) -> anyhow::Result<std::fs::File> {
     Ok(f)
 }
 
+/// This host's id for volume ownership (`volume_owners`), made once and
+/// kept in the data directory: a restart after a crash must find its own
+/// claims, not wait for their leases to run out.
+fn host_id(dir: &Path) -> anyhow::Result<String> {
+    match std::fs::read_to_string(dir.join("host_id")) {
+        Ok(s) if !s.trim().is_empty() => return Ok(s.trim().to_string()),
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e).context("reading host_id"),
+    }
+    let id = format!("host-{}", archipelago::new_id());
+    blockd::durable::write_durable(dir, "host_id", &[id.as_bytes(), b"\n"])
+        .context("writing host_id")?;
+    Ok(id)
+}
+
 fn open_store(cfg: &FileConfig) -> anyhow::Result<Arc<blockd::LocalStore>> {
     Ok(Arc::new(blockd::LocalStore::open(cfg.store_config())?))
 }
@@ -119,6 +135,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
         cfg.identity.admin_password = args.admin_password;
     }
     let _lock = lock_data_dir(&cfg.data_dir)?;
+    let host_id = host_id(&cfg.data_dir)?;
     // The object-store (data path) runs on its own multi-threaded runtime,
     // apart from identity and background work. It is owned here, outside
     // any async context, so it can be shut down on every path out of run.
@@ -138,6 +155,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
         cfg,
         data_rt.handle().clone(),
         nbd_rt.handle().clone(),
+        host_id,
     ));
     nbd_rt.shutdown_timeout(Duration::from_secs(5));
     data_rt.shutdown_timeout(Duration::from_secs(5));
@@ -172,6 +190,7 @@ async fn run(
     cfg: FileConfig,
     data_rt: tokio::runtime::Handle,
     nbd_rt: tokio::runtime::Handle,
+    host_id: String,
 ) -> anyhow::Result<()> {
     let db = open_db(&cfg)?;
     let identity = identity::Identity::new(db.clone(), cfg.identity_config())?;
@@ -237,7 +256,10 @@ async fn run(
     let nbd_server = nbd_rt.spawn(blockd::nbd::serve(
         arch.clone(),
         db.clone(),
-        blockd::nbd::NbdConfig::default(),
+        blockd::nbd::NbdConfig {
+            host_id,
+            ..Default::default()
+        },
         nbd_listener,
         async move {
             let _ = nbd_stopped.await;

@@ -8,6 +8,10 @@
 //! learn of a detach from one listing query per `recheck_interval` for the
 //! whole server, published on a watch channel every connection subscribes
 //! to; no connection queries the database on its own after its handshake.
+//!
+//! A read-write export also needs this host's claim on the volume
+//! (`owners`): [`Registry::claim`] takes it at GO / EXPORT_NAME, and a lost
+//! claim ends the connection like a detach does.
 
 use std::collections::HashSet;
 use std::net::IpAddr;
@@ -17,6 +21,7 @@ use std::time::{Duration, Instant};
 use archipelago::{Archipelago, Kind};
 use tokio::sync::watch;
 
+use super::owners::{Claim, ClaimError, Owners};
 use super::proto;
 
 /// An export a client has been granted, resolved to its resource.
@@ -78,6 +83,8 @@ pub(crate) enum Refusal {
     Policy,
     /// The lookup itself failed (database error).
     Failed,
+    /// The volume is open for writing on another host.
+    Busy,
 }
 
 /// One listing of live exports.
@@ -94,15 +101,54 @@ pub(crate) struct Registry {
     arch: Archipelago,
     db: db::Db,
     live: Arc<watch::Sender<Snapshot>>,
+    owners: Arc<Owners>,
 }
 
 impl Registry {
-    pub fn new(arch: Archipelago, db: db::Db) -> Registry {
+    pub fn new(arch: Archipelago, db: db::Db, owners: Arc<Owners>) -> Registry {
         let (tx, _) = watch::channel(Snapshot::default());
         Registry {
             arch,
             db,
             live: Arc::new(tx),
+            owners,
+        }
+    }
+
+    /// Takes this host's share of the writer claim that a read-write
+    /// `export` needs before it opens; `None` for a read-only one (readers
+    /// need no claim).
+    pub async fn claim(&self, export: &Export) -> Result<Option<Claim>, Refusal> {
+        if export.readonly {
+            return Ok(None);
+        }
+        match self.owners.claim(&export.resource_id).await {
+            Ok(c) => Ok(Some(c)),
+            Err(e) => Err(self.refuse_claim(export, e)),
+        }
+    }
+
+    /// What `NBD_OPT_INFO` must report for `export`: the refusal GO would
+    /// meet, without taking the claim.
+    pub async fn check_claim(&self, export: &Export) -> Result<(), Refusal> {
+        if export.readonly {
+            return Ok(());
+        }
+        match self.owners.held_elsewhere(&export.resource_id).await {
+            Ok(None) => Ok(()),
+            Ok(Some(host)) => Err(self.refuse_claim(export, ClaimError::Held { host })),
+            Err(e) => Err(self.refuse_claim(export, e)),
+        }
+    }
+
+    fn refuse_claim(&self, export: &Export, e: ClaimError) -> Refusal {
+        match e {
+            ClaimError::Held { host } => {
+                tracing::warn!(attachment = %export.attachment_id, resource = %export.resource_id,
+                    owner = %host, "volume is open for writing on another host; refused");
+                Refusal::Busy
+            }
+            ClaimError::Failed => Refusal::Failed,
         }
     }
 
@@ -152,12 +198,14 @@ impl Registry {
         })
     }
 
-    /// A watch that resolves once `export` is no longer listed.
-    pub fn watch(&self, export: &Export) -> ExportWatch {
+    /// A watch that resolves once `export` is no longer listed, or once
+    /// the writer `claim` it holds is lost.
+    pub fn watch(&self, export: &Export, claim: Option<&Claim>) -> ExportWatch {
         ExportWatch {
             rx: self.live.subscribe(),
             key: export.key(),
             found_at: export.found_at,
+            lost: claim.map(Claim::loss_signal),
         }
     }
 
@@ -212,24 +260,44 @@ pub(crate) fn peer_allowed(client_ip: Option<&str>, peer: IpAddr) -> bool {
     }
 }
 
-/// Follows the listings for one connection's export.
+/// Follows the listings for one connection's export, and its claim.
 pub(crate) struct ExportWatch {
     rx: watch::Receiver<Snapshot>,
     key: (String, String),
     found_at: Instant,
+    lost: Option<watch::Receiver<bool>>,
 }
 
 impl ExportWatch {
-    /// Resolves when a listing taken after the handshake lacks the export;
-    /// never resolves if the server stops publishing.
+    /// Resolves when a listing taken after the handshake lacks the export,
+    /// or the connection's writer claim is lost; never resolves if the
+    /// server stops publishing. Cancel-safe: transmission polls it once per
+    /// request header.
     pub async fn gone(&mut self) {
+        let listing = Self::unlisted(&mut self.rx, &self.key, self.found_at);
+        match &mut self.lost {
+            None => listing.await,
+            Some(lost) => tokio::select! {
+                _ = listing => {}
+                // An error (the claim's sender gone without a loss) disables
+                // this branch: the listing still decides.
+                Ok(_) = lost.wait_for(|l| *l) => {}
+            },
+        }
+    }
+
+    async fn unlisted(
+        rx: &mut watch::Receiver<Snapshot>,
+        key: &(String, String),
+        found_at: Instant,
+    ) {
         loop {
-            if self.rx.changed().await.is_err() {
+            if rx.changed().await.is_err() {
                 return std::future::pending().await;
             }
-            let snap = self.rx.borrow_and_update().clone();
-            let fresh = snap.taken.is_some_and(|t| t >= self.found_at);
-            if fresh && !snap.live.contains(&self.key) {
+            let snap = rx.borrow_and_update().clone();
+            let fresh = snap.taken.is_some_and(|t| t >= found_at);
+            if fresh && !snap.live.contains(key) {
                 return;
             }
         }
@@ -297,6 +365,7 @@ mod tests {
             rx: tx.subscribe(),
             key: e.key(),
             found_at: e.found_at,
+            lost: None,
         };
         // A stale listing without the export must not cut it.
         tx.send_replace(Snapshot {

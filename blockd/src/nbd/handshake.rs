@@ -16,6 +16,11 @@
 //! name enters transmission without block status. Options the server does
 //! not implement (TLS, extended headers) get `NBD_REP_ERR_UNSUP`, which
 //! every client handles by falling back.
+//!
+//! A read-write export enters transmission only with this host's writer
+//! claim on the volume (taken at GO / EXPORT_NAME, checked without taking
+//! at INFO): a volume open for writing on another host is refused with
+//! `NBD_REP_ERR_POLICY`.
 
 use std::io;
 use std::net::IpAddr;
@@ -23,6 +28,7 @@ use std::net::IpAddr;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::exports::{Export, Refusal, Registry};
+use super::owners::Claim;
 use super::proto::{self, InfoRequest, OptionHeader};
 use super::structured::{self, MetaRequest};
 
@@ -65,15 +71,23 @@ impl Haggle {
     }
 }
 
-/// Runs the handshake. `Ok(Some(..))` enters transmission with the export
-/// and what was negotiated for it, `Ok(None)` means the client aborted or
+/// What a successful handshake hands to transmission.
+pub(crate) struct Opened {
+    pub export: Export,
+    pub session: Session,
+    /// This connection's share of the writer claim (read-write exports).
+    pub claim: Option<Claim>,
+}
+
+/// Runs the handshake. `Ok(Some(..))` enters transmission with the export,
+/// what was negotiated for it and its claim, `Ok(None)` means the client aborted or
 /// was refused where only a hard disconnect is possible; `Err` is an IO or
 /// protocol error.
 pub(crate) async fn negotiate<S>(
     s: &mut S,
     peer: IpAddr,
     registry: &Registry,
-) -> io::Result<Option<(Export, Session)>>
+) -> io::Result<Option<Opened>>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -104,12 +118,20 @@ where
                 let Some(export) = export else {
                     return Ok(None);
                 };
+                let Ok(claim) = registry.claim(&export).await else {
+                    return Ok(None);
+                };
                 let session = st.session(&export.name);
                 let flags = export.flags(session.structured);
                 let r = proto::export_name_reply(export.size, flags, cflags.no_zeroes);
+                // On a write error the claim's drop gives it back.
                 s.write_all(&r).await?;
                 s.flush().await?;
-                return Ok(Some((export, session)));
+                return Ok(Some(Opened {
+                    export,
+                    session,
+                    claim,
+                }));
             }
             proto::OPT_ABORT => {
                 // The client may already have gone; the reply is a courtesy.
@@ -129,9 +151,15 @@ where
                 .await?
             }
             proto::OPT_INFO | proto::OPT_GO => {
-                if let Some(e) = info_or_go(s, h.option, &data, peer, registry, &st).await? {
-                    let session = st.session(&e.name);
-                    return Ok(Some((e, session)));
+                if let Some((export, claim)) =
+                    info_or_go(s, h.option, &data, peer, registry, &st).await?
+                {
+                    let session = st.session(&export.name);
+                    return Ok(Some(Opened {
+                        export,
+                        session,
+                        claim,
+                    }));
                 }
             }
             proto::OPT_STRUCTURED_REPLY if !data.is_empty() => {
@@ -215,11 +243,17 @@ fn refusal(r: Refusal) -> (u32, &'static [u8]) {
             b"export not available to this address",
         ),
         Refusal::Failed => (proto::REP_ERR_UNKNOWN, b"export lookup failed"),
+        // POLICY rather than a transient error: the client cannot get it by
+        // retrying at once, only after the other host lets go.
+        Refusal::Busy => (
+            proto::REP_ERR_POLICY,
+            b"volume is open for writing on another host",
+        ),
     }
 }
 
-/// Answers `NBD_OPT_INFO` / `NBD_OPT_GO`; returns the export when a GO
-/// succeeded.
+/// Answers `NBD_OPT_INFO` / `NBD_OPT_GO`; returns the export and its
+/// claim when a GO succeeded.
 async fn info_or_go<S>(
     s: &mut S,
     option: u32,
@@ -227,7 +261,7 @@ async fn info_or_go<S>(
     peer: IpAddr,
     registry: &Registry,
     st: &Haggle,
-) -> io::Result<Option<Export>>
+) -> io::Result<Option<(Export, Option<Claim>)>>
 where
     S: AsyncWrite + Unpin,
 {
@@ -237,6 +271,20 @@ where
     };
     let export = match registry.lookup(&req.name, peer).await {
         Ok(e) => e,
+        Err(r) => {
+            let (code, msg) = refusal(r);
+            reply(s, option, code, msg).await?;
+            return Ok(None);
+        }
+    };
+    // The claim before any REP_INFO: an error reply must come alone.
+    let claim = if option == proto::OPT_GO {
+        registry.claim(&export).await
+    } else {
+        registry.check_claim(&export).await.map(|()| None)
+    };
+    let claim = match claim {
+        Ok(c) => c,
         Err(r) => {
             let (code, msg) = refusal(r);
             reply(s, option, code, msg).await?;
@@ -261,7 +309,7 @@ where
     out.extend(proto::option_reply(option, proto::REP_ACK, b""));
     s.write_all(&out).await?;
     s.flush().await?;
-    Ok((option == proto::OPT_GO).then_some(export))
+    Ok((option == proto::OPT_GO).then_some((export, claim)))
 }
 
 async fn reply<S>(s: &mut S, option: u32, code: u32, msg: &[u8]) -> io::Result<()>

@@ -13,15 +13,20 @@
 //! - `transmission`: pipelined requests and replies of one connection.
 //! - `exports`: export lookup, the connector check, and the periodic
 //!   re-check that closes connections of detached volumes.
+//! - `owners`: this host's writer claims (`db::owners`): a read-write
+//!   export opens only while this host owns the volume.
 //!
 //! Invariants: nothing here blocks the runtime it runs on (the database
 //! through `Db::run`, block IO on the chunk store's threads); a reply to a
 //! write is sent only once the resource layer made it durable; a malformed
-//! stream ends its own connection only. The protocol subset is described in
+//! stream ends its own connection only; a volume is exported for writing
+//! by one host at a time, and its claim is released only after the last
+//! connection drained its requests. The protocol subset is described in
 //! `docs/formats/nbd.md`.
 
 mod exports;
 mod handshake;
+mod owners;
 pub mod proto;
 pub mod structured;
 mod transmission;
@@ -35,6 +40,7 @@ use tokio::task::JoinSet;
 use tracing::Instrument;
 
 use exports::Registry;
+use owners::Owners;
 
 /// A client has this long to choose an export; an idle half-open handshake
 /// must not hold a task forever.
@@ -45,12 +51,21 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct NbdConfig {
     /// How often live connections re-check that their export still exists.
     pub recheck_interval: std::time::Duration,
+    /// This host's id in `volume_owners`: stable across restarts, so a
+    /// restarted host takes its own claims back at once.
+    pub host_id: String,
+    /// How long a writer claim lasts without renewal (renewed every
+    /// quarter of it): how long a crashed host blocks its volumes.
+    pub owner_lease: std::time::Duration,
 }
 
 impl Default for NbdConfig {
     fn default() -> Self {
         NbdConfig {
             recheck_interval: std::time::Duration::from_millis(500),
+            // Unique per server value: the binary sets a stable one.
+            host_id: format!("host-{}", archipelago::new_id()),
+            owner_lease: std::time::Duration::from_secs(20),
         }
     }
 }
@@ -65,8 +80,15 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let registry = Registry::new(arch.clone(), db);
+    let owners = Owners::new(db.clone(), cfg.host_id.clone(), cfg.owner_lease);
+    let registry = Registry::new(arch.clone(), db, owners.clone());
     let (stop_tx, stop_rx) = watch::channel(false);
+    let renewal = {
+        let mut stop = stop_rx.clone();
+        tokio::spawn(owners.run_renewal(async move {
+            let _ = stop.wait_for(|s| *s).await;
+        }))
+    };
     let recheck = {
         let mut stop = stop_rx.clone();
         tokio::spawn(
@@ -107,6 +129,7 @@ pub async fn serve(
     stop_tx.send_replace(true);
     while conns.join_next().await.is_some() {}
     let _ = recheck.await;
+    let _ = renewal.await;
     Ok(())
 }
 
@@ -125,7 +148,7 @@ async fn connection(
             handshake::negotiate(&mut sock, peer.ip(), &registry),
         ) => r,
     };
-    let (export, session) = match negotiated {
+    let opened = match negotiated {
         Ok(Ok(Some(e))) => e,
         Ok(Ok(None)) => return,
         Ok(Err(e)) => {
@@ -137,9 +160,19 @@ async fn connection(
             return;
         }
     };
+    let handshake::Opened {
+        export,
+        session,
+        claim,
+    } = opened;
     tracing::info!(attachment = %export.attachment_id, resource = %export.resource_id,
         size = export.size, readonly = export.readonly, structured = session.structured,
         block_status = session.base_allocation.is_some(), "nbd export opened");
-    let watch = registry.watch(&export);
+    let watch = registry.watch(&export, claim.as_ref());
     transmission::run(sock, export, session, arch, watch, stop).await;
+    // Only now, with every request read on this connection answered, may
+    // another host take the volume over.
+    if let Some(c) = claim {
+        c.release().await;
+    }
 }

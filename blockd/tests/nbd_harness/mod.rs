@@ -75,8 +75,20 @@ pub struct Server {
     pub task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
 
+/// The server settings of the tests: a fast re-check.
+pub fn nbd_config() -> NbdConfig {
+    NbdConfig {
+        recheck_interval: Duration::from_millis(100),
+        ..NbdConfig::default()
+    }
+}
+
 impl Server {
     pub fn start() -> Server {
+        Server::start_with(nbd_config())
+    }
+
+    pub fn start_with(cfg: NbdConfig) -> Server {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -91,9 +103,6 @@ impl Server {
             .unwrap();
         let port = listener.local_addr().unwrap().port();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let cfg = NbdConfig {
-            recheck_interval: Duration::from_millis(100),
-        };
         let task = rt.spawn(nbd::serve(arch.clone(), db.clone(), cfg, listener, async {
             let _ = rx.await;
         }));
