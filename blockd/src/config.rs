@@ -35,6 +35,28 @@ pub struct StoreConfig {
     pub ring_entries: u32,
     /// Payload bytes per checksum chunk. Default 64 KiB.
     pub checksum_chunk: u32,
+    /// Blocks whose fragment locations and headers are kept in memory (the
+    /// probe cache), so a read of a hot block opens only the fragment files
+    /// holding its range instead of reading all `k + m` headers first. A
+    /// cached entry of a 4 MiB 4+2 block takes about 2 KiB. Only blocks
+    /// whose every fragment checked out are cached; a read that then finds
+    /// a fragment bad drops the entry and probes afresh. Default 16384
+    /// (64 GiB of 4 MiB blocks); 0 disables.
+    pub probe_cache_entries: usize,
+    /// Memory for verified block bytes kept by small reads (the read cache,
+    /// as Open vStorage's block cache), in bytes. Shared by every read of
+    /// the store (NBD and HTTP alike); blocks are immutable, so entries
+    /// only leave by eviction or delete. Default 128 MiB; 0 disables.
+    pub read_cache_bytes: u64,
+    /// Granularity of the read cache: a miss reads and keeps whole units of
+    /// this many block bytes, aligned in the block. A power of two from
+    /// 4 KiB to 4 MiB; default 64 KiB, the checksum chunk, which a ranged
+    /// read has to fetch and verify whole anyway.
+    pub read_cache_unit: u32,
+    /// Reads longer than this many bytes neither use nor fill the read
+    /// cache (sequential streams would only churn it; the page cache and
+    /// read-ahead serve them). Default 256 KiB.
+    pub read_cache_max_read: u64,
 }
 
 impl Default for StoreConfig {
@@ -48,6 +70,10 @@ impl Default for StoreConfig {
             io_engine: "auto".into(),
             ring_entries: 128,
             checksum_chunk: 64 << 10,
+            probe_cache_entries: 16 << 10,
+            read_cache_bytes: 128 << 20,
+            read_cache_unit: 64 << 10,
+            read_cache_max_read: 256 << 10,
         }
     }
 }
@@ -148,6 +174,12 @@ pub(crate) fn validate(
     if cfg.checksum_chunk < 512 || !cfg.checksum_chunk.is_power_of_two() {
         return Err(BlockdError::Config(
             "checksum_chunk must be a power of two >= 512".into(),
+        ));
+    }
+    let unit = cfg.read_cache_unit;
+    if !unit.is_power_of_two() || !(4 << 10..=4 << 20).contains(&unit) {
+        return Err(BlockdError::Config(
+            "read_cache_unit must be a power of two from 4 KiB to 4 MiB".into(),
         ));
     }
     let mut out = BTreeMap::new();
@@ -252,6 +284,23 @@ mod tests {
         let p = validate(&cfg, 6, CodeId::IsalCauchy).unwrap();
         assert_eq!(p["wide"].coded.c, 11);
         assert!(toml::from_str::<StoreConfig>("rooot = '/d'").is_err());
+    }
+
+    #[test]
+    fn cache_keys_parse_and_the_unit_is_checked() {
+        let cfg: StoreConfig = toml::from_str(
+            "probe_cache_entries = 0\nread_cache_bytes = 0\nread_cache_unit = 131072\nread_cache_max_read = 0\n",
+        )
+        .unwrap();
+        assert_eq!((cfg.probe_cache_entries, cfg.read_cache_bytes), (0, 0));
+        validate(&cfg, 6, CodeId::IsalCauchy).unwrap();
+        for bad in [1000, 2048, 8 << 20] {
+            let cfg = StoreConfig {
+                read_cache_unit: bad,
+                ..StoreConfig::with_root("/r")
+            };
+            assert!(validate(&cfg, 6, CodeId::IsalCauchy).is_err(), "{bad}");
+        }
     }
 
     #[test]

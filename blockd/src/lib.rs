@@ -29,9 +29,15 @@
 //!   ([`engine`]), never on the async executor.
 //! - Fragment `i` of a block lives on the device that rendezvous hashing
 //!   ranks `i`-th for it ([`layout`]).
+//! - The caches (probes of healthy blocks, verified bytes of small reads)
+//!   hold only what was verified, are bounded by configuration, and forget
+//!   a block when it is deleted (and its probe when it is repaired or
+//!   rewritten); a cached probe that meets a bad fragment is dropped and
+//!   the read is redone from a fresh probe.
 //!
 //! Byte layout of fragments: `docs/formats/fragment.md`.
 
+mod cache;
 pub mod codec;
 mod config;
 pub mod durable;
@@ -47,5 +53,5 @@ mod store;
 pub use config::{Policy, PolicyConfig, Scheme, StoreConfig};
 pub use engine::EngineKind;
 pub use error::BlockdError;
-pub use stats::StatsSnapshot;
+pub use stats::{CacheStats, CacheUsage, StatsSnapshot};
 pub use store::{LocalStore, WRITE_CODE};

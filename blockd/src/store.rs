@@ -10,6 +10,7 @@ use archipelago::{BlockId, ChunkError, ChunkStore, RepairReport, StoredBlock};
 use bytes::Bytes;
 use tokio::sync::oneshot;
 
+use crate::cache::Cache;
 use crate::codec::CodeId;
 use crate::config::{self, Policy, StoreConfig};
 use crate::durable;
@@ -17,7 +18,7 @@ use crate::engine::{Engine, EngineKind};
 use crate::error::BlockdError;
 use crate::layout::Layout;
 use crate::ops::{self, Shared};
-use crate::stats::{Stats, StatsSnapshot};
+use crate::stats::{CacheStats, Stats, StatsSnapshot};
 
 /// The erasure code new blocks are written with (ISA-L: see the `codec`
 /// benchmark and `docs/formats/fragment.md`).
@@ -65,6 +66,17 @@ impl LocalStore {
             stats: Stats::default(),
             writes: Mutex::new(Default::default()),
             write_done: Default::default(),
+            probes: Cache::new(config.probe_cache_entries, 64),
+            units: Cache::new(
+                usize::try_from(config.read_cache_bytes).unwrap_or(usize::MAX),
+                4 << 20,
+            ),
+            unit: u64::from(config.read_cache_unit),
+            cache_max_read: if config.read_cache_bytes == 0 {
+                0
+            } else {
+                config.read_cache_max_read
+            },
         });
         Ok(LocalStore { shared, engine })
     }
@@ -77,6 +89,12 @@ impl LocalStore {
     /// The counters (degraded reads, repairs, failed writes).
     pub fn stats(&self) -> StatsSnapshot {
         self.shared.stats.snapshot()
+    }
+
+    /// The cache counters and what the caches hold now.
+    pub fn cache_stats(&self) -> CacheStats {
+        let sh = &self.shared;
+        sh.stats.cache_snapshot(sh.probes.usage(), sh.units.usage())
     }
 
     /// The device directories, in configuration order.
@@ -120,10 +138,16 @@ impl LocalStore {
         self.engine.submit(Box::new(move |io| {
             ops::put::put(io, &sh, id, data, scheme, tx)
         }))?;
-        rx.await.map_err(|_| BlockdError::ShutDown)?
+        let r = rx.await.map_err(|_| BlockdError::ShutDown)?;
+        // A put may have filled in fragments a cached probe knew elsewhere.
+        self.shared.probes.invalidate(&id);
+        r
     }
 
-    /// `get_range` with blockd's own error type.
+    /// `get_range` with blockd's own error type. A short read is served
+    /// from the read cache when all of it is there (no I/O thread is
+    /// involved: a few lookups under a shard lock), otherwise read by whole
+    /// units on an I/O worker and cached; a long one goes straight to disk.
     pub async fn read_range(
         &self,
         id: BlockId,
@@ -131,8 +155,27 @@ impl LocalStore {
         len: u64,
     ) -> Result<Bytes, BlockdError> {
         let sh = self.shared.clone();
+        // Unit indices are u32: offsets past 2^32 units (far beyond any
+        // block) just read directly, and come back empty.
+        let cacheable = offset
+            .checked_add(len)
+            .is_some_and(|e| (e - 1) / sh.unit <= u64::from(u32::MAX));
+        if len == 0 || len > sh.cache_max_read || !cacheable {
+            if len > 0 && sh.cache_max_read > 0 {
+                Stats::add(&sh.stats.read_bypassed, 1);
+            }
+            return self
+                .engine
+                .run(move |io| ops::read::read_range(io, &sh, &id, offset, len))
+                .await?;
+        }
+        if let Some(b) = ops::read::cached_range(&sh, &id, offset, len) {
+            Stats::add(&sh.stats.read_hits, 1);
+            return Ok(b);
+        }
+        Stats::add(&sh.stats.read_misses, 1);
         self.engine
-            .run(move |io| ops::read::read_range(io, &sh, &id, offset, len))
+            .run(move |io| ops::read::read_units(io, &sh, &id, offset, len))
             .await?
     }
 
@@ -145,7 +188,12 @@ impl LocalStore {
             let sh = self.shared.clone();
             let r = self
                 .engine
-                .run(move |io| ops::repair::repair_block(io, &sh, &b.id))
+                .run(move |io| {
+                    let r = ops::repair::repair_block(io, &sh, &b.id);
+                    // Fragments may have moved or been rewritten.
+                    sh.probes.invalidate(&b.id);
+                    r
+                })
                 .await?;
             report.blocks_checked += 1;
             report.fragments_missing += r.missing;
@@ -213,7 +261,13 @@ impl ChunkStore for LocalStore {
         let sh = self.shared.clone();
         Ok(self
             .engine
-            .run(move |_io| ops::scan::delete(&sh, &id))
+            .run(move |_io| {
+                let r = ops::scan::delete(&sh, &id);
+                // After the files are gone; reads racing the delete see
+                // the epoch move and do not cache what they found.
+                sh.invalidate(&id);
+                r
+            })
             .await??)
     }
 

@@ -9,10 +9,12 @@ pub(crate) mod repair;
 pub(crate) mod scan;
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use archipelago::BlockId;
+use bytes::Bytes;
 
+use crate::cache::Cache;
 use crate::config::Policy;
 use crate::layout::Layout;
 use crate::stats::Stats;
@@ -30,6 +32,15 @@ pub(crate) struct Shared {
     pub writes: Mutex<HashMap<BlockId, Writes>>,
     /// Signalled whenever a put job ends.
     pub write_done: Condvar,
+    /// Probes of healthy blocks (see `read.rs`); dropped on delete, repair
+    /// and put of the block.
+    pub probes: Cache<BlockId, Arc<probe::BlockMeta>>,
+    /// Verified block bytes by (block, unit index); dropped on delete.
+    pub units: Cache<(BlockId, u32), Bytes>,
+    /// Bytes per read-cache unit (a power of two).
+    pub unit: u64,
+    /// Longest read the read cache serves; 0 when it is disabled.
+    pub cache_max_read: u64,
 }
 
 /// Puts of one block in progress.
@@ -44,6 +55,13 @@ pub(crate) struct Writes {
 }
 
 impl Shared {
+    /// Forgets everything cached about `id`, which is being deleted. (Repair
+    /// and put forget only the probe: the block's bytes never change.)
+    pub fn invalidate(&self, id: &BlockId) {
+        self.probes.invalidate(id);
+        self.units.invalidate(id);
+    }
+
     fn writes(&self) -> MutexGuard<'_, HashMap<BlockId, Writes>> {
         self.writes.lock().unwrap_or_else(|e| e.into_inner())
     }
