@@ -18,6 +18,7 @@
 
 pub mod chunk;
 pub mod conformance;
+mod destage;
 mod error;
 mod export_ops;
 mod gc;
@@ -31,7 +32,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use chunk::{BlockId, ChunkError, ChunkStore, RepairReport, StoredBlock};
+pub use destage::PendingWrites;
 pub use error::{Error, Result};
+pub use export_ops::Span;
 pub use gc::GcReport;
 pub use meta::{Kind, ResourceRow};
 pub use reader::Reader;
@@ -83,6 +86,8 @@ pub struct Archipelago {
     pub(crate) inflight: inflight::Inflight,
     pub(crate) locks: rw::VolumeLocks,
     pub(crate) block_permits: Arc<tokio::sync::Semaphore>,
+    /// The volume write log in front of this layer, if any (see `destage`).
+    pub(crate) pending: destage::PendingSlot,
 }
 
 impl Archipelago {
@@ -95,6 +100,7 @@ impl Archipelago {
             cfg: Arc::new(cfg),
             inflight: Default::default(),
             locks: Default::default(),
+            pending: Default::default(),
         }
     }
 

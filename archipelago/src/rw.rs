@@ -25,7 +25,7 @@ use crate::Archipelago;
 pub(crate) struct VolumeLocks(Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>);
 
 impl VolumeLocks {
-    fn get(&self, rid: &str) -> Arc<tokio::sync::Mutex<()>> {
+    pub(crate) fn get(&self, rid: &str) -> Arc<tokio::sync::Mutex<()>> {
         let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
         m.entry(rid.to_string()).or_default().clone()
     }
@@ -97,6 +97,9 @@ impl Archipelago {
         E: From<Error> + From<db::Error> + Send + 'static,
         F: FnOnce(&mut db::Conn, &str) -> Result<T, E> + Send + 'static,
     {
+        // Writes acknowledged to a client but still in a write log become
+        // part of the map first, so the clone holds them.
+        self.settle(src).await.map_err(E::from)?;
         let src = src.to_string();
         let rid = crate::new_id();
         let lock = self.locks.get(&src);
@@ -131,6 +134,9 @@ impl Archipelago {
     /// stay valid; its previous top layer is dropped if nothing else uses it.
     /// Space past the snapshot's size reads as zeros.
     pub async fn revert_to(&self, rid: &str, snapshot: &str) -> Result<()> {
+        // Pending log writes belong to the content being replaced; they
+        // must not be destaged (or replayed) on top of the reverted one.
+        self.forget_pending(rid).await?;
         let rid = rid.to_string();
         let snapshot = snapshot.to_string();
         let lock = self.locks.get(&rid);
@@ -160,6 +166,9 @@ impl Archipelago {
         E: From<Error> + From<db::Error> + Send + 'static,
         F: FnOnce(&mut db::Conn, &str) -> Result<T, E> + Send + 'static,
     {
+        // A snapshot holds every write acknowledged before it, including
+        // those still in a write log.
+        self.settle(src).await.map_err(E::from)?;
         let src = src.to_string();
         let rid = crate::new_id();
         let lock = self.locks.get(&src);
@@ -272,6 +281,9 @@ impl Archipelago {
 
     /// Grows a read-write resource; new space reads as zeros.
     pub async fn resize(&self, rid: &str, new_size: u64) -> Result<()> {
+        // Pending writes were checked against the old size; settle them
+        // before the size changes under them.
+        self.settle(rid).await?;
         let rid = rid.to_string();
         self.db
             .transaction(move |c| {
@@ -295,7 +307,7 @@ impl Archipelago {
     }
 
     #[allow(clippy::type_complexity)]
-    async fn store_content(
+    pub(crate) async fn store_content(
         &self,
         content: Bytes,
         policy: &str,
@@ -321,7 +333,7 @@ impl Archipelago {
         Ok((Some(id), Some((id, len, None, hold))))
     }
 
-    async fn commit_entries(
+    pub(crate) async fn commit_entries(
         &self,
         rid: &str,
         entries: Vec<(u64, Option<BlockId>)>,

@@ -49,6 +49,7 @@ pub mod nbd;
 mod ops;
 mod stats;
 mod store;
+pub mod wlog;
 
 pub use config::{Policy, PolicyConfig, Scheme, StoreConfig};
 pub use engine::EngineKind;

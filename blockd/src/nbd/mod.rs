@@ -57,6 +57,9 @@ pub struct NbdConfig {
     /// How long a writer claim lasts without renewal (renewed every
     /// quarter of it): how long a crashed host blocks its volumes.
     pub owner_lease: std::time::Duration,
+    /// The volume write log: writes, trims and zeroes go through it and
+    /// reads overlay it. `None`: every write goes to the resource layer.
+    pub write_log: Option<crate::wlog::WriteLog>,
 }
 
 impl Default for NbdConfig {
@@ -66,6 +69,7 @@ impl Default for NbdConfig {
             // Unique per server value: the binary sets a stable one.
             host_id: format!("host-{}", archipelago::new_id()),
             owner_lease: std::time::Duration::from_secs(20),
+            write_log: None,
         }
     }
 }
@@ -111,7 +115,7 @@ pub async fn serve(
                     let _ = sock.set_nodelay(true);
                     let span = tracing::info_span!("nbd", %peer);
                     conns.spawn(
-                        connection(sock, peer, registry.clone(), arch.clone(), stop_rx.clone())
+                        connection(sock, peer, registry.clone(), arch.clone(), cfg.write_log.clone(), stop_rx.clone())
                             .instrument(span),
                     );
                 }
@@ -139,6 +143,7 @@ async fn connection(
     peer: std::net::SocketAddr,
     registry: Registry,
     arch: Archipelago,
+    wlog: Option<crate::wlog::WriteLog>,
     mut stop: watch::Receiver<bool>,
 ) {
     let negotiated = tokio::select! {
@@ -169,7 +174,7 @@ async fn connection(
         size = export.size, readonly = export.readonly, structured = session.structured,
         block_status = session.base_allocation.is_some(), "nbd export opened");
     let watch = registry.watch(&export, claim.as_ref());
-    transmission::run(sock, export, session, arch, watch, stop).await;
+    transmission::run(sock, export, session, arch, wlog, watch, stop).await;
     // Only now, with every request read on this connection answered, may
     // another host take the volume over.
     if let Some(c) = claim {

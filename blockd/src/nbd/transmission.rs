@@ -18,11 +18,13 @@
 //! with a message, and `NBD_CMD_BLOCK_STATUS` reports `base:allocation`
 //! from the resource's map when that context was selected.
 //!
-//! Durability: a WRITE, TRIM or WRITE_ZEROES is answered only after the
-//! resource layer call returned, and that call is durable on return (see
-//! `archipelago/src/export_ops.rs`). FLUSH and FUA go through
-//! `flush_volume`, the volume's sync point, so a later write log only has
-//! to make that call wait for its fsync.
+//! Durability: with the write log (`crate::wlog`), a WRITE, TRIM or
+//! WRITE_ZEROES becomes a log record and is answered once the log says so
+//! (after its group's fdatasync, or for a cached write without FUA once
+//! written when `durable_acks` is off); FLUSH waits for the log. Reads
+//! overlay the log's pending ranges on the resource. Without a log, each
+//! call goes to the resource layer, durable on return (see
+//! `archipelago/src/export_ops.rs`).
 
 use std::io;
 use std::sync::Arc;
@@ -39,6 +41,7 @@ use super::exports::{Export, ExportWatch};
 use super::handshake::Session;
 use super::proto::{self, Request};
 use super::structured::{self, Piece};
+use crate::wlog::WriteLog;
 
 /// Requests one connection may have in flight (QEMU uses up to 16, fio's
 /// nbd engine its iodepth).
@@ -77,6 +80,7 @@ pub(crate) async fn run(
     export: Export,
     session: Session,
     arch: Archipelago,
+    wlog: Option<WriteLog>,
     mut gone: ExportWatch,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -139,8 +143,12 @@ pub(crate) async fn run(
             None
         };
         let (arch, export, tx) = (arch.clone(), export.clone(), tx.clone());
+        let io = Backend {
+            arch,
+            wlog: wlog.clone(),
+        };
         tasks.spawn(async move {
-            let segments = respond(&arch, &export, session, &req, payload).await;
+            let segments = respond(&io, &export, session, &req, payload).await;
             let reply = Reply {
                 segments,
                 _permits: (p1, p2),
@@ -188,9 +196,87 @@ async fn write_replies(wr: OwnedWriteHalf, mut rx: mpsc::Receiver<Reply>) -> io:
     w.shutdown().await
 }
 
+/// Where a request's data goes: the resource layer, through the volume
+/// write log when there is one.
+struct Backend {
+    arch: Archipelago,
+    wlog: Option<WriteLog>,
+}
+
+impl Backend {
+    async fn read_at(&self, rid: &str, off: u64, len: u64) -> archipelago::Result<Bytes> {
+        match &self.wlog {
+            Some(l) => l.read_at(&self.arch, rid, off, len).await,
+            None => self.arch.read_at(rid, off, len).await,
+        }
+    }
+    async fn read_sparse(
+        &self,
+        rid: &str,
+        off: u64,
+        len: u64,
+    ) -> archipelago::Result<Vec<archipelago::Span>> {
+        match &self.wlog {
+            Some(l) => l.read_sparse(&self.arch, rid, off, len).await,
+            None => self.arch.read_sparse(rid, off, len).await,
+        }
+    }
+    async fn extents(
+        &self,
+        rid: &str,
+        off: u64,
+        len: u64,
+    ) -> archipelago::Result<Vec<(u64, bool)>> {
+        match &self.wlog {
+            Some(l) => l.extents(&self.arch, rid, off, len).await,
+            None => self.arch.extents(rid, off, len).await,
+        }
+    }
+    async fn write(&self, rid: &str, off: u64, data: Bytes, fua: bool) -> archipelago::Result<()> {
+        match &self.wlog {
+            Some(l) => l.write(rid, off, data, fua).await,
+            None => match self.arch.write_at(rid, off, data).await {
+                Ok(()) if fua => self.arch.flush_volume(rid).await,
+                r => r,
+            },
+        }
+    }
+    /// TRIM and WRITE_ZEROES: the same zero range either way (an all-zero
+    /// block is never stored, so NO_HOLE has nothing to keep).
+    async fn zero(
+        &self,
+        rid: &str,
+        off: u64,
+        len: u64,
+        trim: bool,
+        fua: bool,
+    ) -> archipelago::Result<()> {
+        match &self.wlog {
+            Some(l) => l.zero(rid, off, len as u32, fua).await,
+            None => {
+                let r = if trim {
+                    self.arch.discard(rid, off, len).await
+                } else {
+                    self.arch.write_zeroes(rid, off, len).await
+                };
+                match r {
+                    Ok(()) if fua => self.arch.flush_volume(rid).await,
+                    r => r,
+                }
+            }
+        }
+    }
+    async fn flush(&self, rid: &str) -> archipelago::Result<()> {
+        if let Some(l) = &self.wlog {
+            l.flush().await?;
+        }
+        self.arch.flush_volume(rid).await
+    }
+}
+
 /// The whole reply to one request, simple or structured as negotiated.
 async fn respond(
-    arch: &Archipelago,
+    arch: &Backend,
     ex: &Export,
     ses: Session,
     req: &Request,
@@ -234,7 +320,7 @@ fn error_reply(ses: Session, cookie: u64, error: u32) -> Vec<Bytes> {
 
 /// A READ with structured replies: holes as `OFFSET_HOLE`, one metadata
 /// query for the map, data pieces sent without copying.
-async fn read_structured(arch: &Archipelago, ex: &Export, req: &Request) -> Vec<Bytes> {
+async fn read_structured(arch: &Backend, ex: &Export, req: &Request) -> Vec<Bytes> {
     let ses = Session {
         structured: true,
         base_allocation: None,
@@ -265,7 +351,7 @@ async fn read_structured(arch: &Archipelago, ex: &Export, req: &Request) -> Vec<
 
 /// `NBD_CMD_BLOCK_STATUS` for `base:allocation`: one metadata query over
 /// at most [`MAX_STATUS_BLOCKS`] blocks, holes as `HOLE | ZERO`, data 0.
-async fn block_status(arch: &Archipelago, ex: &Export, ses: Session, req: &Request) -> Vec<Bytes> {
+async fn block_status(arch: &Backend, ex: &Export, ses: Session, req: &Request) -> Vec<Bytes> {
     let Some(ctx) = ses.base_allocation else {
         return error_reply(ses, req.cookie, proto::EINVAL);
     };
@@ -342,7 +428,7 @@ pub(crate) fn check(req: &Request, size: u64, readonly: bool, ses: Session) -> R
 /// Runs one request that `check` accepted: the reply's error value and,
 /// for a READ, its data.
 async fn execute(
-    arch: &Archipelago,
+    arch: &Backend,
     ex: &Export,
     req: &Request,
     payload: Option<Bytes>,
@@ -364,24 +450,16 @@ async fn execute(
         },
         proto::CMD_WRITE => {
             let data = payload.unwrap_or_default();
-            match arch.write_at(rid, off, data).await {
-                Ok(()) if fua => arch.flush_volume(rid).await,
-                r => r,
-            }
+            arch.write(rid, off, data, fua).await
         }
         proto::CMD_TRIM if len == 0 => Ok(()),
-        proto::CMD_TRIM => match arch.discard(rid, off, len).await {
-            Ok(()) if fua => arch.flush_volume(rid).await,
-            r => r,
-        },
+        proto::CMD_TRIM => arch.zero(rid, off, len, true, fua).await,
         // NO_HOLE is accepted and needs no other path: the resource layer
         // never stores an all-zero block (thin provisioning, nothing to
         // preallocate), so zeros written are a hole whichever way.
-        proto::CMD_WRITE_ZEROES => match arch.write_zeroes(rid, off, len).await {
-            Ok(()) if fua => arch.flush_volume(rid).await,
-            r => r,
-        },
-        proto::CMD_FLUSH => arch.flush_volume(rid).await,
+        proto::CMD_WRITE_ZEROES if len == 0 => Ok(()),
+        proto::CMD_WRITE_ZEROES => arch.zero(rid, off, len, false, fua).await,
+        proto::CMD_FLUSH => arch.flush(rid).await,
         _ => return (proto::EINVAL, None),
     };
     match r {

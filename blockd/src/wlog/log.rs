@@ -1,0 +1,458 @@
+//! The log proper: segment files, the group-commit thread, replay at open,
+//! trimming, and the space budget.
+//!
+//! One thread owns appends. Callers queue records on a channel and wait on
+//! a oneshot; the thread takes everything queued (up to a byte bound),
+//! encodes it into one page-aligned buffer, issues one write and one
+//! fdatasync, enters the records into the index, and only then answers:
+//! every acknowledged write is durable and visible to reads. (With
+//! `durable_acks` off, a write without FUA is answered once written, before
+//! the sync, as NBD allows for cached writes; FUA writes and FLUSH wait for
+//! the sync.) A failed write or sync poisons the log: an fsync error may
+//! have dropped dirty pages, so nothing after it can be trusted.
+//!
+//! Segments are named by their first record's sequence number and hold a
+//! gap-free run of sequence numbers; replay follows them in order and stops
+//! at the first record that is torn, corrupt or out of sequence. Only a
+//! prefix of segments is ever deleted (each removal made durable before the
+//! next), so a `Forget` record always outlives the records it voids.
+
+use std::collections::{HashMap, VecDeque};
+use std::io;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{mpsc, Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+use bytes::Bytes;
+use tokio::sync::{oneshot, Notify, Semaphore};
+
+use super::format::{self, Header, Kind, ALIGN, GROUP_ALIGN, HEADER_LEN, RID_LEN};
+use super::index::{Src, VolIndex};
+use super::io::{LogDir, LogFile};
+use super::WlogConfig;
+
+pub(crate) const SUFFIX: &str = ".wlog";
+
+pub(crate) fn seg_name(first: u64) -> String {
+    format!("{first:020}{SUFFIX}")
+}
+
+/// One segment file.
+pub(crate) struct Seg {
+    pub name: String,
+    pub first_seq: u64,
+    pub file: Arc<dyn LogFile>,
+    /// Bytes appended (the next write's offset).
+    pub size: u64,
+    /// Space units taken from the budget for it, returned on removal.
+    pub units: u64,
+}
+
+/// A volume's pending ranges and when it first became dirty.
+#[derive(Default)]
+pub(crate) struct Vol {
+    pub index: VolIndex,
+    pub since: Option<Instant>,
+}
+
+/// A record waiting for the log thread.
+pub(crate) struct Rec {
+    pub rid: String,
+    pub kind: Kind,
+    pub offset: u64,
+    pub len: u32,
+    pub data: Bytes,
+    pub fua: bool,
+    pub units: u64,
+    pub reply: oneshot::Sender<io::Result<u64>>,
+}
+
+pub(crate) enum Msg {
+    Rec(Rec),
+    Flush(oneshot::Sender<io::Result<()>>),
+}
+
+/// State shared by the log thread, the destager and callers.
+pub(crate) struct Shared {
+    pub dir: Arc<dyn LogDir>,
+    pub cfg: WlogConfig,
+    pub vols: Mutex<HashMap<String, Vol>>,
+    pub segs: Mutex<VecDeque<Seg>>,
+    /// Free log space in [`ALIGN`]-byte units: appenders wait here.
+    pub space: Semaphore,
+    pub tx: Mutex<Option<mpsc::Sender<Msg>>>,
+    pub failed: AtomicBool,
+    /// The newest sequence number entered into the index.
+    pub indexed: AtomicU64,
+    /// Wakes the destager when records arrive or a settle asks for it.
+    pub dirty: Notify,
+    pub vol_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Bytes written to log files (records and padding).
+    pub log_bytes: AtomicU64,
+    /// Bytes of new blocks written by the destager.
+    pub destaged_bytes: AtomicU64,
+}
+
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Shared {
+    pub fn max_units(&self) -> u64 {
+        (self.cfg.max_bytes / ALIGN as u64).max(1)
+    }
+
+    /// Enters a replayed or freshly written record into the index.
+    fn apply(&self, h: &Header, rid: &str, src: Option<Src>) {
+        let mut vols = lock(&self.vols);
+        match h.kind {
+            Kind::Forget => {
+                vols.remove(rid);
+            }
+            Kind::Data | Kind::Zero => {
+                let v = vols.entry(rid.to_string()).or_default();
+                let src = src.unwrap_or(Src::Zero);
+                v.index
+                    .insert(h.offset, h.offset + h.len as u64, h.seq, src);
+                v.since.get_or_insert_with(Instant::now);
+            }
+            Kind::Pad => {}
+        }
+    }
+
+    /// The oldest sequence number some volume still needs.
+    pub fn min_needed(&self) -> u64 {
+        lock(&self.vols)
+            .values()
+            .filter_map(|v| v.index.min_seq())
+            .min()
+            .unwrap_or(u64::MAX)
+    }
+
+    /// Deletes the segments no pending range needs (a prefix, never the
+    /// active one) and returns their space. Blocking: file removal.
+    pub fn trim(&self) -> io::Result<usize> {
+        let mut removed = 0;
+        loop {
+            let need = self.min_needed();
+            let victim = {
+                let segs = lock(&self.segs);
+                match (segs.front(), segs.get(1)) {
+                    (Some(s), Some(next)) if next.first_seq <= need => Some(s.name.clone()),
+                    _ => None,
+                }
+            };
+            let Some(name) = victim else {
+                return Ok(removed);
+            };
+            self.dir.remove(&name)?;
+            let seg = lock(&self.segs).pop_front().expect("front checked");
+            self.space.add_permits(seg.units as usize);
+            removed += 1;
+        }
+    }
+}
+
+/// Replays every segment in `dir` into `shared`'s index: returns the next
+/// sequence number. Segments past a break in the sequence are deleted:
+/// they can only hold writes never acknowledged, or stale bytes.
+pub(crate) fn replay(shared: &Shared) -> io::Result<u64> {
+    let mut names: Vec<(u64, String)> = shared
+        .dir
+        .list()?
+        .into_iter()
+        .filter_map(|n| {
+            let seq = n.strip_suffix(SUFFIX)?.parse().ok()?;
+            Some((seq, n))
+        })
+        .collect();
+    names.sort();
+    let mut next: Option<u64> = None;
+    let mut broken = false;
+    let mut records = 0u64;
+    for (first, name) in names {
+        if broken || next.is_some_and(|n| n != first) {
+            tracing::warn!(segment = %name, "write log segment after a break in sequence; deleting");
+            shared.dir.remove(&name)?;
+            broken = true;
+            continue;
+        }
+        let file = shared.dir.open(&name)?;
+        let len = file.len()? as usize;
+        let mut buf = vec![0u8; len];
+        let got = file.read_at(&mut buf, 0)?;
+        buf.truncate(got);
+        let mut pos = 0usize;
+        let mut expect = first;
+        while let Some((h, payload)) = format::decode(&buf[pos..]) {
+            if h.seq != expect {
+                break;
+            }
+            let rid = String::from_utf8_lossy(&h.rid).into_owned();
+            let src = (h.kind == Kind::Data).then(|| Src::Data {
+                file: file.clone(),
+                at: (pos + payload.start) as u64,
+            });
+            shared.apply(&h, &rid, src);
+            records += 1;
+            pos += h.record_len();
+            expect += 1;
+        }
+        if pos < buf.len() {
+            // A torn or corrupt tail: never acknowledged (acks follow the
+            // sync of the whole group), so it is dropped. The segment stays
+            // read-only; new records go to a new segment.
+            tracing::warn!(segment = %name, at = pos, len = buf.len(), "write log tail dropped at replay");
+            broken = true;
+        }
+        let units = (len as u64).div_ceil(ALIGN as u64);
+        let charged = units.min(shared.space.available_permits() as u64);
+        if let Ok(p) = shared.space.try_acquire_many(charged as u32) {
+            p.forget();
+        }
+        lock(&shared.segs).push_back(Seg {
+            name,
+            first_seq: first,
+            file,
+            size: pos as u64,
+            units: charged,
+        });
+        next = Some(expect);
+    }
+    let next = next.unwrap_or(1);
+    shared.indexed.store(next - 1, Ordering::Release);
+    // Appends always go to a segment of this run, named by its first
+    // record. A segment from the last run whose first record never became
+    // valid holds nothing: it gives way to the new one of the same name.
+    let empty = lock(&shared.segs)
+        .back()
+        .is_some_and(|s| s.first_seq == next);
+    if empty {
+        let s = lock(&shared.segs).pop_back().expect("checked");
+        shared.dir.remove(&s.name)?;
+        shared.space.add_permits(s.units as usize);
+    }
+    let name = seg_name(next);
+    let file = shared.dir.create(&name)?;
+    lock(&shared.segs).push_back(Seg {
+        name,
+        first_seq: next,
+        file,
+        size: 0,
+        units: 0,
+    });
+    if records > 0 {
+        tracing::info!(records, next, "write log replayed");
+    }
+    Ok(next)
+}
+
+/// A zeroed buffer whose usable part starts on a page boundary (O_DIRECT
+/// needs aligned memory), without unsafe code: over-allocate and offset.
+struct Aligned {
+    raw: Vec<u8>,
+    start: usize,
+    len: usize,
+}
+
+impl Aligned {
+    fn zeroed(len: usize) -> Aligned {
+        let raw = vec![0u8; len + GROUP_ALIGN];
+        let start = raw.as_ptr().align_offset(GROUP_ALIGN);
+        Aligned { raw, start, len }
+    }
+    fn bytes(&self) -> &[u8] {
+        &self.raw[self.start..self.start + self.len]
+    }
+    fn bytes_mut(&mut self) -> &mut [u8] {
+        &mut self.raw[self.start..self.start + self.len]
+    }
+}
+
+/// The group-commit loop; runs on the log's own thread until every sender
+/// is gone, finishing what was queued.
+pub(crate) fn run(shared: Arc<Shared>, rx: mpsc::Receiver<Msg>, mut next: u64) {
+    let max_batch = shared.cfg.max_batch_bytes.max(1);
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        let mut bytes = 0usize;
+        while bytes < max_batch {
+            match rx.try_recv() {
+                Ok(m) => {
+                    if let Msg::Rec(r) = &m {
+                        bytes += r.data.len() + HEADER_LEN;
+                    }
+                    batch.push(m);
+                }
+                Err(_) => break,
+            }
+        }
+        if let Err(e) = group(&shared, &mut next, batch) {
+            tracing::error!(error = %e, "write log failed; refusing writes from now on");
+            shared.failed.store(true, Ordering::Release);
+        }
+    }
+}
+
+/// Makes the active segment ready for a write of `len` bytes: a new one
+/// when the current is full (or none exists yet).
+fn active(shared: &Shared, next: u64) -> io::Result<(Arc<dyn LogFile>, u64)> {
+    let mut segs = lock(&shared.segs);
+    let full = match segs.back() {
+        Some(s) => s.size >= shared.cfg.segment_bytes,
+        None => true,
+    };
+    if full {
+        let name = seg_name(next);
+        let file = shared.dir.create(&name)?;
+        segs.push_back(Seg {
+            name,
+            first_seq: next,
+            file,
+            size: 0,
+            units: 0,
+        });
+    }
+    let s = segs.back().expect("just ensured");
+    Ok((s.file.clone(), s.size))
+}
+
+fn group(shared: &Shared, next: &mut u64, batch: Vec<Msg>) -> io::Result<()> {
+    let mut recs = Vec::new();
+    let mut flushes = Vec::new();
+    for m in batch {
+        match m {
+            Msg::Rec(r) => recs.push(r),
+            Msg::Flush(f) => flushes.push(f),
+        }
+    }
+    let fail = |recs: Vec<Rec>, flushes: Vec<oneshot::Sender<io::Result<()>>>, e: &io::Error| {
+        for r in recs {
+            let _ = r.reply.send(Err(io::Error::new(e.kind(), e.to_string())));
+        }
+        for f in flushes {
+            let _ = f.send(Err(io::Error::new(e.kind(), e.to_string())));
+        }
+    };
+    if shared.failed.load(Ordering::Acquire) {
+        let e = io::Error::other("write log failed earlier");
+        fail(recs, flushes, &e);
+        return Ok(());
+    }
+    if recs.is_empty() {
+        // A FLUSH alone: every earlier group was synced before this one
+        // started (a cached ack only precedes its own group's sync), so
+        // everything acknowledged before the FLUSH is durable already.
+        for f in flushes {
+            let _ = f.send(Ok(()));
+        }
+        return Ok(());
+    }
+    let (file, at) = match active(shared, *next) {
+        Ok(x) => x,
+        Err(e) => {
+            fail(recs, flushes, &e);
+            return Err(e);
+        }
+    };
+    let total: usize = recs
+        .iter()
+        .map(|r| {
+            format::record_len(if r.kind == Kind::Data {
+                r.data.len()
+            } else {
+                0
+            })
+        })
+        .sum();
+    let padded = total.div_ceil(GROUP_ALIGN) * GROUP_ALIGN;
+    let mut buf = Aligned::zeroed(padded);
+    let mut pos = 0usize;
+    let mut entries = Vec::with_capacity(recs.len());
+    for r in &recs {
+        let h = Header {
+            kind: r.kind,
+            seq: *next,
+            rid: format::rid_bytes(&r.rid).unwrap_or([0; RID_LEN]),
+            offset: r.offset,
+            len: r.len,
+        };
+        *next += 1;
+        let n = h.record_len();
+        format::encode(&h, &r.data, &mut buf.bytes_mut()[pos..pos + n]);
+        let src = (r.kind == Kind::Data).then(|| Src::Data {
+            file: file.clone(),
+            at: at + (pos + HEADER_LEN) as u64,
+        });
+        entries.push((h, src));
+        pos += n;
+    }
+    let mut pad_units = 0;
+    if padded > total {
+        let h = Header {
+            kind: Kind::Pad,
+            seq: *next,
+            rid: [0; RID_LEN],
+            offset: 0,
+            len: (padded - total) as u32,
+        };
+        *next += 1;
+        format::encode(&h, &[], &mut buf.bytes_mut()[pos..padded]);
+        pad_units = ((padded - total) / ALIGN) as u64;
+    }
+    if let Err(e) = file.write_at(buf.bytes(), at) {
+        fail(recs, flushes, &e);
+        return Err(e);
+    }
+    let charged = {
+        let p = shared.space.try_acquire_many(pad_units as u32).ok();
+        let got = p.map(|p| {
+            p.forget();
+            pad_units
+        });
+        recs.iter().map(|r| r.units).sum::<u64>() + got.unwrap_or(0)
+    };
+    {
+        let mut segs = lock(&shared.segs);
+        let s = segs.back_mut().expect("active segment");
+        s.size = at + padded as u64;
+        s.units += charged;
+    }
+    shared.log_bytes.fetch_add(padded as u64, Ordering::Relaxed);
+    let index = |entries: &[(Header, Option<Src>)], recs: &[Rec]| {
+        for ((h, src), r) in entries.iter().zip(recs) {
+            shared.apply(h, &r.rid, src.clone());
+        }
+        shared.indexed.store(*next - 1, Ordering::Release);
+        shared.dirty.notify_one();
+    };
+    let mut waiting = Vec::new();
+    if shared.cfg.durable_acks {
+        waiting = recs;
+    } else {
+        index(&entries, &recs);
+        for (r, (h, _)) in recs.into_iter().zip(&entries) {
+            if r.fua {
+                waiting.push(r);
+            } else {
+                let _ = r.reply.send(Ok(h.seq));
+            }
+        }
+        entries.clear();
+    }
+    if let Err(e) = file.sync() {
+        fail(waiting, flushes, &e);
+        return Err(e);
+    }
+    if !entries.is_empty() {
+        index(&entries, &waiting);
+    }
+    let last = *next - 1;
+    for r in waiting {
+        let _ = r.reply.send(Ok(last));
+    }
+    for f in flushes {
+        let _ = f.send(Ok(()));
+    }
+    Ok(())
+}
