@@ -209,8 +209,9 @@ async fn a_corrupt_chunk_behind_a_cached_probe_is_detected_and_rebuilt() {
     let store = open(dir.path(), 16, 8 << 20);
     let data = sample(4 << 20, 6);
     let id = put(&store, &data).await;
-    store.get_range(id, 0, 4096).await.unwrap(); // probe cached
-                                                 // Chunk 5 of fragment 0 (block bytes 320 KiB..384 KiB).
+    // The probe gets cached.
+    store.get_range(id, 0, 4096).await.unwrap();
+    // Chunk 5 of fragment 0 (block bytes 320 KiB..384 KiB).
     flip_byte(&path_of(&store, &id, 0), 4096 + (5 << 16) + 17);
     let before = store.stats();
     let off = (5 << 16) + 1000;
@@ -244,7 +245,8 @@ async fn a_missing_fragment_behind_a_cached_probe_is_rebuilt() {
     let store = open(dir.path(), 16, 8 << 20);
     let data = sample(4 << 20, 7);
     let id = put(&store, &data).await;
-    store.get_range(id, 0, 4096).await.unwrap(); // probe cached
+    // The probe gets cached.
+    store.get_range(id, 0, 4096).await.unwrap();
     fs::remove_file(path_of(&store, &id, 2)).unwrap();
     let off = (2 << 20) + 12345;
     let got = store.get_range(id, off as u64, 4096).await.unwrap();
@@ -260,7 +262,8 @@ async fn header_damage_is_still_found_by_whole_reads() {
     let store = open(dir.path(), 16, 8 << 20);
     let data = sample(4 << 20, 8);
     let id = put(&store, &data).await;
-    store.get_range(id, 0, 4096).await.unwrap(); // probe cached
+    // The probe gets cached.
+    store.get_range(id, 0, 4096).await.unwrap();
     flip_byte(&path_of(&store, &id, 5), 20); // a parity header
     assert_eq!(store.get(id).await.unwrap(), data);
     assert_eq!(store.stats().fragments_corrupt_seen, 1);
