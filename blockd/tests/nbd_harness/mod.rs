@@ -73,6 +73,20 @@ pub struct Server {
     pub port: u16,
     pub stop: Option<tokio::sync::oneshot::Sender<()>>,
     pub task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    /// The volume write log every write goes through, and its destager.
+    pub wlog: blockd::wlog::WriteLog,
+    pub destager: Option<blockd::wlog::destage::Destager>,
+}
+
+/// The write log of the tests: small segments, a long destage delay so
+/// reads of pending writes are exercised (tests settle explicitly).
+pub fn wlog_config() -> blockd::wlog::WlogConfig {
+    blockd::wlog::WlogConfig {
+        segment_bytes: 1 << 20,
+        max_bytes: 64 << 20,
+        destage_delay: Duration::from_secs(2),
+        ..Default::default()
+    }
 }
 
 /// The server settings of the tests: a fast re-check.
@@ -89,15 +103,28 @@ impl Server {
     }
 
     pub fn start_with(cfg: NbdConfig) -> Server {
+        Server::start_in(tempfile::tempdir().unwrap(), cfg, wlog_config())
+    }
+
+    /// A server over the stack in `dir` (a restart when it held one
+    /// before), its writes going through a write log in `dir/wlog`.
+    pub fn start_in(
+        dir: tempfile::TempDir,
+        mut cfg: NbdConfig,
+        wcfg: blockd::wlog::WlogConfig,
+    ) -> Server {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()
             .unwrap();
-        let dir = tempfile::tempdir().unwrap();
         let store = LocalStore::open(store_config(dir.path())).unwrap();
         let db = db::Db::open_sqlite(&dir.path().join("meta.db"), 4).unwrap();
         let arch = Archipelago::new(db.clone(), Arc::new(store), arch_config());
+        let wlog = blockd::wlog::WriteLog::open_dir(dir.path().join("wlog"), wcfg).unwrap();
+        wlog.attach_to(&arch);
+        let destager = Some(wlog.start_destager(arch.clone()).unwrap());
+        cfg.write_log = Some(wlog.clone());
         let listener = rt
             .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
             .unwrap();
@@ -114,7 +141,30 @@ impl Server {
             port,
             stop: Some(tx),
             task: Some(task),
+            wlog,
+            destager,
         }
+    }
+
+    /// Destages every pending write now.
+    pub fn settle(&self, rid: &str) {
+        let (w, a) = (self.wlog.clone(), self.arch().clone());
+        let rid = rid.to_string();
+        self.rt
+            .block_on(async move { w.settle_volume(&a, &rid).await })
+            .unwrap();
+    }
+
+    /// Shuts down and stops the log; returns the directory for a restart.
+    pub fn stop_all(mut self) -> tempfile::TempDir {
+        self.shutdown();
+        if let Some(d) = self.destager.take() {
+            d.stop();
+        }
+        self.wlog.close();
+        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
+        self.arch.take();
+        dir
     }
 
     pub fn arch(&self) -> &Archipelago {
@@ -161,15 +211,19 @@ impl Server {
         assert_eq!(n, 1);
     }
 
+    /// The volume's content as a client reads it (pending writes laid
+    /// over the map).
     pub fn read(&self, rid: &str, offset: u64, len: u64) -> Vec<u8> {
         self.rt
-            .block_on(self.arch().read_at(rid, offset, len))
+            .block_on(self.wlog.read_at(self.arch(), rid, offset, len))
             .unwrap()
             .to_vec()
     }
 
-    /// Map indices of `rid` that are holes among `idx`.
+    /// Map indices of `rid` that are holes among `idx`, once its pending
+    /// writes are destaged.
     pub fn holes(&self, rid: &str, idx: std::ops::Range<u64>) -> Vec<u64> {
+        self.settle(rid);
         let rid = rid.to_string();
         let (first, last) = (idx.start, idx.end - 1);
         let present = self
