@@ -84,7 +84,8 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let owners = Owners::new(db.clone(), cfg.host_id.clone(), cfg.owner_lease);
+    let settle = cfg.write_log.clone().map(|w| (w, arch.clone()));
+    let owners = Owners::new(db.clone(), cfg.host_id.clone(), cfg.owner_lease, settle);
     let registry = Registry::new(arch.clone(), db, owners.clone());
     let (stop_tx, stop_rx) = watch::channel(false);
     let renewal = {

@@ -15,6 +15,14 @@
 //! A host that crashed without releasing blocks the volume only until its
 //! lease ends.
 //!
+//! Hand-over: this host's write log holds acknowledged writes no other host
+//! can read, so before the last connection releases the claim the volume's
+//! pending writes are destaged into its map (`WriteLog::settle_volume`). If
+//! that fails the claim is kept (and renewed) rather than let another host
+//! read the volume without them. A crashed host's pending writes are
+//! replayed only when it restarts; a take-over after its lease ran out does
+//! not see them (the log is local to the host).
+//!
 //! Locking: a std mutex guards the two small maps and is never held across
 //! an await; the claim of one volume is serialized by that volume's async
 //! mutex, so two handshakes for the same volume never both go to the
@@ -24,7 +32,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use archipelago::Archipelago;
 use tokio::sync::watch;
+
+use crate::wlog::WriteLog;
 
 /// Why a claim was not granted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,6 +51,9 @@ pub(crate) struct Owners {
     db: db::Db,
     host: String,
     lease: Duration,
+    /// The write log whose pending writes of a volume must reach its map
+    /// before the claim goes.
+    settle: Option<(WriteLog, Archipelago)>,
     /// Per volume: connections counted in, serialized claim and release.
     slots: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Slot>>>>,
     /// Claims held in the database: what the renewal task extends.
@@ -98,11 +112,17 @@ impl Drop for Claim {
 }
 
 impl Owners {
-    pub fn new(db: db::Db, host: String, lease: Duration) -> Arc<Owners> {
+    pub fn new(
+        db: db::Db,
+        host: String,
+        lease: Duration,
+        settle: Option<(WriteLog, Archipelago)>,
+    ) -> Arc<Owners> {
         Arc::new(Owners {
             db,
             host,
             lease,
+            settle,
             slots: Mutex::new(HashMap::new()),
             active: Mutex::new(HashMap::new()),
         })
@@ -194,6 +214,20 @@ impl Owners {
         };
         let mut s = slot.lock().await;
         s.conns = s.conns.saturating_sub(1);
+        let lost = s.lost.as_ref().is_none_or(|l| *l.borrow());
+        if s.conns == 0 && !lost {
+            if let Some((wlog, arch)) = &self.settle {
+                if let Err(e) = wlog.settle_volume(arch, rid).await {
+                    // Keep the claim (the renewal task still extends it):
+                    // another host must not read the volume without the
+                    // writes only this host's log holds. The next close of
+                    // a connection tries again.
+                    tracing::error!(error = %e, resource = rid,
+                        "volume's pending writes not destaged; keeping its claim");
+                    return;
+                }
+            }
+        }
         if s.conns == 0 {
             self.active.lock().unwrap().remove(rid);
             let (r, h) = (rid.to_string(), self.host.clone());
