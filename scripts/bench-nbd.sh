@@ -12,9 +12,15 @@
 #
 # atoll's side is blockd's example server (`blockd/examples/nbd_bench_server.rs`:
 # LocalStore + SQLite + Archipelago + one export, no volume API needed).
-# Durability differs: atoll acknowledges a write once its block is fsynced
-# and its map entry committed; qemu-nbd (default cache=writeback) acknowledges
-# once the data is in the page cache. Timing never decides a test verdict.
+# Durability differs: atoll acknowledges a write once its write-log record is
+# fdatasynced (group commit; blocks are rewritten later by the destager);
+# qemu-nbd (default cache=writeback) acknowledges once the data is in the
+# page cache. Timing never decides a test verdict.
+# Write amplification (atoll only): bytes the server process wrote to disk
+# (/proc/PID/io write_bytes: log, destaged fragments, metadata) per byte fio
+# wrote, counted until the destager has gone quiet after the job.
+# ATOLL_ARGS passes extra flags to the server (e.g. "--wlog off",
+# "--direct-io on", "--durable-acks off").
 #
 # Knobs (environment): SIZE_MB (area the jobs cover, default 256), RUNTIME
 # (seconds per random job, default 20), PORT_ATOLL (10810), PORT_QEMU (10811),
@@ -45,8 +51,9 @@ cargo build --release -q -p blockd --example nbd_bench_server
 mkdir -p "$WORK"
 
 ./target/release/examples/nbd_bench_server --root "$WORK/atoll" --port "$PORT_ATOLL" \
-    --size $((SIZE_MB * 1024 * 1024)) --name bench >"$WORK/atoll.out" 2>"$WORK/atoll.err" &
-PIDS+=($!)
+    --size $((SIZE_MB * 1024 * 1024)) --name bench ${ATOLL_ARGS:-} >"$WORK/atoll.out" 2>"$WORK/atoll.err" &
+ATOLL_PID=$!
+PIDS+=($ATOLL_PID)
 truncate -s "${SIZE_MB}M" "$WORK/file.raw"
 qemu-nbd -f raw -x bench --persistent -p "$PORT_QEMU" -b 127.0.0.1 "$WORK/file.raw" \
     >"$WORK/qemu-nbd.log" 2>&1 &
@@ -72,18 +79,43 @@ fio_run() {
     jq -r ".jobs[0].$dir | \"\(.iops) \(.bw_bytes)\"" "$WORK/$name.json"
 }
 
+disk_writes() { awk '/^write_bytes/ {print $2}' "/proc/$ATOLL_PID/io"; }
+# Waits until the server has written nothing for 3 s (destage done).
+quiesce() {
+    local last now still=0
+    last=$(disk_writes)
+    for _ in $(seq 300); do
+        sleep 1
+        now=$(disk_writes)
+        if [ "$now" = "$last" ]; then still=$((still + 1)); else still=0; fi
+        [ "$still" -ge 3 ] && return
+        last=$now
+    done
+}
+fio_bytes() { jq -r '.jobs[0].write.io_bytes' "$WORK/$1.json"; }
+
 declare -A R
 for side in atoll qemu; do
+    [ "$side" = atoll ] && W0=$(disk_writes)
     uri=$ATOLL_URI; [ "$side" = qemu ] && uri=$QEMU_URI
     echo "== $side ($uri)" >&2
     read -r _ R[$side.seqwrite] < <(fio_run "$uri" "$side-seqwrite" write \
         --rw=write --bs=1M --iodepth=8 --runtime=120 --refill_buffers)
+    if [ "$side" = atoll ]; then
+        quiesce
+        R[wa.seq]=$(awk -v d=$(( $(disk_writes) - W0 )) -v c="$(fio_bytes atoll-seqwrite)" 'BEGIN{printf "%.2f", d/c}')
+    fi
     read -r _ R[$side.seqread] < <(fio_run "$uri" "$side-seqread" read \
         --rw=read --bs=1M --iodepth=8 --runtime=120)
     read -r R[$side.randread] _ < <(fio_run "$uri" "$side-randread" read \
         --rw=randread --bs=4k --iodepth=32 --time_based --runtime="$RUNTIME")
+    [ "$side" = atoll ] && W0=$(disk_writes)
     read -r R[$side.randwrite] _ < <(fio_run "$uri" "$side-randwrite" write \
         --rw=randwrite --bs=4k --iodepth=32 --time_based --runtime="$RUNTIME" --refill_buffers)
+    if [ "$side" = atoll ]; then
+        quiesce
+        R[wa.rand]=$(awk -v d=$(( $(disk_writes) - W0 )) -v c="$(fio_bytes atoll-randwrite)" 'BEGIN{printf "%.2f", d/c}')
+    fi
 done
 
 echo
@@ -100,3 +132,4 @@ row "4k randread IOPS (qd32)" randread 1
 row "4k randwrite IOPS (qd32)" randwrite 1
 row "1M seq read MB/s (qd8)" seqread 1000000
 row "1M seq write MB/s (qd8)" seqwrite 1000000
+echo "atoll write amplification (disk bytes / client bytes, after destage): 1M seq write ${R[wa.seq]}, 4k rand write ${R[wa.rand]}"

@@ -19,6 +19,8 @@ pub struct FileConfig {
     pub storage: Storage,
     pub gc: Gc,
     pub swift: SwiftSection,
+    /// The volume data path (write log in front of the resource layer).
+    pub volumes: Volumes,
     /// The chunk store (devices, policies, IO engine): blockd's own shape.
     pub blockd: Option<blockd::StoreConfig>,
 }
@@ -97,6 +99,7 @@ impl Default for FileConfig {
             gc: Gc::default(),
             swift: SwiftSection::default(),
             blockd: None,
+            volumes: Volumes::default(),
         }
     }
 }
@@ -133,6 +136,45 @@ impl Default for Storage {
             inline_threshold: 64 << 10,
             upload_parallelism: 6,
             max_blocks_in_flight: 24,
+        }
+    }
+}
+
+/// `[volumes]`: the write log NBD writes land in (`<data_dir>/wlog/`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Volumes {
+    /// Writes go through the write log (off: every write rewrites its
+    /// block before the reply, as before).
+    pub write_log: bool,
+    /// Size at which a new log segment file starts (MiB).
+    pub wlog_segment_mib: u64,
+    /// Log space budget (MiB); writers wait for the destager beyond it.
+    /// At least four segments.
+    pub wlog_max_mib: u64,
+    /// Write the log with O_DIRECT.
+    pub wlog_direct_io: bool,
+    /// Acknowledge every write after its group's fdatasync (off: writes
+    /// without FUA are acknowledged once written, FLUSH/FUA wait).
+    pub wlog_durable_acks: bool,
+    /// Pending writes are destaged once this old (ms), sooner under log
+    /// pressure or before a snapshot.
+    pub destage_delay_ms: u64,
+    /// Blocks merged and committed per destage transaction.
+    pub destage_batch_blocks: usize,
+}
+
+impl Default for Volumes {
+    fn default() -> Self {
+        let d = blockd::wlog::WlogConfig::default();
+        Volumes {
+            write_log: true,
+            wlog_segment_mib: d.segment_bytes >> 20,
+            wlog_max_mib: d.max_bytes >> 20,
+            wlog_direct_io: d.direct_io,
+            wlog_durable_acks: d.durable_acks,
+            destage_delay_ms: d.destage_delay.as_millis() as u64,
+            destage_batch_blocks: d.destage_batch_blocks,
         }
     }
 }
@@ -293,6 +335,20 @@ impl FileConfig {
             c.root = self.data_dir.join("blocks");
         }
         c
+    }
+
+    /// The write log's settings, `None` when it is off.
+    pub fn wlog_config(&self) -> Option<blockd::wlog::WlogConfig> {
+        let v = &self.volumes;
+        v.write_log.then(|| blockd::wlog::WlogConfig {
+            segment_bytes: v.wlog_segment_mib.max(1) << 20,
+            max_bytes: v.wlog_max_mib.max(4 * v.wlog_segment_mib.max(1)) << 20,
+            direct_io: v.wlog_direct_io,
+            durable_acks: v.wlog_durable_acks,
+            destage_delay: std::time::Duration::from_millis(v.destage_delay_ms),
+            destage_batch_blocks: v.destage_batch_blocks.max(1),
+            ..Default::default()
+        })
     }
 
     pub fn archipelago_config(&self) -> archipelago::Config {

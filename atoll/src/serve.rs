@@ -252,12 +252,28 @@ async fn run(
         "object-store",
     )?;
     let nbd_listener = bind_on(&nbd_rt, &cfg.listen.host, cfg.listen.nbd_port, "nbd")?;
+    // The volume write log: replayed before the first NBD client is
+    // served (blocking file reads, off the executor); its destager runs on
+    // its own thread and runtime.
+    let wlog = match cfg.wlog_config() {
+        Some(wc) => {
+            let dir = cfg.data_dir.join("wlog");
+            let log =
+                tokio::task::spawn_blocking(move || blockd::wlog::WriteLog::open_dir(dir, wc))
+                    .await??;
+            log.attach_to(&arch);
+            let destager = log.start_destager(arch.clone())?;
+            Some((log, destager))
+        }
+        None => None,
+    };
     let (stop_nbd, nbd_stopped) = tokio::sync::oneshot::channel::<()>();
     let nbd_server = nbd_rt.spawn(blockd::nbd::serve(
         arch.clone(),
         db.clone(),
         blockd::nbd::NbdConfig {
             host_id,
+            write_log: wlog.as_ref().map(|w| w.0.clone()),
             ..Default::default()
         },
         nbd_listener,
@@ -335,6 +351,15 @@ async fn run(
         object_server,
         nbd_server
     );
+    // NBD is drained: stop destaging, then let the log write what it
+    // queued (pending records stay in the log and are replayed at start).
+    if let Some((log, destager)) = wlog {
+        let _ = tokio::task::spawn_blocking(move || {
+            destager.stop();
+            log.close();
+        })
+        .await;
+    }
     for t in http_tasks {
         let _ = t.await;
     }

@@ -22,11 +22,15 @@ struct Args {
     size: u64,
     name: String,
     block_size: u32,
+    /// Writes through the volume write log (`--wlog off` for the old path).
+    wlog: bool,
+    direct_io: bool,
+    durable_acks: bool,
 }
 
 fn usage() -> ! {
     eprintln!(
-        "usage: nbd_bench_server --root DIR --port PORT --size BYTES --name NAME [--block-size BYTES]"
+        "usage: nbd_bench_server --root DIR --port PORT --size BYTES --name NAME [--block-size BYTES] [--wlog on|off] [--direct-io on|off] [--durable-acks on|off]"
     );
     std::process::exit(2)
 }
@@ -38,6 +42,9 @@ fn parse() -> Args {
         size: 0,
         name: String::new(),
         block_size: Config::default().block_size,
+        wlog: true,
+        direct_io: false,
+        durable_acks: true,
     };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
@@ -48,6 +55,9 @@ fn parse() -> Args {
             "--size" => a.size = v.parse().unwrap_or_else(|_| usage()),
             "--name" => a.name = v,
             "--block-size" => a.block_size = v.parse().unwrap_or_else(|_| usage()),
+            "--wlog" => a.wlog = v == "on",
+            "--direct-io" => a.direct_io = v == "on",
+            "--durable-acks" => a.durable_acks = v == "on",
             _ => usage(),
         }
     }
@@ -67,6 +77,24 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ..Config::default()
     };
     let arch = Archipelago::new(db.clone(), Arc::new(store), cfg);
+    // The volume write log in `<root>/wlog`, as `atoll serve` runs it.
+    let wlog = if args.wlog {
+        let wc = blockd::wlog::WlogConfig {
+            direct_io: args.direct_io,
+            durable_acks: args.durable_acks,
+            ..Default::default()
+        };
+        let log = blockd::wlog::WriteLog::open_dir(args.root.join("wlog"), wc)?;
+        log.attach_to(&arch);
+        let destager = log.start_destager(arch.clone())?;
+        Some((log, destager))
+    } else {
+        None
+    };
+    let nbd_cfg = NbdConfig {
+        write_log: wlog.as_ref().map(|w| w.0.clone()),
+        ..NbdConfig::default()
+    };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .thread_name("nbd")
         .enable_all()
@@ -102,7 +130,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 _ = term.recv() => {}
             }
         };
-        nbd::serve(arch, db, NbdConfig::default(), listener, stop).await?;
+        nbd::serve(arch, db, nbd_cfg, listener, stop).await?;
         Ok::<_, Box<dyn std::error::Error>>(())
-    })
+    })?;
+    if let Some((log, destager)) = wlog {
+        // Write amplification: bytes on disk per byte the client wrote.
+        let st = log.stats();
+        eprintln!(
+            "wlog: log_bytes={} destaged_bytes={} pending_bytes={} segments={}",
+            st.log_bytes, st.destaged_bytes, st.pending_bytes, st.segments
+        );
+        destager.stop();
+        log.close();
+    }
+    Ok(())
 }

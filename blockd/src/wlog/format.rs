@@ -117,7 +117,7 @@ pub fn decode(buf: &[u8]) -> Option<(Header, std::ops::Range<usize>)> {
         len: u32_at(56),
     };
     let total = h.record_len();
-    if total < HEADER_LEN || total % ALIGN != 0 || total > buf.len() {
+    if total < HEADER_LEN || !total.is_multiple_of(ALIGN) || total > buf.len() {
         return None;
     }
     let payload = HEADER_LEN..HEADER_LEN + h.payload_len();

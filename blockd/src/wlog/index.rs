@@ -205,7 +205,7 @@ mod tests {
             for p in idx.lookup(0, 5000) {
                 bytes += p.end - p.start;
                 for b in p.start..p.end {
-                    let at = match &p.src { Src::Data { at, .. } => *at, Src::Zero => u64::MAX / 2 + 0 } ;
+                    let at = match &p.src { Src::Data { at, .. } => *at, Src::Zero => u64::MAX / 2 } ;
                     let v = if matches!(p.src, Src::Zero) {
                         // Zero ranges carry no offset: compare by model base.
                         model[b as usize].map(|(_, x)| x).unwrap_or(0)

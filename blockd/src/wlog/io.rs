@@ -18,6 +18,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 /// One log segment file.
+#[allow(clippy::len_without_is_empty)] // a file length, not a collection
 pub trait LogFile: Send + Sync + 'static {
     /// Writes all of `buf` at `off`.
     fn write_at(&self, buf: &[u8], off: u64) -> io::Result<()>;
