@@ -91,7 +91,7 @@ def verify_round(uri: str, rnd: int, workdir: Path, with_state: bool) -> None:
 
 def test_fio_verified_writes_survive_kill9_mid_io(server, admin_env, tmp_path):
     api = Api(server, admin_env)
-    vid = create_volume(api, ROUNDS * ROUND_REGION // (1 << 30), "crash-fio")
+    vid = create_volume(api, -(-ROUNDS * ROUND_REGION // (1 << 30)), "crash-fio")
     _, info = api.attach(vid)
     uri = nbd_uri(info)
     rng = random.Random()
