@@ -1,5 +1,6 @@
-//! Reading a resource: resolve the map once, then stream block bytes with a
-//! bounded read-ahead. Holes read as zeros without touching the store.
+//! Reading a resource: resolve the map once (through the resolved-map
+//! cache, `mapcache.rs`), then stream block bytes with a bounded
+//! read-ahead. Holes read as zeros without touching the store.
 
 use std::collections::HashMap;
 
@@ -7,6 +8,7 @@ use bytes::Bytes;
 use futures::stream::{self, Stream, StreamExt};
 
 use crate::error::{Error, Result};
+use crate::mapcache;
 use crate::meta::{self, BlockRef};
 use crate::Archipelago;
 
@@ -25,9 +27,37 @@ pub struct Reader {
 impl Archipelago {
     /// Resolves `len` bytes at `offset` of a resource (clamped to its size).
     pub async fn open(&self, rid: &str, offset: u64, len: u64) -> Result<Reader> {
+        let (size, block_size, offset, len, blocks) = self.resolve_range(rid, offset, len).await?;
+        Ok(Reader {
+            arch: self.clone(),
+            size,
+            block_size,
+            offset,
+            len,
+            blocks,
+        })
+    }
+
+    /// The resource's size and block size, `offset` and `len` clamped to
+    /// the size, and the map entries (holes absent) of the blocks they
+    /// cover: from the resolved-map cache when it holds them under the
+    /// current metadata generation, else from the metadata store (then
+    /// cached). Every read path resolves through here.
+    pub(crate) async fn resolve_range(
+        &self,
+        rid: &str,
+        offset: u64,
+        len: u64,
+    ) -> Result<mapcache::Resolved> {
+        // Noted before anything is read: a commit from here on voids it.
+        let generation = self.db.generation();
+        if let Some(hit) = self.maps.get(rid, generation, offset, len) {
+            return Ok(hit);
+        }
         let rid = rid.to_string();
-        let (row, blocks, offset, len) = self
-            .db
+        let maps = self.maps.clone();
+        let db = self.db.clone();
+        self.db
             .run(move |c| {
                 Ok((|| {
                     let row = meta::get_resource(c, &rid)?;
@@ -38,20 +68,24 @@ impl Archipelago {
                         HashMap::new()
                     } else {
                         let chain = meta::chain(c, row.layer_id)?;
-                        meta::resolve(c, &chain, offset / bs, (offset + len - 1) / bs)?
+                        let (first, last) = (offset / bs, (offset + len - 1) / bs);
+                        let blocks = meta::resolve(c, &chain, first, last)?;
+                        // Checked here, after the queries: a commit
+                        // between them and now leaves the cache alone.
+                        let now = db.generation();
+                        maps.put(&rid, generation, now, row.size, bs, first..=last, &blocks);
+                        blocks
                     };
-                    Ok::<_, Error>((row, blocks, offset, len))
+                    Ok::<_, Error>((row.size, bs, offset, len, blocks))
                 })())
             })
-            .await??;
-        Ok(Reader {
-            arch: self.clone(),
-            size: row.size,
-            block_size: row.block_size as u64,
-            offset,
-            len,
-            blocks,
-        })
+            .await?
+    }
+
+    /// What the resolved-map cache holds now: an estimate of its bytes
+    /// (the figure `Config::map_cache_bytes` bounds) and the resources.
+    pub fn map_cache_usage(&self) -> (usize, usize) {
+        self.maps.usage()
     }
 
     /// Reads `len` bytes at `offset` into one buffer (for small reads).

@@ -6,7 +6,8 @@
 //! commit. Callers learn their outcome only after COMMIT returned, so an
 //! `Ok` is durable (synchronous=FULL).
 
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Arc};
 
 use diesel::connection::SimpleConnection;
 
@@ -21,7 +22,10 @@ pub(crate) type Job = Box<dyn FnOnce(&mut Conn) -> (bool, Finish) + Send>;
 /// can take down and the latency of the first job.
 const MAX_BATCH: usize = 64;
 
-pub(crate) fn spawn_writer(mut conn: crate::PooledConn) -> mpsc::Sender<Job> {
+pub(crate) fn spawn_writer(
+    mut conn: crate::PooledConn,
+    commits: Arc<AtomicU64>,
+) -> mpsc::Sender<Job> {
     let (tx, rx) = mpsc::channel::<Job>();
     std::thread::Builder::new()
         .name("db-writer".into())
@@ -34,14 +38,14 @@ pub(crate) fn spawn_writer(mut conn: crate::PooledConn) -> mpsc::Sender<Job> {
                         Err(_) => break,
                     }
                 }
-                run_batch(&mut conn, batch);
+                run_batch(&mut conn, batch, &commits);
             }
         })
         .expect("spawn db writer thread");
     tx
 }
 
-fn run_batch(conn: &mut Conn, batch: Vec<Job>) {
+fn run_batch(conn: &mut Conn, batch: Vec<Job>, commits: &AtomicU64) {
     if let Err(e) = conn.batch_execute("BEGIN IMMEDIATE") {
         // Dropping the jobs drops their reply channels: each caller gets
         // a commit error.
@@ -75,6 +79,9 @@ fn run_batch(conn: &mut Conn, batch: Vec<Job>) {
     if outcome.is_err() {
         let _ = conn.batch_execute("ROLLBACK");
     }
+    // Before any caller hears back: whoever cached what it read before this
+    // commit sees the count move (see `Db::generation`).
+    commits.fetch_add(1, Ordering::SeqCst);
     for finish in finishes {
         finish(outcome.clone());
     }

@@ -16,6 +16,7 @@ pub mod swift;
 pub mod volumes;
 
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -102,6 +103,8 @@ pub struct Db {
     // SQLite has one writer: write transactions go to one thread that
     // commits them in groups (see `group`).
     writer: std::sync::mpsc::Sender<group::Job>,
+    // Write transactions ended (committed or not): see `generation`.
+    commits: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for Db {
@@ -124,12 +127,26 @@ impl Db {
         let mut conn = pool.get().map_err(|e| Error::Pool(e.to_string()))?;
         conn.run_pending_migrations(MIGRATIONS)
             .map_err(|e| Error::Migration(e.to_string()))?;
-        let writer = group::spawn_writer(conn);
+        let commits = Arc::new(AtomicU64::new(0));
+        let writer = group::spawn_writer(conn, commits.clone());
         Ok(Db {
             pool,
             permits: Arc::new(Semaphore::new(max_connections.max(2) as usize)),
             writer,
+            commits,
         })
+    }
+
+    /// A number that changes whenever a write transaction of this `Db` may
+    /// have changed something: it moves after every COMMIT (or failed
+    /// one) and before the writer hears back. A cache of what was read
+    /// notes it before its queries and trusts the result only while it is
+    /// unchanged. Writes go through [`Db::transaction`] or
+    /// [`Db::transaction_blocking`] (`run` is for reads), so nothing this
+    /// process writes escapes it; another process writing the same
+    /// database would (today's SQLite database has one).
+    pub fn generation(&self) -> u64 {
+        self.commits.load(Ordering::SeqCst)
     }
 
     fn conn(&self) -> Result<PooledConn> {
@@ -181,11 +198,12 @@ impl Db {
         F: FnOnce(&mut Conn) -> Result<T, E>,
     {
         let mut conn = self.conn()?;
-        conn.immediate_transaction(|c| f(c).map_err(TxError::Inner))
-            .map_err(|e| match e {
-                TxError::Inner(e) => e,
-                TxError::Db(e) => E::from(Error::Query(e)),
-            })
+        let r = conn.immediate_transaction(|c| f(c).map_err(TxError::Inner));
+        self.commits.fetch_add(1, Ordering::SeqCst);
+        r.map_err(|e| match e {
+            TxError::Inner(e) => e,
+            TxError::Db(e) => E::from(Error::Query(e)),
+        })
     }
 
     /// The blocking form of [`Db::run`].
@@ -218,6 +236,42 @@ pub fn now_micros() -> i64 {
 mod tests {
     use super::*;
     use diesel::prelude::*;
+
+    #[tokio::test]
+    async fn generation_moves_with_every_write_transaction() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open_sqlite(&dir.path().join("meta.db"), 4).unwrap();
+        let g0 = db.generation();
+        db.run(|c| Ok(schema::settings::table.count().get_result::<i64>(c)?))
+            .await
+            .unwrap();
+        assert_eq!(db.generation(), g0, "reads leave it");
+        db.transaction(|c| {
+            diesel::insert_into(schema::settings::table)
+                .values((
+                    schema::settings::key.eq("g"),
+                    schema::settings::value.eq("1"),
+                ))
+                .execute(c)
+                .map_err(Error::from)
+        })
+        .await
+        .unwrap();
+        let g1 = db.generation();
+        assert!(g1 > g0, "moved before the writer heard back");
+        let db2 = db.clone();
+        tokio::task::spawn_blocking(move || {
+            db2.transaction_blocking(|c| {
+                diesel::delete(schema::settings::table)
+                    .execute(c)
+                    .map_err(Error::from)
+            })
+        })
+        .await
+        .unwrap()
+        .unwrap();
+        assert!(db.generation() > g1);
+    }
 
     #[tokio::test]
     async fn transaction_commits_all_or_nothing() {
