@@ -1,0 +1,194 @@
+#!/usr/bin/env bash
+# Volume benchmark through atoll itself, run by hand (not in CI): starts
+# `atoll serve` (release build) on a temp data dir and free ports, creates
+# and attaches volumes through the Cinder API (3.54 attachments with a
+# loopback connector, as tests/e2e/volutil.py does), and runs the same fio
+# jobs (nbd engine) against the first volume's NBD export and against
+# qemu-nbd serving a raw file in the same work directory:
+#   1 MiB sequential write (fills the area; refilled buffers), iodepth 8
+#   1 MiB sequential read, iodepth 8
+#   4 KiB random read and random write, iodepth 32, numjobs 1 and 4 (one NBD
+#   connection per job; qemu-nbd is started with -e so it accepts them)
+#   4 KiB random write with --fsync=1 (a FLUSH after every write), iodepth 1:
+#   clat p50 / p99 / p99.9
+# Then memory per active volume: atoll's RSS before, and its peak during, 4
+# KiB random read/write (iodepth 32) on all N volumes at once, (peak - idle)/N.
+#
+# Durability differs: atoll acknowledges a write once it is durable (its
+# write log or the block store); qemu-nbd (cache=writeback) once the data is
+# in the page cache. The fsync job makes both sync every write. Timing never
+# decides a test verdict.
+#
+# Knobs (environment): SIZE_MB (area per job set, default 256), RUNTIME
+# (seconds per random job, default 15), VOLUMES (N for the memory
+# figure, default 4), WORK (default a new temp dir, removed unless KEEP=1),
+# ATOLL_CONFIG (a TOML file passed to `atoll serve --config`).
+set -euo pipefail
+
+SIZE_MB=${SIZE_MB:-256}
+RUNTIME=${RUNTIME:-15}
+VOLUMES=${VOLUMES:-4}
+WORK=${WORK:-$(mktemp -d "${TMPDIR:-/tmp}/bench-volume.XXXXXX")}
+KEEP=${KEEP:-0}
+PY=${PY:-tests/.venv/bin/python}
+
+cd "$(dirname "$0")/.."
+for t in fio qemu-nbd jq nbdinfo "$PY"; do
+    command -v "$t" >/dev/null || { echo "bench-volume: $t is not installed" >&2; exit 1; }
+done
+
+PIDS=()
+cleanup() {
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+    if [ "$KEEP" = 1 ]; then echo "kept $WORK"; else rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
+
+cargo build --release -q -p atoll
+mkdir -p "$WORK"
+free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+ID_PORT=$(free_port); OBJ_PORT=$(free_port); IMG_PORT=$(free_port)
+VOL_PORT=$(free_port); NBD_PORT=$(free_port); QEMU_PORT=$(free_port)
+PASSWORD=bench-$RANDOM$RANDOM
+
+CONFIG_ARGS=()
+[ -n "${ATOLL_CONFIG:-}" ] && CONFIG_ARGS=(--config "$ATOLL_CONFIG")
+ATOLL_ADMIN_PASSWORD=$PASSWORD ./target/release/atoll serve "${CONFIG_ARGS[@]}" \
+    --data-dir "$WORK/atoll" --listen-host 127.0.0.1 \
+    --identity-port "$ID_PORT" --object-port "$OBJ_PORT" --image-port "$IMG_PORT" \
+    --volume-port "$VOL_PORT" --nbd-port "$NBD_PORT" >"$WORK/atoll.log" 2>&1 &
+ATOLL_PID=$!
+PIDS+=("$ATOLL_PID")
+truncate -s "${SIZE_MB}M" "$WORK/file.raw"
+qemu-nbd -f raw -x bench --persistent -e 8 -p "$QEMU_PORT" -b 127.0.0.1 "$WORK/file.raw" \
+    >"$WORK/qemu-nbd.log" 2>&1 &
+PIDS+=($!)
+
+# Volumes through the Cinder API: token, create, wait available, attach.
+"$PY" - "$ID_PORT" "$VOL_PORT" "$PASSWORD" "$VOLUMES" "$SIZE_MB" >"$WORK/uris" <<'EOF'
+import sys, time, uuid, requests
+idp, volp, pw, n, size_mb = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
+auth = f"http://127.0.0.1:{idp}/v3"
+for _ in range(300):
+    try:
+        if requests.get(auth, timeout=2).status_code == 200:
+            break
+    except requests.RequestException:
+        pass
+    time.sleep(0.2)
+user = {"name": "admin", "domain": {"id": "default"}, "password": pw}
+scope = {"project": {"name": "admin", "domain": {"id": "default"}}}
+body = {"auth": {"identity": {"methods": ["password"], "password": {"user": user}},
+                 "scope": scope}}
+r = requests.post(f"{auth}/auth/tokens", json=body, timeout=30)
+r.raise_for_status()
+tok, project = r.headers["X-Subject-Token"], r.json()["token"]["project"]["id"]
+base = f"http://127.0.0.1:{volp}/v3/{project}"
+def call(method, path, version="3.54", **kw):
+    h = {"X-Auth-Token": tok, "OpenStack-API-Version": f"volume {version}",
+         "Accept": "application/json"}
+    r = requests.request(method, base + path, headers=h, timeout=60, **kw)
+    assert r.status_code < 300, r.text
+    return r.json() if r.content else None
+gib = max(1, -(-size_mb // 1024))
+for i in range(n):
+    vid = call("POST", "/volumes", json={"volume": {"size": gib, "name": f"bench-{i}"}})["volume"]["id"]
+    for _ in range(300):
+        if call("GET", f"/volumes/{vid}")["volume"]["status"] == "available":
+            break
+        time.sleep(0.1)
+    conn = {"ip": "127.0.0.1", "host": "bench", "initiator": None, "platform": "x86_64",
+            "os_type": "linux", "multipath": False, "mountpoint": "/dev/vdb", "mode": "rw"}
+    att = call("POST", "/attachments", json={"attachment": {
+        "volume_uuid": vid, "instance_uuid": str(uuid.uuid4()), "connector": conn, "mode": "rw"}})["attachment"]
+    call("POST", f"/attachments/{att['id']}/action", json={"os-complete": {}})
+    d = att["connection_info"]["data"]
+    print(f"nbd://{d['host']}:{d['port']}/{d['export_name']}")
+EOF
+mapfile -t VOL_URIS <"$WORK/uris"
+ATOLL_URI=${VOL_URIS[0]}
+QEMU_URI="nbd://127.0.0.1:$QEMU_PORT/bench"
+for uri in "$ATOLL_URI" "$QEMU_URI"; do
+    for _ in $(seq 100); do
+        nbdinfo --size "$uri" >/dev/null 2>&1 && break
+        sleep 0.1
+    done
+    nbdinfo --size "$uri" >/dev/null || { echo "bench-volume: $uri not reachable" >&2; exit 1; }
+done
+
+# fio_json URI NAME ARGS...: runs one job set, leaves $WORK/NAME.json.
+fio_json() {
+    local uri=$1 name=$2; shift 2
+    fio --name="$name" --ioengine=nbd --uri="$uri" --size="${SIZE_MB}M" \
+        --group_reporting --output-format=json "$@" >"$WORK/$name.out"
+    # The nbd engine prints "fio: connected to NBD server" before the JSON.
+    sed -n '/^{/,$p' "$WORK/$name.out" >"$WORK/$name.json"
+}
+q() { jq -r ".jobs[0].$2" "$WORK/$1.json"; }
+
+declare -A R
+for side in atoll qemu; do
+    uri=$ATOLL_URI; [ "$side" = qemu ] && uri=$QEMU_URI
+    echo "== $side ($uri)" >&2
+    fio_json "$uri" "$side-seqwrite" --rw=write --bs=1M --iodepth=8 --runtime=120 --refill_buffers
+    R[$side.seqwrite]=$(q "$side-seqwrite" write.bw_bytes)
+    fio_json "$uri" "$side-seqread" --rw=read --bs=1M --iodepth=8 --runtime=120
+    R[$side.seqread]=$(q "$side-seqread" read.bw_bytes)
+    for nj in 1 4; do
+        fio_json "$uri" "$side-randread$nj" --rw=randread --bs=4k --iodepth=32 --numjobs=$nj \
+            --time_based --runtime="$RUNTIME"
+        R[$side.randread$nj]=$(q "$side-randread$nj" read.iops)
+        fio_json "$uri" "$side-randwrite$nj" --rw=randwrite --bs=4k --iodepth=32 --numjobs=$nj \
+            --time_based --runtime="$RUNTIME" --refill_buffers
+        R[$side.randwrite$nj]=$(q "$side-randwrite$nj" write.iops)
+    done
+    fio_json "$uri" "$side-fsync" --rw=randwrite --bs=4k --iodepth=1 --fsync=1 \
+        --time_based --runtime="$RUNTIME" --refill_buffers
+    R[$side.fsync]=$(q "$side-fsync" write.iops)
+    for p in 50.000000 99.000000 99.900000; do
+        R[$side.p$p]=$(q "$side-fsync" "write.clat_ns.percentile[\"$p\"]")
+    done
+done
+
+# Memory per active volume: RSS at rest, then the peak while all volumes
+# take random reads and writes at once.
+rss_kib() { awk '/^VmRSS/{print $2}' "/proc/$ATOLL_PID/status"; }
+IDLE=$(rss_kib)
+LOAD_PIDS=()
+for i in "${!VOL_URIS[@]}"; do
+    fio --name="mem$i" --ioengine=nbd --uri="${VOL_URIS[$i]}" --size="${SIZE_MB}M" \
+        --rw=randrw --bs=4k --iodepth=32 --time_based --runtime="$RUNTIME" --refill_buffers \
+        >"$WORK/mem$i.out" 2>&1 &
+    LOAD_PIDS+=($!)
+done
+PEAK=$IDLE
+end=$((SECONDS + RUNTIME))
+while [ $SECONDS -lt "$end" ]; do
+    r=$(rss_kib); [ "$r" -gt "$PEAK" ] && PEAK=$r
+    sleep 0.5
+done
+for p in "${LOAD_PIDS[@]}"; do wait "$p" || true; done
+
+echo
+echo "Volume benchmark through atoll serve (Cinder-attached volume over NBD) vs qemu-nbd on a raw file"
+echo "commit $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . 2>/dev/null || echo '+dirty'), ${SIZE_MB} MiB area, random jobs ${RUNTIME}s, $(fio --version), $(nproc) cores"
+printf '%-40s %14s %14s %12s\n' job atoll qemu-nbd atoll/qemu
+row() {
+    local label=$1 key=$2 scale=$3 a qv
+    a=$(awk -v v="${R[atoll.$key]}" -v s="$scale" 'BEGIN{printf "%.1f", v/s}')
+    qv=$(awk -v v="${R[qemu.$key]}" -v s="$scale" 'BEGIN{printf "%.1f", v/s}')
+    printf '%-40s %14s %14s %12s\n' "$label" "$a" "$qv" \
+        "$(awk -v a="$a" -v q="$qv" 'BEGIN{ if (q > 0) printf "%.3f", a/q; else print "-" }')"
+}
+row "4k randread IOPS (qd32, 1 job)" randread1 1
+row "4k randread IOPS (qd32, 4 jobs)" randread4 1
+row "4k randwrite IOPS (qd32, 1 job)" randwrite1 1
+row "4k randwrite IOPS (qd32, 4 jobs)" randwrite4 1
+row "4k randwrite+fsync IOPS (qd1)" fsync 1
+row "  fsync clat p50 (us)" p50.000000 1000
+row "  fsync clat p99 (us)" p99.000000 1000
+row "  fsync clat p99.9 (us)" p99.900000 1000
+row "1M seq read MB/s (qd8)" seqread 1000000
+row "1M seq write MB/s (qd8)" seqwrite 1000000
+echo "atoll RSS: idle $((IDLE / 1024)) MiB, peak under load on ${#VOL_URIS[@]} volumes $((PEAK / 1024)) MiB, per active volume $(((PEAK - IDLE) / ${#VOL_URIS[@]} / 1024)) MiB"
