@@ -166,7 +166,7 @@ impl LocalStore {
             }
             return self
                 .engine
-                .run(move |io| ops::read::read_range(io, &sh, &id, offset, len))
+                .run(move |io| ops::read::read_range(io, &sh, &id, offset, len, false))
                 .await?;
         }
         if let Some(b) = ops::read::cached_range(&sh, &id, offset, len) {

@@ -209,8 +209,10 @@ fn requests(meta: &BlockMeta, pieces: &[Piece]) -> (Vec<ReadReq>, Vec<usize>) {
     (reqs, which)
 }
 
-/// The requested bytes, cut from the pieces' chunk spans.
-fn assemble(mut pieces: Vec<Piece>, len: u64) -> Bytes {
+/// The requested bytes, cut from the pieces' chunk spans. With `exact`,
+/// the result owns an allocation of just its own length (a cache entry is
+/// charged by length); without, it may share a larger buffer read.
+fn assemble(mut pieces: Vec<Piece>, len: u64, exact: bool) -> Bytes {
     let cut = |piece: &Piece| {
         let (a, b) = (
             (piece.want.0 - piece.span.0) as usize,
@@ -222,7 +224,11 @@ fn assemble(mut pieces: Vec<Piece>, len: u64) -> Bytes {
         // One fragment holds it all (the common small read): hand out the
         // buffer read without another copy.
         let (a, b) = cut(piece);
-        return Bytes::from(piece.data.take().unwrap_or_default()).slice(a..b);
+        let buf = piece.data.take().unwrap_or_default();
+        if exact && (a, b) != (0, buf.len()) {
+            return Bytes::copy_from_slice(&buf[a..b]);
+        }
+        return Bytes::from(buf).slice(a..b);
     }
     let mut out = BytesMut::with_capacity(len as usize);
     for piece in &pieces {
@@ -243,11 +249,12 @@ pub(crate) fn read_range(
     id: &BlockId,
     offset: u64,
     len: u64,
+    exact: bool,
 ) -> Result<Bytes, BlockdError> {
     match sh.probes.get(id) {
         Some(meta) => {
             Stats::add(&sh.stats.probe_hits, 1);
-            if let Some(b) = read_known(io, &meta, offset, len) {
+            if let Some(b) = read_known(io, &meta, offset, len, exact) {
                 return Ok(b);
             }
             Stats::add(&sh.stats.probe_fallbacks, 1);
@@ -255,12 +262,18 @@ pub(crate) fn read_range(
         }
         None => Stats::add(&sh.stats.probe_misses, 1),
     }
-    read_probed(io, sh, id, offset, len)
+    read_probed(io, sh, id, offset, len, exact)
 }
 
 /// A read over a cached probe of a healthy block; `None` as soon as any
 /// fragment read does not check out (the caller starts over).
-fn read_known(io: &mut dyn Io, meta: &BlockMeta, offset: u64, len: u64) -> Option<Bytes> {
+fn read_known(
+    io: &mut dyn Io,
+    meta: &BlockMeta,
+    offset: u64,
+    len: u64,
+    exact: bool,
+) -> Option<Bytes> {
     let size = meta.set.block_size;
     let (start, end) = (offset.min(size), offset.saturating_add(len).min(size));
     if start == end {
@@ -276,7 +289,7 @@ fn read_known(io: &mut dyn Io, meta: &BlockMeta, offset: u64, len: u64) -> Optio
         let f = meta.frag(piece.frag)?;
         piece.data = Some(verify(f, &piece.chunks, piece.span, r).ok()?);
     }
-    Some(assemble(pieces, end - start))
+    Some(assemble(pieces, end - start, exact))
 }
 
 /// A read that probes the block first (every header), rebuilds what is
@@ -288,6 +301,7 @@ pub(crate) fn read_probed(
     id: &BlockId,
     offset: u64,
     len: u64,
+    exact: bool,
 ) -> Result<Bytes, BlockdError> {
     // Noted before the probe: a delete or repair meanwhile voids the insert.
     let epoch = sh.probes.epoch(id);
@@ -324,7 +338,7 @@ pub(crate) fn read_probed(
         }
     }
     report(sh, &meta, rebuilt);
-    let out = assemble(pieces, end - start);
+    let out = assemble(pieces, end - start, exact);
     remember(sh, meta, epoch);
     Ok(out)
 }
@@ -355,19 +369,27 @@ pub(crate) fn read_units(
     let first = offset / unit;
     let epoch = sh.units.epoch(id);
     let last = (offset + len.max(1) - 1) / unit;
-    let data = read_range(io, sh, id, first * unit, (last - first + 1) * unit)?;
+    let data = read_range(io, sh, id, first * unit, (last - first + 1) * unit, true)?;
     let skip = (offset - first * unit) as usize;
     if data.len() <= skip {
         return Ok(Bytes::new());
     }
-    for (i, part) in data.chunks(unit as usize).enumerate() {
-        // A copy per unit, so each entry owns exactly the memory it is
-        // charged for (a slice would keep the whole read alive).
-        let Ok(u) = u32::try_from(first + i as u64) else {
-            break;
-        };
-        sh.units
-            .insert((*id, u), Bytes::copy_from_slice(part), part.len(), epoch);
+    if first == last {
+        // One unit, read `exact`: the entry can share the buffer without a
+        // copy and still own just what it is charged for.
+        if let Ok(u) = u32::try_from(first) {
+            sh.units.insert((*id, u), data.clone(), data.len(), epoch);
+        }
+    } else {
+        for (i, part) in data.chunks(unit as usize).enumerate() {
+            // A copy per unit, so each entry owns exactly the memory it is
+            // charged for (a slice would keep the whole read alive).
+            let Ok(u) = u32::try_from(first + i as u64) else {
+                break;
+            };
+            sh.units
+                .insert((*id, u), Bytes::copy_from_slice(part), part.len(), epoch);
+        }
     }
     let end = (skip + len as usize).min(data.len());
     Ok(data.slice(skip..end))
@@ -413,7 +435,7 @@ pub(crate) fn cached_range(sh: &Shared, id: &BlockId, offset: u64, len: u64) -> 
 /// next to a probe, and so header damage keeps being noticed and reported
 /// by whole reads while small reads trust the probe cache.
 pub(crate) fn read_block(io: &mut dyn Io, sh: &Shared, id: &BlockId) -> Result<Bytes, BlockdError> {
-    let data = read_probed(io, sh, id, 0, u64::MAX)?;
+    let data = read_probed(io, sh, id, 0, u64::MAX, false)?;
     if BlockId::of(&data) != *id {
         return Err(BlockdError::Unrecoverable {
             id: *id,
