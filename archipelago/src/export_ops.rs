@@ -122,24 +122,7 @@ impl Archipelago {
     /// be read becomes a failed span of its range and the others are
     /// still returned; only a metadata failure fails the call.
     pub async fn read_sparse(&self, rid: &str, offset: u64, len: u64) -> Result<Vec<Span>> {
-        let rid = rid.to_string();
-        let (bs, offset, len, mut blocks) = self
-            .db
-            .run(move |c| {
-                Ok((|| {
-                    let row = meta::get_resource(c, &rid)?;
-                    let offset = offset.min(row.size);
-                    let len = len.min(row.size - offset);
-                    let bs = row.block_size as u64;
-                    if len == 0 {
-                        return Ok::<_, Error>((bs, offset, len, HashMap::new()));
-                    }
-                    let chain = meta::chain(c, row.layer_id)?;
-                    let blocks = meta::resolve(c, &chain, offset / bs, (offset + len - 1) / bs)?;
-                    Ok((bs, offset, len, blocks))
-                })())
-            })
-            .await??;
+        let (_, bs, offset, len, mut blocks) = self.resolve_range(rid, offset, len).await?;
         let end = offset + len;
         let pieces: Vec<(u64, u64, Option<BlockRef>)> = if len == 0 {
             Vec::new()
