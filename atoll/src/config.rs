@@ -68,6 +68,9 @@ pub struct Storage {
     pub upload_parallelism: usize,
     /// Blocks in flight across all uploads (bounds upload memory).
     pub max_blocks_in_flight: usize,
+    /// Memory for resolved block maps kept for repeated reads (bytes; 0
+    /// disables).
+    pub map_cache_bytes: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -136,6 +139,7 @@ impl Default for Storage {
             inline_threshold: 64 << 10,
             upload_parallelism: 6,
             max_blocks_in_flight: 24,
+            map_cache_bytes: archipelago::Config::default().map_cache_bytes,
         }
     }
 }
@@ -357,6 +361,7 @@ impl FileConfig {
             inline_threshold: self.storage.inline_threshold,
             upload_parallelism: self.storage.upload_parallelism.max(1),
             max_blocks_in_flight: self.storage.max_blocks_in_flight.max(1),
+            map_cache_bytes: self.storage.map_cache_bytes,
             gc_grace: std::time::Duration::from_secs(self.gc.grace_secs),
             ..archipelago::Config::default()
         }
