@@ -35,17 +35,10 @@ WORK=${WORK:-$(mktemp -d "${TMPDIR:-/tmp}/bench-nbd.XXXXXX")}
 KEEP=${KEEP:-0}
 
 cd "$(dirname "$0")/.."
-for t in fio qemu-nbd jq nbdinfo; do
-    command -v "$t" >/dev/null || { echo "bench-nbd: $t is not installed" >&2; exit 1; }
-done
+# shellcheck source=bench-common.sh
+. scripts/bench-common.sh
+need bench-nbd fio qemu-nbd jq nbdinfo
 
-PIDS=()
-cleanup() {
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-    if [ "$KEEP" = 1 ]; then echo "kept $WORK"; else rm -rf "$WORK"; fi
-}
-trap cleanup EXIT
 
 cargo build --release -q -p blockd --example nbd_bench_server
 mkdir -p "$WORK"
@@ -61,21 +54,13 @@ PIDS+=($!)
 
 ATOLL_URI="nbd://127.0.0.1:$PORT_ATOLL/bench"
 QEMU_URI="nbd://127.0.0.1:$PORT_QEMU/bench"
-for uri in "$ATOLL_URI" "$QEMU_URI"; do
-    for _ in $(seq 100); do
-        nbdinfo --size "$uri" >/dev/null 2>&1 && break
-        sleep 0.1
-    done
-    nbdinfo --size "$uri" >/dev/null || { echo "bench-nbd: $uri not reachable" >&2; exit 1; }
-done
+wait_nbd bench-nbd "$ATOLL_URI"
+wait_nbd bench-nbd "$QEMU_URI"
 
 # fio_run URI NAME ARGS... -> prints "iops bw_bytes" of the job's direction.
 fio_run() {
     local uri=$1 name=$2 dir=$3; shift 3
-    fio --name="$name" --ioengine=nbd --uri="$uri" --numjobs=1 \
-        --size="${SIZE_MB}M" --output-format=json "$@" >"$WORK/$name.out"
-    # The nbd engine prints "fio: connected to NBD server" before the JSON.
-    sed -n '/^{/,$p' "$WORK/$name.out" >"$WORK/$name.json"
+    fio_json "$uri" "$name" --numjobs=1 "$@"
     jq -r ".jobs[0].$dir | \"\(.iops) \(.bw_bytes)\"" "$WORK/$name.json"
 }
 
@@ -121,15 +106,8 @@ done
 echo
 echo "NBD benchmark: ${SIZE_MB} MiB area, random jobs ${RUNTIME}s, fio $(fio --version), $(nproc) cores"
 printf '%-32s %14s %14s %12s\n' job atoll qemu-nbd atoll/qemu
-row() {
-    local label=$1 key=$2 scale=$3 a q
-    a=$(awk -v v="${R[atoll.$key]}" -v s="$scale" 'BEGIN{printf "%.1f", v/s}')
-    q=$(awk -v v="${R[qemu.$key]}" -v s="$scale" 'BEGIN{printf "%.1f", v/s}')
-    printf '%-32s %14s %14s %12s\n' "$label" "$a" "$q" \
-        "$(awk -v a="$a" -v q="$q" 'BEGIN{ if (q > 0) printf "%.3f", a/q; else print "-" }')"
-}
-row "4k randread IOPS (qd32)" randread 1
-row "4k randwrite IOPS (qd32)" randwrite 1
-row "1M seq read MB/s (qd8)" seqread 1000000
-row "1M seq write MB/s (qd8)" seqwrite 1000000
+row 32 "4k randread IOPS (qd32)" randread 1
+row 32 "4k randwrite IOPS (qd32)" randwrite 1
+row 32 "1M seq read MB/s (qd8)" seqread 1000000
+row 32 "1M seq write MB/s (qd8)" seqwrite 1000000
 echo "atoll write amplification (disk bytes / client bytes, after destage): 1M seq write ${R[wa.seq]}, 4k rand write ${R[wa.rand]}"

@@ -33,17 +33,10 @@ KEEP=${KEEP:-0}
 PY=${PY:-tests/.venv/bin/python}
 
 cd "$(dirname "$0")/.."
-for t in fio qemu-nbd jq nbdinfo "$PY"; do
-    command -v "$t" >/dev/null || { echo "bench-volume: $t is not installed" >&2; exit 1; }
-done
+# shellcheck source=bench-common.sh
+. scripts/bench-common.sh
+need bench-volume fio qemu-nbd jq nbdinfo "$PY"
 
-PIDS=()
-cleanup() {
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-    if [ "$KEEP" = 1 ]; then echo "kept $WORK"; else rm -rf "$WORK"; fi
-}
-trap cleanup EXIT
 
 cargo build --release -q -p atoll
 mkdir -p "$WORK"
@@ -109,22 +102,9 @@ EOF
 mapfile -t VOL_URIS <"$WORK/uris"
 ATOLL_URI=${VOL_URIS[0]}
 QEMU_URI="nbd://127.0.0.1:$QEMU_PORT/bench"
-for uri in "$ATOLL_URI" "$QEMU_URI"; do
-    for _ in $(seq 100); do
-        nbdinfo --size "$uri" >/dev/null 2>&1 && break
-        sleep 0.1
-    done
-    nbdinfo --size "$uri" >/dev/null || { echo "bench-volume: $uri not reachable" >&2; exit 1; }
-done
+wait_nbd bench-volume "$ATOLL_URI"
+wait_nbd bench-volume "$QEMU_URI"
 
-# fio_json URI NAME ARGS...: runs one job set, leaves $WORK/NAME.json.
-fio_json() {
-    local uri=$1 name=$2; shift 2
-    fio --name="$name" --ioengine=nbd --uri="$uri" --size="${SIZE_MB}M" \
-        --group_reporting --output-format=json "$@" >"$WORK/$name.out"
-    # The nbd engine prints "fio: connected to NBD server" before the JSON.
-    sed -n '/^{/,$p' "$WORK/$name.out" >"$WORK/$name.json"
-}
 q() { jq -r ".jobs[0].$2" "$WORK/$1.json"; }
 
 declare -A R
@@ -174,21 +154,14 @@ echo
 echo "Volume benchmark through atoll serve (Cinder-attached volume over NBD) vs qemu-nbd on a raw file"
 echo "commit $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . 2>/dev/null || echo '+dirty'), ${SIZE_MB} MiB area, random jobs ${RUNTIME}s, $(fio --version), $(nproc) cores"
 printf '%-40s %14s %14s %12s\n' job atoll qemu-nbd atoll/qemu
-row() {
-    local label=$1 key=$2 scale=$3 a qv
-    a=$(awk -v v="${R[atoll.$key]}" -v s="$scale" 'BEGIN{printf "%.1f", v/s}')
-    qv=$(awk -v v="${R[qemu.$key]}" -v s="$scale" 'BEGIN{printf "%.1f", v/s}')
-    printf '%-40s %14s %14s %12s\n' "$label" "$a" "$qv" \
-        "$(awk -v a="$a" -v q="$qv" 'BEGIN{ if (q > 0) printf "%.3f", a/q; else print "-" }')"
-}
-row "4k randread IOPS (qd32, 1 job)" randread1 1
-row "4k randread IOPS (qd32, 4 jobs)" randread4 1
-row "4k randwrite IOPS (qd32, 1 job)" randwrite1 1
-row "4k randwrite IOPS (qd32, 4 jobs)" randwrite4 1
-row "4k randwrite+fsync IOPS (qd1)" fsync 1
-row "  fsync clat p50 (us)" p50.000000 1000
-row "  fsync clat p99 (us)" p99.000000 1000
-row "  fsync clat p99.9 (us)" p99.900000 1000
-row "1M seq read MB/s (qd8)" seqread 1000000
-row "1M seq write MB/s (qd8)" seqwrite 1000000
+row 40 "4k randread IOPS (qd32, 1 job)" randread1 1
+row 40 "4k randread IOPS (qd32, 4 jobs)" randread4 1
+row 40 "4k randwrite IOPS (qd32, 1 job)" randwrite1 1
+row 40 "4k randwrite IOPS (qd32, 4 jobs)" randwrite4 1
+row 40 "4k randwrite+fsync IOPS (qd1)" fsync 1
+row 40 "  fsync clat p50 (us)" p50.000000 1000
+row 40 "  fsync clat p99 (us)" p99.000000 1000
+row 40 "  fsync clat p99.9 (us)" p99.900000 1000
+row 40 "1M seq read MB/s (qd8)" seqread 1000000
+row 40 "1M seq write MB/s (qd8)" seqwrite 1000000
 echo "atoll RSS: idle $((IDLE / 1024)) MiB, peak under load on ${#VOL_URIS[@]} volumes $((PEAK / 1024)) MiB, per active volume $(((PEAK - IDLE) / ${#VOL_URIS[@]} / 1024)) MiB"
