@@ -10,7 +10,7 @@
 #   4 KiB random read and random write, iodepth 32, numjobs 1 and 4 (one NBD
 #   connection per job; qemu-nbd is started with -e so it accepts them)
 #   4 KiB random write with --fsync=1 (a FLUSH after every write), iodepth 1:
-#   clat p50 / p99 / p99.9
+#   write completion and FLUSH latency, p50 / p99 / p99.9
 # Then memory per active volume: atoll's RSS before, and its peak during, 4
 # KiB random read/write (iodepth 32) on all N volumes at once, (peak - idle)/N.
 #
@@ -128,6 +128,7 @@ for side in atoll qemu; do
     R[$side.fsync]=$(q "$side-fsync" write.iops)
     for p in 50.000000 99.000000 99.900000; do
         R[$side.p$p]=$(q "$side-fsync" "write.clat_ns.percentile[\"$p\"]")
+        R[$side.s$p]=$(q "$side-fsync" "sync.lat_ns.percentile[\"$p\"]")
     done
 done
 
@@ -159,9 +160,12 @@ row 40 "4k randread IOPS (qd32, 4 jobs)" randread4 1
 row 40 "4k randwrite IOPS (qd32, 1 job)" randwrite1 1
 row 40 "4k randwrite IOPS (qd32, 4 jobs)" randwrite4 1
 row 40 "4k randwrite+fsync IOPS (qd1)" fsync 1
-row 40 "  fsync clat p50 (us)" p50.000000 1000
-row 40 "  fsync clat p99 (us)" p99.000000 1000
-row 40 "  fsync clat p99.9 (us)" p99.900000 1000
+row 40 "  its write p50 (us)" p50.000000 1000
+row 40 "  its write p99 (us)" p99.000000 1000
+row 40 "  its write p99.9 (us)" p99.900000 1000
+row 40 "  its FLUSH p50 (us)" s50.000000 1000
+row 40 "  its FLUSH p99 (us)" s99.000000 1000
+row 40 "  its FLUSH p99.9 (us)" s99.900000 1000
 row 40 "1M seq read MB/s (qd8)" seqread 1000000
 row 40 "1M seq write MB/s (qd8)" seqwrite 1000000
 echo "atoll RSS: idle $((IDLE / 1024)) MiB, peak under load on ${#VOL_URIS[@]} volumes $((PEAK / 1024)) MiB, per active volume $(((PEAK - IDLE) / ${#VOL_URIS[@]} / 1024)) MiB"

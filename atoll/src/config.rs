@@ -161,9 +161,13 @@ pub struct Volumes {
     /// Acknowledge every write after its group's fdatasync (off: writes
     /// without FUA are acknowledged once written, FLUSH/FUA wait).
     pub wlog_durable_acks: bool,
-    /// Pending writes are destaged once this old (ms), sooner under log
-    /// pressure or before a snapshot.
+    /// A volume's pending writes are destaged once it has taken no write
+    /// for this long (ms); also when the log is half full, before a
+    /// snapshot, and past `destage_max_age_ms`.
     pub destage_delay_ms: u64,
+    /// Longest a write stays only in the log while its volume keeps being
+    /// written (ms).
+    pub destage_max_age_ms: u64,
     /// Blocks merged and committed per destage transaction.
     pub destage_batch_blocks: usize,
 }
@@ -178,6 +182,7 @@ impl Default for Volumes {
             wlog_direct_io: d.direct_io,
             wlog_durable_acks: d.durable_acks,
             destage_delay_ms: d.destage_delay.as_millis() as u64,
+            destage_max_age_ms: d.destage_max_age.as_millis() as u64,
             destage_batch_blocks: d.destage_batch_blocks,
         }
     }
@@ -350,6 +355,7 @@ impl FileConfig {
             direct_io: v.wlog_direct_io,
             durable_acks: v.wlog_durable_acks,
             destage_delay: std::time::Duration::from_millis(v.destage_delay_ms),
+            destage_max_age: std::time::Duration::from_millis(v.destage_max_age_ms),
             destage_batch_blocks: v.destage_batch_blocks.max(1),
             ..Default::default()
         })

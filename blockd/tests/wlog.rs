@@ -129,3 +129,55 @@ fn background_destager_drains_and_deleted_volumes_drop_their_records() {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
+
+#[test]
+fn a_busy_volume_coalesces_in_the_log_and_old_writes_still_destage() {
+    // Overwrites of a hot range stay in the log while the volume is busy
+    // (no 4 MiB rewrite per burst); a record older than the max age is
+    // destaged even so; once the volume goes idle the rest follows.
+    let dir = tempfile::tempdir().unwrap();
+    let wcfg = blockd::wlog::WlogConfig {
+        destage_delay: std::time::Duration::from_millis(600),
+        destage_max_age: std::time::Duration::from_millis(1500),
+        ..wlog_config()
+    };
+    let srv = Server::start_in(dir, nbd_config(), wcfg);
+    let v = srv.export(SIZE, None, false);
+    let bs = BLOCK as u64;
+    let write = |off: u64, tag: u8| {
+        srv.rt
+            .block_on(
+                srv.wlog
+                    .write(&v.rid, off, bytes::Bytes::from(vec![tag; 4096]), false),
+            )
+            .unwrap()
+    };
+    write(bs, 0x70); // block 1, once
+    let t0 = std::time::Instant::now();
+    let mut n = 0u8;
+    let mut old_destaged_at = None;
+    // Keep block 0 hot (a write every 50 ms) for 3.5 s.
+    while t0.elapsed() < std::time::Duration::from_millis(3500) {
+        n = n.wrapping_add(1);
+        write(0, n);
+        if old_destaged_at.is_none() && srv.wlog.pending(&v.rid, bs, 2 * bs).is_empty() {
+            old_destaged_at = Some(t0.elapsed());
+            // The hot range is still pending: only the old record went.
+            assert!(!srv.wlog.pending(&v.rid, 0, 4096).is_empty());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let at = old_destaged_at.expect("a record past the max age was never destaged");
+    assert!(at >= std::time::Duration::from_millis(1400), "destaged early: {at:?}");
+    // ~70 writes to block 0 while busy: none of them rewrote it.
+    assert_eq!(srv.wlog.stats().destaged_bytes, bs, "{:?}", srv.wlog.stats());
+    assert!(all(&srv.read(&v.rid, bs, 4096), 0x70));
+    // Idle: the hot range is destaged once, with its newest content.
+    let t1 = std::time::Instant::now();
+    while srv.wlog.stats().pending_bytes > 0 {
+        assert!(t1.elapsed().as_secs() < 30, "idle volume not destaged");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(srv.wlog.stats().destaged_bytes, 2 * bs);
+    assert!(all(&srv.read(&v.rid, 0, 4096), n));
+}

@@ -57,9 +57,12 @@ impl WriteLog {
                 .map(|v| v.index.all().cloned().collect())
                 .unwrap_or_default()
         });
-        // Blocks holding an old enough record, in order, up to the batch.
+        // Blocks holding an old enough record, oldest record first (the log
+        // is trimmed from its oldest segment), up to the batch.
+        let mut due: Vec<&Ext> = all.iter().filter(|e| e.seq <= upto).collect();
+        due.sort_by_key(|e| e.seq);
         let mut chosen: BTreeMap<u64, ()> = BTreeMap::new();
-        for e in all.iter().filter(|e| e.seq <= upto) {
+        for e in due {
             for idx in e.start / bs..=(e.end - 1) / bs {
                 if chosen.len() < max_blocks.max(1) || chosen.contains_key(&idx) {
                     chosen.insert(idx, ());
@@ -156,24 +159,41 @@ impl WriteLog {
         Ok(())
     }
 
+    /// The log is three quarters full: the destager runs unthrottled.
+    fn urgent(&self) -> bool {
+        (self.shared.space.available_permits() as u64) * 4 < self.shared.max_units()
+    }
+
     /// One pass of the background policy: the volume holding the oldest
-    /// record, if it is due (old enough, or the log is under pressure).
+    /// record, if it is due (idle, too old, or the log is under pressure).
     /// Returns whether it did any work.
     pub async fn destage_once(&self, arch: &Archipelago) -> archipelago::Result<bool> {
         let free = self.shared.space.available_permits() as u64;
         let pressure = free * 2 < self.shared.max_units();
         let delay = self.shared.cfg.destage_delay;
+        let old = self.shared.seq_older_than(self.shared.cfg.destage_max_age);
+        // (oldest record, volume, destage up to): everything of an idle
+        // volume or under pressure, else only records past the max age.
         let pick = self.with_vols(|v| {
             v.iter()
-                .filter(|(_, vol)| pressure || vol.since.is_some_and(|t| t.elapsed() >= delay))
-                .filter_map(|(rid, vol)| vol.index.min_seq().map(|s| (s, rid.clone())))
+                .filter_map(|(rid, vol)| {
+                    let min = vol.index.min_seq()?;
+                    let upto = if pressure || vol.last.is_some_and(|t| t.elapsed() >= delay) {
+                        u64::MAX
+                    } else if min <= old {
+                        old
+                    } else {
+                        return None;
+                    };
+                    Some((min, rid.clone(), upto))
+                })
                 .min()
         });
-        let Some((_, rid)) = pick else {
+        let Some((_, rid, upto)) = pick else {
             return Ok(false);
         };
         let n = self
-            .destage_volume(arch, &rid, u64::MAX, self.shared.cfg.destage_batch_blocks)
+            .destage_volume(arch, &rid, upto, self.shared.cfg.destage_batch_blocks)
             .await?;
         let log = self.clone();
         tokio::task::spawn_blocking(move || log.trim())
@@ -207,9 +227,21 @@ impl WriteLog {
                         if *stopped.borrow() {
                             break;
                         }
+                        let t0 = Instant::now();
                         match log.destage_once(&arch).await {
                             Ok(true) => {
                                 backoff = Duration::from_millis(10);
+                                // Throttle: below three quarters full, rest
+                                // as long as the batch took (half the disk
+                                // time at most goes to merging, the rest to
+                                // foreground IO); beyond it, full speed.
+                                if !log.urgent() {
+                                    let rest = t0.elapsed().min(Duration::from_secs(1));
+                                    tokio::select! {
+                                        _ = stopped.changed() => {}
+                                        _ = tokio::time::sleep(rest) => {}
+                                    }
+                                }
                                 continue;
                             }
                             Ok(false) => {}

@@ -40,6 +40,14 @@ pub trait LogDir: Send + Sync + 'static {
     /// Removes a file and makes the removal durable (so trims stay a
     /// prefix of the log across crashes).
     fn remove(&self, name: &str) -> io::Result<()>;
+    /// Renames a file and makes the rename durable (recycling a trimmed
+    /// segment counts as its removal).
+    fn rename(&self, from: &str, to: &str) -> io::Result<()>;
+    /// Creates `name` holding `len` zero bytes that are written and durable,
+    /// so later overwrites change no file metadata and an fdatasync is a
+    /// plain cache flush (no journal commit). The name itself becomes
+    /// durable only through a later [`LogDir::rename`].
+    fn prepare(&self, name: &str, len: u64) -> io::Result<()>;
 }
 
 /// O_DIRECT: not in std, and the value differs between architectures.
@@ -87,6 +95,13 @@ impl FsDir {
     }
 }
 
+/// Groups up to this size go through the O_DIRECT descriptor (small random
+/// writes: the data reaches the device at once and the fdatasync that
+/// follows is a bare cache flush); larger ones (sequential streams) through
+/// the page cache, whose copy returns sooner when acks do not wait for the
+/// sync. Linux keeps the two paths coherent on one file.
+const DIRECT_MAX: usize = 1 << 20;
+
 struct FsFile {
     reader: File,
     writer: Option<File>,
@@ -94,10 +109,10 @@ struct FsFile {
 
 impl LogFile for FsFile {
     fn write_at(&self, buf: &[u8], off: u64) -> io::Result<()> {
-        self.writer
-            .as_ref()
-            .unwrap_or(&self.reader)
-            .write_all_at(buf, off)
+        match &self.writer {
+            Some(w) if buf.len() <= DIRECT_MAX => w.write_all_at(buf, off),
+            _ => self.reader.write_all_at(buf, off),
+        }
     }
     fn sync(&self) -> io::Result<()> {
         self.writer.as_ref().unwrap_or(&self.reader).sync_data()
@@ -140,6 +155,27 @@ impl LogDir for FsDir {
     fn remove(&self, name: &str) -> io::Result<()> {
         std::fs::remove_file(self.dir.join(name))?;
         self.sync_dir()
+    }
+    fn rename(&self, from: &str, to: &str) -> io::Result<()> {
+        std::fs::rename(self.dir.join(from), self.dir.join(to))?;
+        self.sync_dir()
+    }
+    fn prepare(&self, name: &str, len: u64) -> io::Result<()> {
+        let f = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(self.dir.join(name))?;
+        // Real zeros, not fallocate: unwritten extents would turn every
+        // first overwrite into a metadata change again.
+        let zeros = vec![0u8; 1 << 20];
+        let mut off = 0u64;
+        while off < len {
+            let n = (len - off).min(zeros.len() as u64) as usize;
+            f.write_all_at(&zeros[..n], off)?;
+            off += n as u64;
+        }
+        f.sync_all()
     }
 }
 
@@ -239,6 +275,11 @@ impl MemDir {
         d
     }
 
+    /// Names of the files in the directory, sorted.
+    pub fn list_names(&self) -> Vec<String> {
+        self.files.lock().unwrap().keys().cloned().collect()
+    }
+
     /// What a restarted host finds: each file's synced bytes; with `tear`,
     /// the file's last unsynced write is kept up to `tear` (0..=1) of its
     /// length, as a disk that wrote part of it before power went.
@@ -298,6 +339,31 @@ impl LogDir for MemDir {
             return Err(crashed());
         }
         self.files.lock().unwrap().remove(name);
+        Ok(())
+    }
+    fn rename(&self, from: &str, to: &str) -> io::Result<()> {
+        if self.crash.dead() {
+            return Err(crashed());
+        }
+        let mut files = self.files.lock().unwrap();
+        let f = files.remove(from).ok_or(io::ErrorKind::NotFound)?;
+        files.insert(to.to_string(), f);
+        Ok(())
+    }
+    fn prepare(&self, name: &str, len: u64) -> io::Result<()> {
+        if self.crash.dead() {
+            return Err(crashed());
+        }
+        let zeros = vec![0u8; len as usize];
+        let f = Arc::new(MemFile {
+            st: Mutex::new(MemState {
+                now: zeros.clone(),
+                durable: zeros,
+                last_unsynced: None,
+            }),
+            crash: Some(self.crash.clone()),
+        });
+        self.files.lock().unwrap().insert(name.to_string(), f);
         Ok(())
     }
 }

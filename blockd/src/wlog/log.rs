@@ -32,6 +32,12 @@ use super::io::{LogDir, LogFile};
 use super::WlogConfig;
 
 pub(crate) const SUFFIX: &str = ".wlog";
+/// A prepared (zero-filled or recycled) file waiting to become a segment.
+pub(crate) const SPARE_SUFFIX: &str = ".wlog-spare";
+/// A spare being prepared; removed at open (never renamed, so never used).
+const TMP_SUFFIX: &str = ".wlog-tmp";
+/// Spares kept at most; a trimmed segment beyond them is deleted.
+const MAX_SPARES: usize = 2;
 
 pub(crate) fn seg_name(first: u64) -> String {
     format!("{first:020}{SUFFIX}")
@@ -48,11 +54,11 @@ pub(crate) struct Seg {
     pub units: u64,
 }
 
-/// A volume's pending ranges and when it first became dirty.
+/// A volume's pending ranges and when it was last written.
 #[derive(Default)]
 pub(crate) struct Vol {
     pub index: VolIndex,
-    pub since: Option<Instant>,
+    pub last: Option<Instant>,
 }
 
 /// A record waiting for the log thread.
@@ -84,6 +90,11 @@ pub(crate) struct Shared {
     pub failed: AtomicBool,
     /// The newest sequence number entered into the index.
     pub indexed: AtomicU64,
+    /// The newest sequence number acknowledged before its sync (cached
+    /// acks), and the newest made durable: a FLUSH with nothing cached
+    /// outstanding needs no trip to the log thread.
+    pub acked_cached: AtomicU64,
+    pub synced: AtomicU64,
     /// Wakes the destager when records arrive or a settle asks for it.
     pub dirty: Notify,
     pub vol_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
@@ -91,7 +102,19 @@ pub(crate) struct Shared {
     pub log_bytes: AtomicU64,
     /// Bytes of new blocks written by the destager.
     pub destaged_bytes: AtomicU64,
+    /// Names of spare files, ready to become segments.
+    pub spares: Mutex<Vec<String>>,
+    /// Next number for a spare's name.
+    pub spare_next: AtomicU64,
+    /// The thread preparing a spare, if one runs.
+    pub prep: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// (newest sequence number, when it was indexed), one mark per
+    /// [`MARK_EVERY`] at most: how old a record is, for the destager.
+    pub marks: Mutex<VecDeque<(u64, Instant)>>,
 }
+
+/// Spacing of the age marks.
+pub(crate) const MARK_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -100,6 +123,30 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Shared {
     pub fn max_units(&self) -> u64 {
         (self.cfg.max_bytes / ALIGN as u64).max(1)
+    }
+
+    /// Notes that records up to `seq` are indexed now.
+    fn mark(&self, seq: u64) {
+        let now = Instant::now();
+        let mut m = lock(&self.marks);
+        if m.back()
+            .is_none_or(|&(_, t)| now.duration_since(t) >= MARK_EVERY)
+        {
+            m.push_back((seq, now));
+        }
+        // Keep one mark at least `destage_max_age` old, drop older ones.
+        while m.len() > 1 && m[1].1.elapsed() >= self.cfg.destage_max_age {
+            m.pop_front();
+        }
+    }
+
+    /// The newest sequence number indexed at least `age` ago (0: none).
+    pub fn seq_older_than(&self, age: std::time::Duration) -> u64 {
+        lock(&self.marks)
+            .iter()
+            .take_while(|(_, t)| t.elapsed() >= age)
+            .last()
+            .map_or(0, |&(s, _)| s)
     }
 
     /// Enters a replayed or freshly written record into the index.
@@ -114,7 +161,7 @@ impl Shared {
                 let src = src.unwrap_or(Src::Zero);
                 v.index
                     .insert(h.offset, h.offset + h.len as u64, h.seq, src);
-                v.since.get_or_insert_with(Instant::now);
+                v.last = Some(Instant::now());
             }
             Kind::Pad => {}
         }
@@ -145,10 +192,81 @@ impl Shared {
             let Some(name) = victim else {
                 return Ok(removed);
             };
-            self.dir.remove(&name)?;
+            // Recycled only when nothing else holds the file: a reader that
+            // looked up a pending range before it was destaged may still
+            // read it, and must see the old bytes (an unlinked file keeps
+            // them; a recycled one would not).
+            let recycle = {
+                let segs = lock(&self.segs);
+                let f = &segs.front().expect("victim").file;
+                Arc::strong_count(f) == 1
+                    && lock(&self.spares).len() < MAX_SPARES
+                    && f.len().unwrap_or(0) >= self.cfg.segment_bytes / 2
+            };
+            if recycle {
+                let spare = self.spare_name();
+                self.dir.rename(&name, &spare)?;
+                lock(&self.spares).push(spare);
+            } else {
+                self.dir.remove(&name)?;
+            }
             let seg = lock(&self.segs).pop_front().expect("front checked");
             self.space.add_permits(seg.units as usize);
             removed += 1;
+        }
+    }
+
+    fn spare_name(&self) -> String {
+        let n = self.spare_next.fetch_add(1, Ordering::Relaxed);
+        format!("spare-{n:020}{SPARE_SUFFIX}")
+    }
+
+    /// A file for the segment `name`: a spare renamed (already written
+    /// through, so syncs need no metadata), else a new empty file.
+    fn new_segment(self: &Arc<Self>, name: &str) -> io::Result<Arc<dyn LogFile>> {
+        let spare = lock(&self.spares).pop();
+        let file = match spare {
+            Some(sp) => {
+                self.dir.rename(&sp, name)?;
+                self.dir.open(name)?
+            }
+            None => self.dir.create(name)?,
+        };
+        Ok(file)
+    }
+
+    /// Prepares a spare on a thread of its own (zero-filling a segment
+    /// takes a while; the log thread must not wait for it) unless one is
+    /// ready or being made.
+    pub fn want_spare(self: &Arc<Self>) {
+        if !lock(&self.spares).is_empty() {
+            return;
+        }
+        let mut prep = lock(&self.prep);
+        if prep.as_ref().is_some_and(|t| !t.is_finished()) {
+            return;
+        }
+        let me = self.clone();
+        let spawned = std::thread::Builder::new()
+            .name("wlog-prep".into())
+            .spawn(move || {
+                let spare = me.spare_name();
+                let tmp = spare.replace(SPARE_SUFFIX, TMP_SUFFIX);
+                let made = me
+                    .dir
+                    .prepare(&tmp, me.cfg.segment_bytes)
+                    .and_then(|()| me.dir.rename(&tmp, &spare));
+                match made {
+                    Ok(()) => lock(&me.spares).push(spare),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "write log: preparing a spare segment failed");
+                        let _ = me.dir.remove(&tmp);
+                    }
+                }
+            });
+        match spawned {
+            Ok(t) => *prep = Some(t),
+            Err(e) => tracing::warn!(error = %e, "write log: no thread to prepare a spare"),
         }
     }
 }
@@ -156,10 +274,25 @@ impl Shared {
 /// Replays every segment in `dir` into `shared`'s index: returns the next
 /// sequence number. Segments past a break in the sequence are deleted:
 /// they can only hold writes never acknowledged, or stale bytes.
-pub(crate) fn replay(shared: &Shared) -> io::Result<u64> {
-    let mut names: Vec<(u64, String)> = shared
-        .dir
-        .list()?
+pub(crate) fn replay(shared: &Arc<Shared>) -> io::Result<u64> {
+    let listed = shared.dir.list()?;
+    let mut spare_next = 0u64;
+    for n in &listed {
+        if n.ends_with(TMP_SUFFIX) {
+            shared.dir.remove(n)?;
+        } else if let Some(k) = n.strip_suffix(SPARE_SUFFIX) {
+            let k = k.strip_prefix("spare-").and_then(|k| k.parse::<u64>().ok());
+            spare_next = spare_next.max(k.map_or(0, |k| k + 1));
+            let mut spares = lock(&shared.spares);
+            if spares.len() < MAX_SPARES {
+                spares.push(n.clone());
+            } else {
+                shared.dir.remove(n)?;
+            }
+        }
+    }
+    shared.spare_next.store(spare_next, Ordering::Relaxed);
+    let mut names: Vec<(u64, String)> = listed
         .into_iter()
         .filter_map(|n| {
             let seq = n.strip_suffix(SUFFIX)?.parse().ok()?;
@@ -198,14 +331,18 @@ pub(crate) fn replay(shared: &Shared) -> io::Result<u64> {
             pos += h.record_len();
             expect += 1;
         }
-        if pos < buf.len() {
-            // A torn or corrupt tail: never acknowledged (acks follow the
-            // sync of the whole group), so it is dropped. The segment stays
-            // read-only; new records go to a new segment.
-            tracing::warn!(segment = %name, at = pos, len = buf.len(), "write log tail dropped at replay");
-            broken = true;
+        if pos < buf.len() && buf[pos..].iter().any(|&b| b != 0) {
+            // Past the last valid record: the unused end of a recycled or
+            // zero-filled segment (old records, lower sequence numbers), or
+            // a torn group, never acknowledged (acks follow the sync of the
+            // whole group). Either way it is not replayed; the segment stays
+            // read-only. A later segment continues the log only if it starts
+            // at the next expected sequence number (checked above): every
+            // group is synced before the next one is written, so a segment
+            // is complete before its successor exists.
+            tracing::info!(segment = %name, at = pos, len = buf.len(), "write log segment ends before its file");
         }
-        let units = (len as u64).div_ceil(ALIGN as u64);
+        let units = (pos as u64).div_ceil(ALIGN as u64);
         let charged = units.min(shared.space.available_permits() as u64);
         if let Ok(p) = shared.space.try_acquire_many(charged as u32) {
             p.forget();
@@ -233,7 +370,7 @@ pub(crate) fn replay(shared: &Shared) -> io::Result<u64> {
         shared.space.add_permits(s.units as usize);
     }
     let name = seg_name(next);
-    let file = shared.dir.create(&name)?;
+    let file = shared.new_segment(&name)?;
     lock(&shared.segs).push_back(Seg {
         name,
         first_seq: next,
@@ -295,16 +432,16 @@ pub(crate) fn run(shared: Arc<Shared>, rx: mpsc::Receiver<Msg>, mut next: u64) {
 }
 
 /// Makes the active segment ready for a write of `len` bytes: a new one
-/// when the current is full (or none exists yet).
-fn active(shared: &Shared, next: u64) -> io::Result<(Arc<dyn LogFile>, u64)> {
-    let mut segs = lock(&shared.segs);
-    let full = match segs.back() {
-        Some(s) => s.size >= shared.cfg.segment_bytes,
+/// when the write would not fit in the current (or none exists yet).
+fn active(shared: &Arc<Shared>, next: u64, len: u64) -> io::Result<(Arc<dyn LogFile>, u64)> {
+    let full = match lock(&shared.segs).back() {
+        Some(s) => s.size > 0 && s.size + len > shared.cfg.segment_bytes,
         None => true,
     };
     if full {
         let name = seg_name(next);
-        let file = shared.dir.create(&name)?;
+        let file = shared.new_segment(&name)?;
+        let mut segs = lock(&shared.segs);
         segs.push_back(Seg {
             name,
             first_seq: next,
@@ -313,11 +450,12 @@ fn active(shared: &Shared, next: u64) -> io::Result<(Arc<dyn LogFile>, u64)> {
             units: 0,
         });
     }
+    let segs = lock(&shared.segs);
     let s = segs.back().expect("just ensured");
     Ok((s.file.clone(), s.size))
 }
 
-fn group(shared: &Shared, next: &mut u64, batch: Vec<Msg>) -> io::Result<()> {
+fn group(shared: &Arc<Shared>, next: &mut u64, batch: Vec<Msg>) -> io::Result<()> {
     let mut recs = Vec::new();
     let mut flushes = Vec::new();
     for m in batch {
@@ -348,13 +486,6 @@ fn group(shared: &Shared, next: &mut u64, batch: Vec<Msg>) -> io::Result<()> {
         }
         return Ok(());
     }
-    let (file, at) = match active(shared, *next) {
-        Ok(x) => x,
-        Err(e) => {
-            fail(recs, flushes, &e);
-            return Err(e);
-        }
-    };
     let total: usize = recs
         .iter()
         .map(|r| {
@@ -366,6 +497,13 @@ fn group(shared: &Shared, next: &mut u64, batch: Vec<Msg>) -> io::Result<()> {
         })
         .sum();
     let padded = total.div_ceil(GROUP_ALIGN) * GROUP_ALIGN;
+    let (file, at) = match active(shared, *next, padded as u64) {
+        Ok(x) => x,
+        Err(e) => {
+            fail(recs, flushes, &e);
+            return Err(e);
+        }
+    };
     let mut buf = Aligned::zeroed(padded);
     let mut pos = 0usize;
     let mut entries = Vec::with_capacity(recs.len());
@@ -412,11 +550,17 @@ fn group(shared: &Shared, next: &mut u64, batch: Vec<Msg>) -> io::Result<()> {
         });
         recs.iter().map(|r| r.units).sum::<u64>() + got.unwrap_or(0)
     };
-    {
+    let size = {
         let mut segs = lock(&shared.segs);
         let s = segs.back_mut().expect("active segment");
         s.size = at + padded as u64;
         s.units += charged;
+        s.size
+    };
+    // A log in use gets a spare ready before it needs one; an idle server
+    // never writes one.
+    if size >= shared.cfg.segment_bytes / 4 {
+        shared.want_spare();
     }
     shared.log_bytes.fetch_add(padded as u64, Ordering::Relaxed);
     let index = |entries: &[(Header, Option<Src>)], recs: &[Rec]| {
@@ -424,6 +568,7 @@ fn group(shared: &Shared, next: &mut u64, batch: Vec<Msg>) -> io::Result<()> {
             shared.apply(h, &r.rid, src.clone());
         }
         shared.indexed.store(*next - 1, Ordering::Release);
+        shared.mark(*next - 1);
         shared.dirty.notify_one();
     };
     let mut waiting = Vec::new();
@@ -431,6 +576,9 @@ fn group(shared: &Shared, next: &mut u64, batch: Vec<Msg>) -> io::Result<()> {
         waiting = recs;
     } else {
         index(&entries, &recs);
+        // Before any cached ack goes out: a FLUSH that follows one must
+        // see it outstanding.
+        shared.acked_cached.store(*next - 1, Ordering::Release);
         for (r, (h, _)) in recs.into_iter().zip(&entries) {
             if r.fua {
                 waiting.push(r);
@@ -444,6 +592,7 @@ fn group(shared: &Shared, next: &mut u64, batch: Vec<Msg>) -> io::Result<()> {
         fail(waiting, flushes, &e);
         return Err(e);
     }
+    shared.synced.store(*next - 1, Ordering::Release);
     if !entries.is_empty() {
         index(&entries, &waiting);
     }

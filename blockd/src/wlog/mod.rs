@@ -56,16 +56,21 @@ pub struct WlogConfig {
     pub max_bytes: u64,
     /// Bytes one group commit gathers at most.
     pub max_batch_bytes: usize,
-    /// Write segment files with O_DIRECT (where the filesystem allows).
+    /// Write groups up to 1 MiB with O_DIRECT (where the filesystem
+    /// allows; larger ones go through the page cache).
     pub direct_io: bool,
     /// Acknowledge every write only after its group's fdatasync. Off: a
     /// write without FUA is acknowledged once written, before the sync
     /// (the NBD contract for cached writes); FLUSH and FUA still wait.
     pub durable_acks: bool,
-    /// A dirty volume is destaged once its oldest pending write is this
-    /// old (so overwrites of hot blocks coalesce), or sooner under log
-    /// pressure or a settle.
+    /// A dirty volume is destaged once it has taken no write for this
+    /// long (so overwrites of hot blocks coalesce in the log instead of
+    /// rewriting 4 MiB blocks), once its oldest pending write reaches
+    /// `destage_max_age`, when the log is half full, or on a settle.
     pub destage_delay: Duration,
+    /// Longest time a write stays only in the log while its volume keeps
+    /// being written.
+    pub destage_max_age: Duration,
     /// Blocks merged and committed per destage transaction.
     pub destage_batch_blocks: usize,
 }
@@ -76,9 +81,10 @@ impl Default for WlogConfig {
             segment_bytes: 64 << 20,
             max_bytes: 1 << 30,
             max_batch_bytes: 8 << 20,
-            direct_io: false,
+            direct_io: true,
             durable_acks: true,
             destage_delay: Duration::from_millis(1000),
+            destage_max_age: Duration::from_secs(30),
             destage_batch_blocks: 8,
         }
     }
@@ -137,10 +143,16 @@ impl WriteLog {
             tx: Mutex::new(Some(tx)),
             failed: AtomicBool::new(false),
             indexed: AtomicU64::new(0),
+            acked_cached: AtomicU64::new(0),
+            synced: AtomicU64::new(0),
             dirty: Notify::new(),
             vol_locks: Default::default(),
             log_bytes: AtomicU64::new(0),
             destaged_bytes: AtomicU64::new(0),
+            spares: Default::default(),
+            spare_next: AtomicU64::new(0),
+            prep: Default::default(),
+            marks: Default::default(),
         });
         let next = log::replay(&shared)?;
         let s2 = shared.clone();
@@ -252,6 +264,15 @@ impl WriteLog {
 
     /// Returns once every write acknowledged before the call is durable.
     pub async fn flush(&self) -> archipelago::Result<()> {
+        if self.shared.failed.load(Ordering::Acquire) {
+            return Err(err(std::io::Error::other("write log failed earlier")));
+        }
+        // Every ack before this call happened after its record's
+        // `acked_cached` store (cached acks) or after its sync (the rest).
+        let cached = self.shared.acked_cached.load(Ordering::Acquire);
+        if self.shared.synced.load(Ordering::Acquire) >= cached {
+            return Ok(());
+        }
         let (tx, rx) = oneshot::channel();
         self.send(Msg::Flush(tx))?;
         rx.await
@@ -312,11 +333,20 @@ impl WriteLog {
         if let Some(t) = lock(&self.thread).take() {
             let _ = t.join();
         }
+        let prep = lock(&self.shared.prep).take();
+        if let Some(t) = prep {
+            let _ = t.join();
+        }
     }
 
     /// Wakes the destager.
     pub(crate) fn notify(&self) -> &Notify {
         &self.shared.dirty
+    }
+
+    /// Prepared segment files waiting for use.
+    pub fn spares(&self) -> usize {
+        lock(&self.shared.spares).len()
     }
 
     /// Deletes log segments nothing needs any more. Blocking.
