@@ -16,7 +16,7 @@ set -euo pipefail
 # Debian packages the tests need beyond the base machine. Each one is
 # installed with apt-get only when missing (`apt-get update` runs once first).
 # Add new needs here, e.g. "nasm libnbd-bin".
-APT_PACKAGES=(fio libisal-dev libnbd-bin qemu-utils)
+APT_PACKAGES=(fio libisal-dev libnbd-bin libssl-dev qemu-utils)
 
 # PyPI packages of the e2e virtualenv (tests/.venv). Nothing pinned until a
 # release breaks us.

@@ -19,6 +19,7 @@
 pub mod chunk;
 pub mod conformance;
 mod destage;
+pub mod digest;
 mod error;
 mod export_ops;
 mod gc;

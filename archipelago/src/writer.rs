@@ -12,11 +12,10 @@
 use std::collections::VecDeque;
 
 use bytes::{Bytes, BytesMut};
-use md5::{Digest, Md5};
-use sha2::Sha512;
 use tokio::task::JoinHandle;
 
 use crate::chunk::BlockId;
+use crate::digest::{self, Algo};
 use crate::error::{Error, Result};
 use crate::inflight::Hold;
 use crate::{meta, Archipelago};
@@ -48,8 +47,8 @@ pub struct Writer {
 
 /// The digests of the whole stream: MD5 always, SHA-512 when asked for.
 struct Digests {
-    md5: Md5,
-    sha512: Option<Sha512>,
+    md5: digest::Hasher,
+    sha512: Option<digest::Hasher>,
 }
 
 impl Digests {
@@ -158,7 +157,7 @@ impl Writer {
             pending: VecDeque::new(),
             done: Vec::new(),
             md5: Md5Feed::InPlace(Box::new(Digests {
-                md5: Md5::new(),
+                md5: digest::Hasher::new(Algo::Md5),
                 sha512: None,
             })),
             policy: arch.cfg.default_policy.clone(),
@@ -170,7 +169,8 @@ impl Writer {
     /// same thread). Call before the first write.
     pub fn with_sha512(mut self) -> Writer {
         if let Md5Feed::InPlace(d) = &mut self.md5 {
-            d.sha512.get_or_insert_with(Sha512::new);
+            d.sha512
+                .get_or_insert_with(|| digest::Hasher::new(Algo::Sha512));
         }
         self
     }
@@ -267,8 +267,8 @@ impl Writer {
         let d = self.md5.finish().await?;
         Ok(StagedResource {
             size: self.size,
-            md5: hex::encode(d.md5.finalize()),
-            sha512: d.sha512.map(|s| hex::encode(s.finalize())),
+            md5: d.md5.finish_hex(),
+            sha512: d.sha512.map(digest::Hasher::finish_hex),
             policy: self.policy.clone(),
             block_size: self.arch.cfg.block_size,
             blocks: std::mem::take(&mut self.done),

@@ -43,8 +43,8 @@ fn parse() -> Args {
         name: String::new(),
         block_size: Config::default().block_size,
         wlog: true,
-        direct_io: false,
-        durable_acks: true,
+        direct_io: blockd::wlog::WlogConfig::default().direct_io,
+        durable_acks: blockd::wlog::WlogConfig::default().durable_acks,
     };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {

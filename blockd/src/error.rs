@@ -15,9 +15,6 @@ pub enum BlockdError {
     /// A named storage policy that the configuration does not define.
     #[error("unknown storage policy {0:?}")]
     UnknownPolicy(String),
-    /// `put` was handed data whose BLAKE3 is not the id it was given.
-    #[error("block {id}: data does not hash to its id")]
-    IdMismatch { id: BlockId },
     /// No fragment of the block was found.
     #[error("block {0} not found")]
     NotFound(BlockId),
@@ -67,9 +64,7 @@ impl From<BlockdError> for ChunkError {
         match e {
             BlockdError::NotFound(id) => ChunkError::NotFound(id),
             BlockdError::Unrecoverable { id, reason } => ChunkError::Unrecoverable(id, reason),
-            BlockdError::IdMismatch { id } | BlockdError::NotDurable { id, .. } => {
-                ChunkError::NotDurable(id, msg)
-            }
+            BlockdError::NotDurable { id, .. } => ChunkError::NotDurable(id, msg),
             _ => ChunkError::Backend(msg),
         }
     }

@@ -168,9 +168,17 @@ fn a_busy_volume_coalesces_in_the_log_and_old_writes_still_destage() {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     let at = old_destaged_at.expect("a record past the max age was never destaged");
-    assert!(at >= std::time::Duration::from_millis(1400), "destaged early: {at:?}");
+    assert!(
+        at >= std::time::Duration::from_millis(1400),
+        "destaged early: {at:?}"
+    );
     // ~70 writes to block 0 while busy: none of them rewrote it.
-    assert_eq!(srv.wlog.stats().destaged_bytes, bs, "{:?}", srv.wlog.stats());
+    assert_eq!(
+        srv.wlog.stats().destaged_bytes,
+        bs,
+        "{:?}",
+        srv.wlog.stats()
+    );
     assert!(all(&srv.read(&v.rid, bs, 4096), 0x70));
     // Idle: the hot range is destaged once, with its newest content.
     let t1 = std::time::Instant::now();
