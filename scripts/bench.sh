@@ -7,7 +7,8 @@
 # Builds atoll (release), starts the peer from ../shared/peers/swift-saio and
 # an atoll on a temp data dir, lays out test:tester/testing, runs the peer's
 # load generator (4 KiB PUT/GET ops/s with 8 workers, 64 MiB PUT/GET MB/s with
-# 4 workers) on both, then a single-stream run on atoll (32 PUTs of 64 MiB one after another: the load generator's fixed start-up weighs little), a
+# 4 workers) on both, then a single-stream run on atoll (32 PUTs of 64 MiB
+# one after another, so the load generator's fixed start-up weighs little), a
 # single-core MD5 rate, and atoll's RSS idle and after load. Prints a
 # markdown table of figures and ratios (also written to --out).
 set -euo pipefail
