@@ -11,6 +11,7 @@
 #   connection per job; qemu-nbd is started with -e so it accepts them)
 #   4 KiB random write with --fsync=1 (a FLUSH after every write), iodepth 1:
 #   write completion and FLUSH latency, p50 / p99 / p99.9
+# Every job starts on a quiet disk (see quiet below).
 # Then memory per active volume: atoll's RSS before, and its peak during, 4
 # KiB random read/write (iodepth 32) on all N volumes at once, (peak - idle)/N.
 #
@@ -107,23 +108,44 @@ wait_nbd bench-volume "$QEMU_URI"
 
 q() { jq -r ".jobs[0].$2" "$WORK/$1.json"; }
 
+# Each job starts on a quiet disk, so it measures its own IO and not the
+# background work the previous one left (atoll's destager, qemu-nbd's dirty
+# page cache): wait until atoll has written nothing for 2 s (at most 120 s;
+# its background writes are in the write amplification figure of
+# bench-nbd.sh), then sync.
+atoll_writes() { awk '/^write_bytes/ {print $2}' "/proc/$ATOLL_PID/io"; }
+quiet() {
+    local last now still=0
+    last=$(atoll_writes)
+    for _ in $(seq 240); do
+        sleep 0.5
+        now=$(atoll_writes)
+        if [ "$now" = "$last" ]; then still=$((still + 1)); else still=0; fi
+        [ "$still" -ge 4 ] && break
+        last=$now
+    done
+    sync
+}
+# job URI NAME ARGS...: fio_json on a quiet disk.
+job() { quiet; fio_json "$@"; }
+
 declare -A R
 for side in atoll qemu; do
     uri=$ATOLL_URI; [ "$side" = qemu ] && uri=$QEMU_URI
     echo "== $side ($uri)" >&2
-    fio_json "$uri" "$side-seqwrite" --rw=write --bs=1M --iodepth=8 --runtime=120 --refill_buffers
+    job "$uri" "$side-seqwrite" --rw=write --bs=1M --iodepth=8 --runtime=120 --refill_buffers
     R[$side.seqwrite]=$(q "$side-seqwrite" write.bw_bytes)
-    fio_json "$uri" "$side-seqread" --rw=read --bs=1M --iodepth=8 --runtime=120
+    job "$uri" "$side-seqread" --rw=read --bs=1M --iodepth=8 --runtime=120
     R[$side.seqread]=$(q "$side-seqread" read.bw_bytes)
     for nj in 1 4; do
-        fio_json "$uri" "$side-randread$nj" --rw=randread --bs=4k --iodepth=32 --numjobs=$nj \
+        job "$uri" "$side-randread$nj" --rw=randread --bs=4k --iodepth=32 --numjobs=$nj \
             --time_based --runtime="$RUNTIME"
         R[$side.randread$nj]=$(q "$side-randread$nj" read.iops)
-        fio_json "$uri" "$side-randwrite$nj" --rw=randwrite --bs=4k --iodepth=32 --numjobs=$nj \
+        job "$uri" "$side-randwrite$nj" --rw=randwrite --bs=4k --iodepth=32 --numjobs=$nj \
             --time_based --runtime="$RUNTIME" --refill_buffers
         R[$side.randwrite$nj]=$(q "$side-randwrite$nj" write.iops)
     done
-    fio_json "$uri" "$side-fsync" --rw=randwrite --bs=4k --iodepth=1 --fsync=1 \
+    job "$uri" "$side-fsync" --rw=randwrite --bs=4k --iodepth=1 --fsync=1 \
         --time_based --runtime="$RUNTIME" --refill_buffers
     R[$side.fsync]=$(q "$side-fsync" write.iops)
     for p in 50.000000 99.000000 99.900000; do

@@ -156,7 +156,8 @@ pub struct Volumes {
     /// Log space budget (MiB); writers wait for the destager beyond it.
     /// At least four segments.
     pub wlog_max_mib: u64,
-    /// Write the log with O_DIRECT.
+    /// Write the log with O_DIRECT (the fdatasync after a group is then a
+    /// device cache flush).
     pub wlog_direct_io: bool,
     /// Acknowledge every write after its group's fdatasync (off: writes
     /// without FUA are acknowledged once written, FLUSH/FUA wait).

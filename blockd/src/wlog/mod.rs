@@ -56,8 +56,7 @@ pub struct WlogConfig {
     pub max_bytes: u64,
     /// Bytes one group commit gathers at most.
     pub max_batch_bytes: usize,
-    /// Write groups up to 1 MiB with O_DIRECT (where the filesystem
-    /// allows; larger ones go through the page cache).
+    /// Write segment files with O_DIRECT (where the filesystem allows).
     pub direct_io: bool,
     /// Acknowledge every write only after its group's fdatasync. Off: a
     /// write without FUA is acknowledged once written, before the sync
