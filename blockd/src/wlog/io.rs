@@ -163,7 +163,7 @@ impl LogDir for FsDir {
         o.write(true).create(true).truncate(true);
         // O_DIRECT where allowed: the zeros go straight to the device
         // instead of filling the page cache and one long flush at the end.
-        let direct = self.direct && len % 4096 == 0;
+        let direct = self.direct && len.is_multiple_of(4096);
         if direct {
             o.custom_flags(O_DIRECT);
         }
