@@ -47,3 +47,20 @@ row() {
     printf "%-${width}s %14s %14s %12s\n" "$label" "$a" "$q" \
         "$(awk -v a="$a" -v q="$q" 'BEGIN{ if (q > 0) printf "%.3f", a/q; else print "-" }')"
 }
+
+# atoll_writes: bytes the atoll process ($ATOLL_PID) has written to disk.
+atoll_writes() { awk '/^write_bytes/ {print $2}' "/proc/$ATOLL_PID/io"; }
+
+# wait_quiet SECONDS: waits until atoll has written nothing for SECONDS (its
+# destager done), at most 5 minutes.
+wait_quiet() {
+    local need=$(($1 * 2)) last now still=0
+    last=$(atoll_writes)
+    for _ in $(seq 600); do
+        sleep 0.5
+        now=$(atoll_writes)
+        if [ "$now" = "$last" ]; then still=$((still + 1)); else still=0; fi
+        [ "$still" -ge "$need" ] && return
+        last=$now
+    done
+}

@@ -64,42 +64,29 @@ fio_run() {
     jq -r ".jobs[0].$dir | \"\(.iops) \(.bw_bytes)\"" "$WORK/$name.json"
 }
 
-disk_writes() { awk '/^write_bytes/ {print $2}' "/proc/$ATOLL_PID/io"; }
-# Waits until the server has written nothing for 3 s (destage done).
-quiesce() {
-    local last now still=0
-    last=$(disk_writes)
-    for _ in $(seq 300); do
-        sleep 1
-        now=$(disk_writes)
-        if [ "$now" = "$last" ]; then still=$((still + 1)); else still=0; fi
-        [ "$still" -ge 3 ] && return
-        last=$now
-    done
-}
 fio_bytes() { jq -r '.jobs[0].write.io_bytes' "$WORK/$1.json"; }
 
 declare -A R
 for side in atoll qemu; do
-    [ "$side" = atoll ] && W0=$(disk_writes)
+    [ "$side" = atoll ] && W0=$(atoll_writes)
     uri=$ATOLL_URI; [ "$side" = qemu ] && uri=$QEMU_URI
     echo "== $side ($uri)" >&2
     read -r _ R[$side.seqwrite] < <(fio_run "$uri" "$side-seqwrite" write \
         --rw=write --bs=1M --iodepth=8 --runtime=120 --refill_buffers)
     if [ "$side" = atoll ]; then
-        quiesce
-        R[wa.seq]=$(awk -v d=$(( $(disk_writes) - W0 )) -v c="$(fio_bytes atoll-seqwrite)" 'BEGIN{printf "%.2f", d/c}')
+        wait_quiet 3
+        R[wa.seq]=$(awk -v d=$(( $(atoll_writes) - W0 )) -v c="$(fio_bytes atoll-seqwrite)" 'BEGIN{printf "%.2f", d/c}')
     fi
     read -r _ R[$side.seqread] < <(fio_run "$uri" "$side-seqread" read \
         --rw=read --bs=1M --iodepth=8 --runtime=120)
     read -r R[$side.randread] _ < <(fio_run "$uri" "$side-randread" read \
         --rw=randread --bs=4k --iodepth=32 --time_based --runtime="$RUNTIME")
-    [ "$side" = atoll ] && W0=$(disk_writes)
+    [ "$side" = atoll ] && W0=$(atoll_writes)
     read -r R[$side.randwrite] _ < <(fio_run "$uri" "$side-randwrite" write \
         --rw=randwrite --bs=4k --iodepth=32 --time_based --runtime="$RUNTIME" --refill_buffers)
     if [ "$side" = atoll ]; then
-        quiesce
-        R[wa.rand]=$(awk -v d=$(( $(disk_writes) - W0 )) -v c="$(fio_bytes atoll-randwrite)" 'BEGIN{printf "%.2f", d/c}')
+        wait_quiet 3
+        R[wa.rand]=$(awk -v d=$(( $(atoll_writes) - W0 )) -v c="$(fio_bytes atoll-randwrite)" 'BEGIN{printf "%.2f", d/c}')
     fi
 done
 

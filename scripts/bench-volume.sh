@@ -110,22 +110,10 @@ q() { jq -r ".jobs[0].$2" "$WORK/$1.json"; }
 
 # Each job starts on a quiet disk, so it measures its own IO and not the
 # background work the previous one left (atoll's destager, qemu-nbd's dirty
-# page cache): wait until atoll has written nothing for 2 s (at most 120 s;
+# page cache): wait until atoll has written nothing for 2 s (at most 5 min;
 # its background writes are in the write amplification figure of
 # bench-nbd.sh), then sync.
-atoll_writes() { awk '/^write_bytes/ {print $2}' "/proc/$ATOLL_PID/io"; }
-quiet() {
-    local last now still=0
-    last=$(atoll_writes)
-    for _ in $(seq 240); do
-        sleep 0.5
-        now=$(atoll_writes)
-        if [ "$now" = "$last" ]; then still=$((still + 1)); else still=0; fi
-        [ "$still" -ge 4 ] && break
-        last=$now
-    done
-    sync
-}
+quiet() { wait_quiet 2; sync; }
 # job URI NAME ARGS...: fio_json on a quiet disk.
 job() { quiet; fio_json "$@"; }
 

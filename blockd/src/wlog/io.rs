@@ -289,11 +289,6 @@ impl MemDir {
         d
     }
 
-    /// Names of the files in the directory, sorted.
-    pub fn list_names(&self) -> Vec<String> {
-        self.files.lock().unwrap().keys().cloned().collect()
-    }
-
     /// What a restarted host finds: each file's synced bytes; with `tear`,
     /// the file's last unsynced write is kept up to `tear` (0..=1) of its
     /// length, as a disk that wrote part of it before power went.

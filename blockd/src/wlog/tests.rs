@@ -271,7 +271,7 @@ fn recycled_segments_replay_only_their_own_records() {
     assert!(forgot);
     assert_eq!(acked, 24);
     assert!(spares <= 2, "{spares} spares kept");
-    let names = clean.list_names();
+    let names = super::io::LogDir::list(&clean).unwrap();
     assert!(names.iter().all(|n| !n.ends_with(".wlog-tmp")), "{names:?}");
     let syncs = clean.crash.syncs();
     let check_dir = |dir: MemDir, (forgot, acked): (bool, u64)| {
