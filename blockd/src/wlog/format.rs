@@ -80,7 +80,7 @@ pub fn rid_bytes(rid: &str) -> Option<[u8; RID_LEN]> {
 }
 
 /// Writes the record (header, payload, zero padding) into `out`, which must
-/// be exactly `h.record_len()` bytes and zeroed past the payload.
+/// be exactly `h.record_len()` bytes; every byte of it is written.
 pub fn encode(h: &Header, payload: &[u8], out: &mut [u8]) {
     debug_assert_eq!(payload.len(), h.payload_len());
     debug_assert_eq!(out.len(), h.record_len());
@@ -92,6 +92,7 @@ pub fn encode(h: &Header, payload: &[u8], out: &mut [u8]) {
     out[48..56].copy_from_slice(&h.offset.to_le_bytes());
     out[56..60].copy_from_slice(&h.len.to_le_bytes());
     out[HEADER_LEN..HEADER_LEN + payload.len()].copy_from_slice(payload);
+    out[HEADER_LEN + payload.len()..].fill(0);
     let crc = crc32c::crc32c_append(crc32c::crc32c(&out[..60]), payload);
     out[60..64].copy_from_slice(&crc.to_le_bytes());
 }

@@ -6,6 +6,8 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use bytes::Bytes;
+
 use super::io::LogFile;
 
 /// Where a pending range's bytes are.
@@ -13,6 +15,9 @@ use super::io::LogFile;
 pub enum Src {
     /// In a log segment at this file offset (of the range's first byte).
     Data { file: Arc<dyn LogFile>, at: u64 },
+    /// Still in memory: acknowledged as a cached write before its group
+    /// was written (the bytes of the range's start onwards).
+    Mem(Bytes),
     /// Zeros (TRIM, WRITE_ZEROES).
     Zero,
 }
@@ -25,6 +30,7 @@ impl Src {
                 file: file.clone(),
                 at: at + n,
             },
+            Src::Mem(b) => Src::Mem(b.slice((n as usize).min(b.len())..)),
             Src::Zero => Src::Zero,
         }
     }
@@ -34,6 +40,7 @@ impl std::fmt::Debug for Src {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Src::Data { at, .. } => write!(f, "Data@{at}"),
+            Src::Mem(b) => write!(f, "Mem({})", b.len()),
             Src::Zero => write!(f, "Zero"),
         }
     }
@@ -150,6 +157,21 @@ impl VolIndex {
         }
     }
 
+    /// Record `seq`, which wrote `[start, end)`, is now in `file` at `at`:
+    /// its ranges still held in memory read from there from now on.
+    pub fn written(&mut self, start: u64, end: u64, seq: u64, file: &Arc<dyn LogFile>, at: u64) {
+        for k in self.overlapping_keys(start, end) {
+            if let Some(e) = self.map.get_mut(&k) {
+                if e.seq == seq && matches!(e.src, Src::Mem(_)) {
+                    e.src = Src::Data {
+                        file: file.clone(),
+                        at: at + (e.start - start),
+                    };
+                }
+            }
+        }
+    }
+
     /// The oldest record still needed, if any.
     pub fn min_seq(&self) -> Option<u64> {
         self.map.values().map(|e| e.seq).min()
@@ -170,6 +192,30 @@ mod tests {
     fn model_apply(m: &mut [Option<(u64, u64)>], s: u64, e: u64, seq: u64, base: u64) {
         for (i, b) in m[s as usize..e as usize].iter_mut().enumerate() {
             *b = Some((seq, base + i as u64));
+        }
+    }
+
+    #[test]
+    fn ranges_in_memory_move_to_their_file_once_written() {
+        let mut idx = VolIndex::default();
+        idx.insert(0, 100, 1, Src::Mem(Bytes::from(vec![1u8; 100])));
+        // A newer record splits the one still in memory.
+        idx.insert(40, 60, 2, Src::Mem(Bytes::from(vec![2u8; 20])));
+        let file: Arc<dyn LogFile> = Arc::new(crate::wlog::io::MemFile::default());
+        idx.written(0, 100, 1, &file, 1000);
+        let got: Vec<String> = idx
+            .lookup(0, 100)
+            .iter()
+            .map(|p| format!("{}-{} {} {:?}", p.start, p.end, p.seq, p.src))
+            .collect();
+        assert_eq!(
+            got,
+            ["0-40 1 Data@1000", "40-60 2 Mem(20)", "60-100 1 Data@1060"]
+        );
+        // Record 2's range reads its own bytes meanwhile.
+        match &idx.lookup(50, 55)[0].src {
+            Src::Mem(b) => assert_eq!(b.len(), 10),
+            other => panic!("{other:?}"),
         }
     }
 
@@ -205,7 +251,7 @@ mod tests {
             for p in idx.lookup(0, 5000) {
                 bytes += p.end - p.start;
                 for b in p.start..p.end {
-                    let at = match &p.src { Src::Data { at, .. } => *at, Src::Zero => u64::MAX / 2 } ;
+                    let at = match &p.src { Src::Data { at, .. } => *at, _ => u64::MAX / 2 } ;
                     let v = if matches!(p.src, Src::Zero) {
                         // Zero ranges carry no offset: compare by model base.
                         model[b as usize].map(|(_, x)| x).unwrap_or(0)

@@ -4,8 +4,9 @@
 //! O_DIRECT for writes). [`MemDir`] keeps files in memory, remembers which
 //! bytes were synced, and can "crash" at a chosen sync: from then on every
 //! call fails, and [`MemDir::after_crash`] yields what a restarted host
-//! would find (synced bytes only, optionally plus a torn prefix of the last
-//! unsynced write).
+//! would find (synced bytes only, optionally plus torn prefixes of the
+//! writes not yet synced, in any combination: a disk may persist a later
+//! write and lose an earlier one).
 //!
 //! All calls block: they run on the log's own thread or on a blocking pool,
 //! never on an async executor.
@@ -193,8 +194,8 @@ impl LogDir for FsDir {
     }
 }
 
-/// An in-memory file: its current bytes, its durable bytes, and the last
-/// write not yet synced (for tearing).
+/// An in-memory file: its current bytes, its durable bytes, and the
+/// writes not yet synced (for tearing).
 #[derive(Default)]
 pub struct MemFile {
     st: Mutex<MemState>,
@@ -205,7 +206,7 @@ pub struct MemFile {
 struct MemState {
     now: Vec<u8>,
     durable: Vec<u8>,
-    last_unsynced: Option<(u64, usize)>,
+    unsynced: Vec<(u64, usize)>,
 }
 
 /// When to crash: at the `at`-th sync (counting every file's syncs).
@@ -250,7 +251,7 @@ impl LogFile for MemFile {
             s.now.resize(end, 0);
         }
         s.now[off as usize..end].copy_from_slice(buf);
-        s.last_unsynced = Some((off, buf.len()));
+        s.unsynced.push((off, buf.len()));
         Ok(())
     }
     fn sync(&self) -> io::Result<()> {
@@ -259,7 +260,7 @@ impl LogFile for MemFile {
         }
         let mut s = self.st.lock().unwrap();
         s.durable = s.now.clone();
-        s.last_unsynced = None;
+        s.unsynced.clear();
         Ok(())
     }
     fn read_at(&self, buf: &mut [u8], off: u64) -> io::Result<usize> {
@@ -289,16 +290,22 @@ impl MemDir {
         d
     }
 
-    /// What a restarted host finds: each file's synced bytes; with `tear`,
-    /// the file's last unsynced write is kept up to `tear` (0..=1) of its
-    /// length, as a disk that wrote part of it before power went.
+    /// What a restarted host finds: each file's synced bytes; with `tear`
+    /// above 0, each unsynced write is kept in part, as a disk that wrote
+    /// some of each before power went: the `i`-th write of a file keeps
+    /// the fraction `fract(tear + 0.618 i)` of its length, so some later
+    /// writes survive whole while earlier ones are lost (0: none kept).
     pub fn after_crash(&self, tear: f64) -> MemDir {
         let out = MemDir::default();
         for (name, f) in self.files.lock().unwrap().iter() {
             let s = f.st.lock().unwrap().clone();
             let mut bytes = s.durable.clone();
-            if let Some((off, len)) = s.last_unsynced {
-                let keep = ((len as f64) * tear.clamp(0.0, 1.0)) as usize;
+            for (i, &(off, len)) in s.unsynced.iter().enumerate() {
+                if tear <= 0.0 {
+                    break;
+                }
+                let frac = (tear + 0.618_034 * i as f64).fract();
+                let keep = ((len as f64) * frac) as usize;
                 let (off, end) = (off as usize, off as usize + keep);
                 if bytes.len() < end {
                     bytes.resize(end, 0);
@@ -309,7 +316,7 @@ impl MemDir {
                 st: Mutex::new(MemState {
                     now: bytes.clone(),
                     durable: bytes,
-                    last_unsynced: None,
+                    unsynced: Vec::new(),
                 }),
                 crash: Some(out.crash.clone()),
             };
@@ -368,7 +375,7 @@ impl LogDir for MemDir {
             st: Mutex::new(MemState {
                 now: zeros.clone(),
                 durable: zeros,
-                last_unsynced: None,
+                unsynced: Vec::new(),
             }),
             crash: Some(self.crash.clone()),
         });

@@ -1,15 +1,18 @@
-//! The log proper: segment files, the group-commit thread, replay at open,
-//! trimming, and the space budget.
+//! The log proper: segment files, the group-commit threads, replay at
+//! open, trimming, and the space budget.
 //!
 //! One thread owns appends. Callers queue records on a channel and wait on
 //! a oneshot; the thread takes everything queued (up to a byte bound),
-//! encodes it into one page-aligned buffer, issues one write and one
-//! fdatasync, enters the records into the index, and only then answers:
-//! every acknowledged write is durable and visible to reads. (With
-//! `durable_acks` off, a write without FUA is answered once written, before
-//! the sync, as NBD allows for cached writes; FUA writes and FLUSH wait for
-//! the sync.) A failed write or sync poisons the log: an fsync error may
-//! have dropped dirty pages, so nothing after it can be trusted.
+//! places it in the active segment and encodes it into one page-aligned
+//! buffer. A writer thread writes the groups in order, and a sync thread
+//! syncs (one fdatasync for every group written meanwhile), enters the
+//! records into the index, and only then answers: every acknowledged write
+//! is durable and visible to reads, and encoding, writing and syncing of
+//! successive groups overlap. (With `durable_acks` off, a write without FUA
+//! is indexed with its bytes in memory and answered once encoded, as NBD
+//! allows for cached writes, and only FUA writes and FLUSH cause syncs.) A
+//! failed write or sync poisons the log: an fsync error may have dropped
+//! dirty pages, so nothing after it can be trusted.
 //!
 //! Segments are named by their first record's sequence number and hold a
 //! gap-free run of sequence numbers; replay follows them in order and stops
@@ -111,6 +114,8 @@ pub(crate) struct Shared {
     /// (newest sequence number, when it was indexed), one mark per
     /// [`MARK_EVERY`] at most: how old a record is, for the destager.
     pub marks: Mutex<VecDeque<(u64, Instant)>>,
+    /// Group buffers for reuse.
+    pub(crate) bufs: Mutex<Vec<Aligned>>,
 }
 
 /// Spacing of the age marks.
@@ -181,7 +186,10 @@ impl Shared {
     pub fn trim(&self) -> io::Result<usize> {
         let mut removed = 0;
         loop {
-            let need = self.min_needed();
+            // Records written but not indexed yet (waiting for their sync)
+            // are needed too.
+            let indexed = self.indexed.load(Ordering::Acquire);
+            let need = self.min_needed().min(indexed.saturating_add(1));
             let victim = {
                 let segs = lock(&self.segs);
                 match (segs.front(), segs.get(1)) {
@@ -384,19 +392,47 @@ pub(crate) fn replay(shared: &Arc<Shared>) -> io::Result<u64> {
     Ok(next)
 }
 
-/// A zeroed buffer whose usable part starts on a page boundary (O_DIRECT
-/// needs aligned memory), without unsafe code: over-allocate and offset.
-struct Aligned {
+/// A buffer whose usable part starts on a page boundary (O_DIRECT needs
+/// aligned memory), without unsafe code: over-allocate and offset. Reused
+/// from group to group (zeroing 8 MiB per group showed in profiles), so
+/// its bytes are whatever the last group left; `encode` writes every byte
+/// of a record, padding included.
+pub(crate) struct Aligned {
     raw: Vec<u8>,
     start: usize,
     len: usize,
 }
 
 impl Aligned {
-    fn zeroed(len: usize) -> Aligned {
-        let raw = vec![0u8; len + GROUP_ALIGN];
-        let start = raw.as_ptr().align_offset(GROUP_ALIGN);
-        Aligned { raw, start, len }
+    /// A buffer of `len` bytes: a pooled one if one is large enough.
+    fn take(shared: &Shared, len: usize) -> Aligned {
+        let pooled = {
+            let mut pool = lock(&shared.bufs);
+            let i = pool.iter().position(|b| b.capacity() >= len);
+            i.map(|i| pool.swap_remove(i))
+        };
+        match pooled {
+            Some(mut b) => {
+                b.len = len;
+                b
+            }
+            None => {
+                let raw = vec![0u8; len + GROUP_ALIGN];
+                let start = raw.as_ptr().align_offset(GROUP_ALIGN);
+                Aligned { raw, start, len }
+            }
+        }
+    }
+    fn capacity(&self) -> usize {
+        self.raw.len() - self.start
+    }
+    /// Back to the pool, which keeps a few of at most a batch's size.
+    fn give_back(self, shared: &Shared) {
+        let limit = shared.cfg.max_batch_bytes.div_ceil(GROUP_ALIGN) * GROUP_ALIGN + GROUP_ALIGN;
+        let mut pool = lock(&shared.bufs);
+        if pool.len() < POOLED_BUFS && self.capacity() <= limit + GROUP_ALIGN {
+            pool.push(self);
+        }
     }
     fn bytes(&self) -> &[u8] {
         &self.raw[self.start..self.start + self.len]
@@ -406,10 +442,70 @@ impl Aligned {
     }
 }
 
+/// Group buffers kept for reuse: one being encoded, one queued, one being
+/// written.
+const POOLED_BUFS: usize = 3;
+
+/// An encoded group on its way to the writer thread.
+struct Encoded {
+    /// The bytes and where they go (None: a FLUSH alone).
+    write: Option<(Aligned, Arc<dyn LogFile>, u64)>,
+    /// Cached records indexed with their bytes in memory: (volume, offset,
+    /// len, seq, file offset of the payload), repointed once written.
+    in_mem: Vec<(String, u64, u32, u64, u64)>,
+    /// What the sync thread does once the group is written.
+    then: Written,
+}
+
+/// A written group on its way to the sync thread.
+struct Written {
+    /// The segment written (None: a FLUSH alone).
+    file: Option<Arc<dyn LogFile>>,
+    /// The group's last sequence number (its pad included).
+    last: u64,
+    /// Records to enter into the index once synced (durable acks).
+    entries: Vec<(Header, Option<Src>, String)>,
+    /// Replies that wait for the sync.
+    waiting: Vec<oneshot::Sender<io::Result<u64>>>,
+    flushes: Vec<oneshot::Sender<io::Result<()>>>,
+    /// Some reply waits: sync before answering.
+    sync: bool,
+}
+
 /// The group-commit loop; runs on the log's own thread until every sender
-/// is gone, finishing what was queued.
+/// is gone, finishing what was queued. It batches and encodes groups (and
+/// answers cached writes); a writer thread writes them in order, and a
+/// sync thread syncs, so encoding, writing and syncing of successive
+/// groups overlap.
 pub(crate) fn run(shared: Arc<Shared>, rx: mpsc::Receiver<Msg>, mut next: u64) {
     let max_batch = shared.cfg.max_batch_bytes.max(1);
+    let (stx, srx) = mpsc::channel();
+    // One group queued at most: memory stays bounded, and cached writes
+    // wait here (unanswered) while the disk is behind.
+    let (wtx, wrx) = mpsc::sync_channel::<Encoded>(1);
+    let spawn = |name: &str, f: Box<dyn FnOnce() + Send>| {
+        std::thread::Builder::new().name(name.into()).spawn(f)
+    };
+    let s2 = shared.clone();
+    let syncer = spawn("wlog-sync", Box::new(move || sync_loop(s2, srx)));
+    let s3 = shared.clone();
+    let writer = spawn("wlog-write", Box::new(move || write_loop(s3, wrx, stx)));
+    let (syncer, writer) = match (syncer, writer) {
+        (Ok(s), Ok(w)) => (s, w),
+        (s, w) => {
+            let e = io::Error::other("write log: no thread to write or sync");
+            tracing::error!("write log: no thread to write or sync; refusing writes");
+            shared.failed.store(true, Ordering::Release);
+            drop(wtx);
+            for t in [s, w].into_iter().flatten() {
+                let _ = t.join();
+            }
+            for m in rx {
+                fail_msg(m, &e);
+            }
+            return;
+        }
+    };
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         let mut bytes = 0usize;
@@ -424,9 +520,156 @@ pub(crate) fn run(shared: Arc<Shared>, rx: mpsc::Receiver<Msg>, mut next: u64) {
                 Err(_) => break,
             }
         }
-        if let Err(e) = group(&shared, &mut next, batch) {
-            tracing::error!(error = %e, "write log failed; refusing writes from now on");
+        match group(&shared, &mut next, batch) {
+            Ok(Some(g)) => {
+                if let Err(mpsc::SendError(g)) = wtx.send(g) {
+                    let e = io::Error::other("write log writer thread gone");
+                    shared.failed.store(true, Ordering::Release);
+                    fail_written(g.then, &e);
+                }
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::error!(error = %e, "write log failed; refusing writes from now on");
+                shared.failed.store(true, Ordering::Release);
+            }
+        }
+    }
+    drop(wtx);
+    let _ = writer.join();
+    let _ = syncer.join();
+}
+
+/// The writer thread: writes each encoded group where it was placed, then
+/// repoints cached records from memory to the file and hands the group to
+/// the sync thread (in the order written).
+fn write_loop(shared: Arc<Shared>, rx: mpsc::Receiver<Encoded>, stx: mpsc::Sender<Written>) {
+    for g in rx {
+        let Encoded {
+            write,
+            in_mem,
+            then,
+        } = g;
+        if let Some((buf, file, at)) = write {
+            let res = if shared.failed.load(Ordering::Acquire) {
+                Err(io::Error::other("write log failed earlier"))
+            } else {
+                file.write_at(buf.bytes(), at)
+            };
+            buf.give_back(&shared);
+            if let Err(e) = res {
+                tracing::error!(error = %e, "write log write failed; refusing writes from now on");
+                shared.failed.store(true, Ordering::Release);
+                fail_written(then, &e);
+                continue;
+            }
+            if !in_mem.is_empty() {
+                let mut vols = lock(&shared.vols);
+                for (rid, offset, len, seq, pat) in &in_mem {
+                    if let Some(v) = vols.get_mut(rid) {
+                        v.index
+                            .written(*offset, offset + *len as u64, *seq, &file, *pat);
+                    }
+                }
+            }
+        }
+        if let Err(mpsc::SendError(w)) = stx.send(then) {
+            let e = io::Error::other("write log sync thread gone");
             shared.failed.store(true, Ordering::Release);
+            fail_written(w, &e);
+        }
+    }
+}
+
+fn copy_err(e: &io::Error) -> io::Error {
+    io::Error::new(e.kind(), e.to_string())
+}
+
+fn fail_msg(m: Msg, e: &io::Error) {
+    match m {
+        Msg::Rec(r) => {
+            let _ = r.reply.send(Err(copy_err(e)));
+        }
+        Msg::Flush(f) => {
+            let _ = f.send(Err(copy_err(e)));
+        }
+    }
+}
+
+fn fail_written(w: Written, e: &io::Error) {
+    for r in w.waiting {
+        let _ = r.send(Err(copy_err(e)));
+    }
+    for f in w.flushes {
+        let _ = f.send(Err(copy_err(e)));
+    }
+}
+
+/// The sync thread: takes every written group queued, syncs each segment
+/// written since its last sync (in order; several after a roll) once one
+/// of them has a reply waiting, then indexes and answers them in order.
+/// A reply therefore follows a sync that began after its own group and
+/// every earlier group were written: everything up to it is durable, and
+/// replay (which stops at the first bad record) never drops it.
+fn sync_loop(shared: Arc<Shared>, rx: mpsc::Receiver<Written>) {
+    let mut dirty: Vec<Arc<dyn LogFile>> = Vec::new();
+    let mut written = 0u64;
+    let sync = |dirty: &mut Vec<Arc<dyn LogFile>>, written: u64| -> io::Result<()> {
+        if shared.failed.load(Ordering::Acquire) {
+            return Err(io::Error::other("write log failed earlier"));
+        }
+        for f in dirty.iter() {
+            f.sync()?;
+        }
+        dirty.clear();
+        shared.synced.fetch_max(written, Ordering::AcqRel);
+        Ok(())
+    };
+    while let Ok(first) = rx.recv() {
+        let mut items = vec![first];
+        while let Ok(w) = rx.try_recv() {
+            items.push(w);
+        }
+        for w in &items {
+            if let Some(f) = &w.file {
+                if !dirty.iter().any(|d| Arc::ptr_eq(d, f)) {
+                    dirty.push(f.clone());
+                }
+                written = written.max(w.last);
+            }
+        }
+        if !items.iter().any(|w| w.sync) {
+            continue;
+        }
+        if let Err(e) = sync(&mut dirty, written) {
+            tracing::error!(error = %e, "write log sync failed; refusing writes from now on");
+            shared.failed.store(true, Ordering::Release);
+            for w in items {
+                fail_written(w, &e);
+            }
+            continue;
+        }
+        for w in items {
+            if !w.entries.is_empty() {
+                for (h, src, rid) in &w.entries {
+                    shared.apply(h, rid, src.clone());
+                }
+                shared.indexed.store(w.last, Ordering::Release);
+                shared.mark(w.last);
+                shared.dirty.notify_one();
+            }
+            for r in w.waiting {
+                let _ = r.send(Ok(w.last));
+            }
+            for f in w.flushes {
+                let _ = f.send(Ok(()));
+            }
+        }
+    }
+    // A clean stop leaves cached writes durable too.
+    if !dirty.is_empty() {
+        if let Err(e) = sync(&mut dirty, written) {
+            tracing::error!(error = %e, "write log: final sync failed");
         }
     }
 }
@@ -455,7 +698,10 @@ fn active(shared: &Arc<Shared>, next: u64, len: u64) -> io::Result<(Arc<dyn LogF
     Ok((s.file.clone(), s.size))
 }
 
-fn group(shared: &Arc<Shared>, next: &mut u64, batch: Vec<Msg>) -> io::Result<()> {
+/// Encodes one group and places it in the active segment; cached acks go
+/// out at once (their bytes indexed in memory), the rest travel with the
+/// group to the writer and sync threads (`None`: nothing for them).
+fn group(shared: &Arc<Shared>, next: &mut u64, batch: Vec<Msg>) -> io::Result<Option<Encoded>> {
     let mut recs = Vec::new();
     let mut flushes = Vec::new();
     for m in batch {
@@ -466,25 +712,32 @@ fn group(shared: &Arc<Shared>, next: &mut u64, batch: Vec<Msg>) -> io::Result<()
     }
     let fail = |recs: Vec<Rec>, flushes: Vec<oneshot::Sender<io::Result<()>>>, e: &io::Error| {
         for r in recs {
-            let _ = r.reply.send(Err(io::Error::new(e.kind(), e.to_string())));
+            let _ = r.reply.send(Err(copy_err(e)));
         }
         for f in flushes {
-            let _ = f.send(Err(io::Error::new(e.kind(), e.to_string())));
+            let _ = f.send(Err(copy_err(e)));
         }
     };
     if shared.failed.load(Ordering::Acquire) {
         let e = io::Error::other("write log failed earlier");
         fail(recs, flushes, &e);
-        return Ok(());
+        return Ok(None);
     }
     if recs.is_empty() {
-        // A FLUSH alone: every earlier group was synced before this one
-        // started (a cached ack only precedes its own group's sync), so
-        // everything acknowledged before the FLUSH is durable already.
-        for f in flushes {
-            let _ = f.send(Ok(()));
-        }
-        return Ok(());
+        // A FLUSH alone: the sync thread syncs whatever was written
+        // before it (every earlier group reached it first).
+        return Ok(Some(Encoded {
+            write: None,
+            in_mem: Vec::new(),
+            then: Written {
+                file: None,
+                last: 0,
+                entries: Vec::new(),
+                waiting: Vec::new(),
+                flushes,
+                sync: true,
+            },
+        }));
     }
     let total: usize = recs
         .iter()
@@ -504,7 +757,7 @@ fn group(shared: &Arc<Shared>, next: &mut u64, batch: Vec<Msg>) -> io::Result<()
             return Err(e);
         }
     };
-    let mut buf = Aligned::zeroed(padded);
+    let mut buf = Aligned::take(shared, padded);
     let mut pos = 0usize;
     let mut entries = Vec::with_capacity(recs.len());
     for r in &recs {
@@ -538,10 +791,9 @@ fn group(shared: &Arc<Shared>, next: &mut u64, batch: Vec<Msg>) -> io::Result<()
         format::encode(&h, &[], &mut buf.bytes_mut()[pos..padded]);
         pad_units = ((padded - total) / ALIGN) as u64;
     }
-    if let Err(e) = file.write_at(buf.bytes(), at) {
-        fail(recs, flushes, &e);
-        return Err(e);
-    }
+    let last = *next - 1;
+    // The segment is charged for every record's space (returned when it
+    // is trimmed).
     let charged = {
         let p = shared.space.try_acquire_many(pad_units as u32).ok();
         let got = p.map(|p| {
@@ -566,45 +818,53 @@ fn group(shared: &Arc<Shared>, next: &mut u64, batch: Vec<Msg>) -> io::Result<()
         shared.want_spare();
     }
     shared.log_bytes.fetch_add(padded as u64, Ordering::Relaxed);
-    let index = |entries: &[(Header, Option<Src>)], recs: &[Rec]| {
-        for ((h, src), r) in entries.iter().zip(recs) {
-            shared.apply(h, &r.rid, src.clone());
-        }
-        shared.indexed.store(*next - 1, Ordering::Release);
-        shared.mark(*next - 1);
-        shared.dirty.notify_one();
+    let mut then = Written {
+        file: Some(file.clone()),
+        last,
+        entries: Vec::new(),
+        waiting: Vec::new(),
+        sync: !flushes.is_empty(),
+        flushes,
     };
-    let mut waiting = Vec::new();
+    let mut in_mem = Vec::new();
     if shared.cfg.durable_acks {
-        waiting = recs;
+        then.entries = entries
+            .into_iter()
+            .zip(&recs)
+            .map(|((h, src), r)| (h, src, r.rid.clone()))
+            .collect();
+        then.waiting = recs.into_iter().map(|r| r.reply).collect();
+        then.sync = true;
     } else {
-        index(&entries, &recs);
+        // A cached write is answered before its group is written, as a
+        // page cache would: reads find its bytes in memory until the
+        // writer thread has written them, and the client sends the next
+        // writes meanwhile.
+        for ((h, src), r) in entries.iter().zip(&recs) {
+            let mem = src.as_ref().map(|_| Src::Mem(r.data.clone()));
+            shared.apply(h, &r.rid, mem);
+            if let Some(Src::Data { at, .. }) = src {
+                in_mem.push((r.rid.clone(), h.offset, h.len, h.seq, *at));
+            }
+        }
+        shared.indexed.store(last, Ordering::Release);
+        shared.mark(last);
+        shared.dirty.notify_one();
         // Before any cached ack goes out: a FLUSH that follows one must
         // see it outstanding.
-        shared.acked_cached.store(*next - 1, Ordering::Release);
+        shared.acked_cached.store(last, Ordering::Release);
         for (r, (h, _)) in recs.into_iter().zip(&entries) {
             if r.fua {
-                waiting.push(r);
+                then.waiting.push(r.reply);
+                then.sync = true;
             } else {
                 let _ = r.reply.send(Ok(h.seq));
             }
         }
-        entries.clear();
     }
-    if let Err(e) = file.sync() {
-        fail(waiting, flushes, &e);
-        return Err(e);
-    }
-    shared.synced.store(*next - 1, Ordering::Release);
-    if !entries.is_empty() {
-        index(&entries, &waiting);
-    }
-    let last = *next - 1;
-    for r in waiting {
-        let _ = r.reply.send(Ok(last));
-    }
-    for f in flushes {
-        let _ = f.send(Ok(()));
-    }
-    Ok(())
+    Ok(Some(Encoded {
+        write: Some((buf, file, at)),
+        in_mem,
+        then,
+    }))
 }

@@ -5,8 +5,9 @@
 //! - A write, TRIM or WRITE_ZEROES becomes a record appended to a per-host
 //!   log on local disk (`<data_dir>/wlog/`, byte format in
 //!   `docs/formats/wlog.md`). Concurrent appends of every connection and
-//!   volume share one write and one fdatasync (group commit, `log`); the
-//!   reply goes out once the record is durable and indexed.
+//!   volume share one write and one fdatasync (group commit, `log`; the next
+//!   group is written while one syncs); the reply goes out once the
+//!   record is durable and indexed.
 //! - A per-volume in-memory index (`index`) maps byte ranges to the newest
 //!   record; reads overlay it on the resource's map (`overlay`), so a read
 //!   sees every acknowledged write at once.
@@ -58,9 +59,9 @@ pub struct WlogConfig {
     pub max_batch_bytes: usize,
     /// Write segment files with O_DIRECT (where the filesystem allows).
     pub direct_io: bool,
-    /// Acknowledge every write only after its group's fdatasync. Off: a
-    /// write without FUA is acknowledged once written, before the sync
-    /// (the NBD contract for cached writes); FLUSH and FUA still wait.
+    /// Acknowledge every write only after an fdatasync covering it. Off: a
+    /// write without FUA is acknowledged once written (the NBD contract
+    /// for cached writes) and only FLUSH and FUA cause syncs.
     pub durable_acks: bool,
     /// A dirty volume is destaged once it has taken no write for this
     /// long (so overwrites of hot blocks coalesce in the log instead of
@@ -152,6 +153,7 @@ impl WriteLog {
             spare_next: AtomicU64::new(0),
             prep: Default::default(),
             marks: Default::default(),
+            bufs: Default::default(),
         });
         let next = log::replay(&shared)?;
         let s2 = shared.clone();

@@ -25,6 +25,11 @@ pub async fn load(pieces: &[Ext]) -> archipelago::Result<Vec<Option<Bytes>>> {
         reqs.into_iter()
             .map(|(src, n)| match src {
                 Src::Zero => Ok(None),
+                Src::Mem(b) if b.len() >= n => Ok(Some(b.slice(..n))),
+                Src::Mem(_) => Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "write log record shorter than indexed",
+                )),
                 Src::Data { file, at } => {
                     let mut b = vec![0u8; n];
                     let got = file.read_at(&mut b, at)?;
@@ -140,7 +145,7 @@ impl WriteLog {
         let over: Vec<(u64, u64, Option<Bytes>)> = pieces
             .iter()
             .map(|p| {
-                let d = matches!(p.src, Src::Data { .. }).then(Bytes::new);
+                let d = (!matches!(p.src, Src::Zero)).then(Bytes::new);
                 (p.start, p.end, d)
             })
             .collect();
