@@ -30,7 +30,7 @@ use std::io;
 use std::sync::Arc;
 
 use archipelago::Archipelago;
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::TcpStream;
@@ -134,11 +134,10 @@ pub(crate) async fn run(
             unreachable!("semaphores are never closed");
         };
         let payload = if req.payload_len() > 0 {
-            let mut buf = vec![0u8; req.len as usize];
-            if let Err(e) = rd.read_exact(&mut buf).await {
-                break End::Io(e);
+            match read_payload(&mut rd, req.len as usize).await {
+                Ok(b) => Some(b),
+                Err(e) => break End::Io(e),
             }
-            Some(Bytes::from(buf))
         } else {
             None
         };
@@ -177,6 +176,23 @@ pub(crate) async fn run(
         Ok(Err(e)) => tracing::debug!(error = %e, "nbd reply write failed"),
         Err(e) => tracing::error!(error = %e, "nbd reply writer failed"),
     }
+}
+
+/// Reads a request's `len` payload bytes into uninitialised capacity
+/// (zeroing a buffer first cost as much CPU as the socket copy).
+async fn read_payload<R: tokio::io::AsyncRead + Unpin>(
+    rd: &mut R,
+    len: usize,
+) -> io::Result<Bytes> {
+    let mut buf = BytesMut::with_capacity(len);
+    while buf.len() < len {
+        // Never past the payload: the next request's header follows.
+        let mut part = (&mut *rd).take((len - buf.len()) as u64);
+        if part.read_buf(&mut buf).await? == 0 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+    }
+    Ok(buf.freeze())
 }
 
 /// Writes replies in the order they complete; flushes when none is queued,

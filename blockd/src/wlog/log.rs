@@ -470,6 +470,23 @@ struct Written {
     flushes: Vec<oneshot::Sender<io::Result<()>>>,
     /// Some reply waits: sync before answering.
     sync: bool,
+    /// The group's place in the pipeline, freed when it is done.
+    slot: Option<Slot>,
+}
+
+/// Groups in flight (encoded and not yet written, or waiting for their
+/// sync) at most. Two: one group fills while the other is written and
+/// synced, so under load groups grow instead of many tiny ones each
+/// paying a disk write.
+const IN_FLIGHT: usize = 2;
+
+/// A place in the pipeline; returned to the encoder when dropped.
+struct Slot(mpsc::SyncSender<()>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let _ = self.0.try_send(());
+    }
 }
 
 /// The group-commit loop; runs on the log's own thread until every sender
@@ -506,7 +523,17 @@ pub(crate) fn run(shared: Arc<Shared>, rx: mpsc::Receiver<Msg>, mut next: u64) {
             return;
         }
     };
+    let (slot_tx, slots) = mpsc::sync_channel::<()>(IN_FLIGHT);
+    for _ in 0..IN_FLIGHT {
+        let _ = slot_tx.try_send(());
+    }
     while let Ok(first) = rx.recv() {
+        // Wait for a place in the pipeline before taking the rest of the
+        // batch: what arrives meanwhile joins this group.
+        if slots.recv().is_err() {
+            break;
+        }
+        let slot = Slot(slot_tx.clone());
         let mut batch = vec![first];
         let mut bytes = 0usize;
         while bytes < max_batch {
@@ -521,7 +548,8 @@ pub(crate) fn run(shared: Arc<Shared>, rx: mpsc::Receiver<Msg>, mut next: u64) {
             }
         }
         match group(&shared, &mut next, batch) {
-            Ok(Some(g)) => {
+            Ok(Some(mut g)) => {
+                g.then.slot = Some(slot);
                 if let Err(mpsc::SendError(g)) = wtx.send(g) {
                     let e = io::Error::other("write log writer thread gone");
                     shared.failed.store(true, Ordering::Release);
@@ -572,6 +600,11 @@ fn write_loop(shared: Arc<Shared>, rx: mpsc::Receiver<Encoded>, stx: mpsc::Sende
                     }
                 }
             }
+        }
+        let mut then = then;
+        if !then.sync {
+            // Done once written (cached writes): the next group may go.
+            then.slot = None;
         }
         if let Err(mpsc::SendError(w)) = stx.send(then) {
             let e = io::Error::other("write log sync thread gone");
@@ -736,6 +769,7 @@ fn group(shared: &Arc<Shared>, next: &mut u64, batch: Vec<Msg>) -> io::Result<Op
                 waiting: Vec::new(),
                 flushes,
                 sync: true,
+                slot: None,
             },
         }));
     }
@@ -825,6 +859,7 @@ fn group(shared: &Arc<Shared>, next: &mut u64, batch: Vec<Msg>) -> io::Result<Op
         waiting: Vec::new(),
         sync: !flushes.is_empty(),
         flushes,
+        slot: None,
     };
     let mut in_mem = Vec::new();
     if shared.cfg.durable_acks {
