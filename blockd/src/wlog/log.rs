@@ -114,6 +114,8 @@ pub(crate) struct Shared {
     /// (newest sequence number, when it was indexed), one mark per
     /// [`MARK_EVERY`] at most: how old a record is, for the destager.
     pub marks: Mutex<VecDeque<(u64, Instant)>>,
+    /// Moving average of group sizes (bytes; written by the log thread).
+    pub(crate) group_avg: AtomicU64,
     /// Group buffers for reuse.
     pub(crate) bufs: Mutex<Vec<Aligned>>,
 }
@@ -441,6 +443,9 @@ impl Aligned {
         &mut self.raw[self.start..self.start + self.len]
     }
 }
+
+/// Average group size below which spares are prepared.
+const SMALL_GROUPS: u64 = 1 << 20;
 
 /// Group buffers kept for reuse: one being encoded, one queued, one being
 /// written.
@@ -843,12 +848,16 @@ fn group(shared: &Arc<Shared>, next: &mut u64, batch: Vec<Msg>) -> io::Result<Op
         s.units += charged;
         s.size
     };
-    // A log in use gets a spare ready before it needs one: writes into
-    // allocated, written blocks make every later fdatasync cheaper (no
-    // allocation, no journal commit), for streams as for small writes
-    // (measured: 1 MiB sequential writes 250 -> 500 MB/s). An idle server
-    // never writes one.
-    if size >= shared.cfg.segment_bytes / 4 {
+    // A log taking small groups gets a spare ready before it needs one:
+    // writes into allocated, written blocks make each fdatasync a cache
+    // flush (no allocation, no journal commit), which is most of a small
+    // group's cost. Streams of large groups amortise allocation, and
+    // zero-filling a segment beside them would halve their bandwidth. An
+    // idle server never writes one.
+    let avg = shared.group_avg.load(Ordering::Relaxed);
+    let avg = (avg * 7 + padded as u64) / 8;
+    shared.group_avg.store(avg, Ordering::Relaxed);
+    if size >= shared.cfg.segment_bytes / 4 && avg < SMALL_GROUPS {
         shared.want_spare();
     }
     shared.log_bytes.fetch_add(padded as u64, Ordering::Relaxed);

@@ -153,6 +153,7 @@ impl WriteLog {
             spare_next: AtomicU64::new(0),
             prep: Default::default(),
             marks: Default::default(),
+            group_avg: AtomicU64::new(0),
             bufs: Default::default(),
         });
         let next = log::replay(&shared)?;
