@@ -156,6 +156,14 @@ impl Shared {
             .map_or(0, |&(s, _)| s)
     }
 
+    /// Records up to `last` are in the index now: readers, the age marks
+    /// and the destager learn of them.
+    fn indexed_upto(&self, last: u64) {
+        self.indexed.store(last, Ordering::Release);
+        self.mark(last);
+        self.dirty.notify_one();
+    }
+
     /// Enters a replayed or freshly written record into the index.
     fn apply(&self, h: &Header, rid: &str, src: Option<Src>) {
         let mut vols = lock(&self.vols);
@@ -430,9 +438,12 @@ impl Aligned {
     }
     /// Back to the pool, which keeps a few of at most a batch's size.
     fn give_back(self, shared: &Shared) {
-        let limit = shared.cfg.max_batch_bytes.div_ceil(GROUP_ALIGN) * GROUP_ALIGN + GROUP_ALIGN;
+        // A batch stops growing past max_batch_bytes, so one record
+        // (an NBD request, at most 32 MiB) may overshoot it: keep buffers
+        // up to twice the bound, drop rare larger ones.
+        let limit = 2 * shared.cfg.max_batch_bytes + GROUP_ALIGN;
         let mut pool = lock(&shared.bufs);
-        if pool.len() < POOLED_BUFS && self.capacity() <= limit + GROUP_ALIGN {
+        if pool.len() < POOLED_BUFS && self.capacity() <= limit {
             pool.push(self);
         }
     }
@@ -502,9 +513,9 @@ impl Drop for Slot {
 pub(crate) fn run(shared: Arc<Shared>, rx: mpsc::Receiver<Msg>, mut next: u64) {
     let max_batch = shared.cfg.max_batch_bytes.max(1);
     let (stx, srx) = mpsc::channel();
-    // One group queued at most: memory stays bounded, and cached writes
-    // wait here (unanswered) while the disk is behind.
-    let (wtx, wrx) = mpsc::sync_channel::<Encoded>(1);
+    // Unbounded: the pipeline slots below bound the groups in flight (and
+    // so memory; cached writes wait unanswered while the disk is behind).
+    let (wtx, wrx) = mpsc::channel::<Encoded>();
     let spawn = |name: &str, f: Box<dyn FnOnce() + Send>| {
         std::thread::Builder::new().name(name.into()).spawn(f)
     };
@@ -692,9 +703,7 @@ fn sync_loop(shared: Arc<Shared>, rx: mpsc::Receiver<Written>) {
                 for (h, src, rid) in &w.entries {
                     shared.apply(h, rid, src.clone());
                 }
-                shared.indexed.store(w.last, Ordering::Release);
-                shared.mark(w.last);
-                shared.dirty.notify_one();
+                shared.indexed_upto(w.last);
             }
             for r in w.waiting {
                 let _ = r.send(Ok(w.last));
@@ -891,9 +900,7 @@ fn group(shared: &Arc<Shared>, next: &mut u64, batch: Vec<Msg>) -> io::Result<Op
                 in_mem.push((r.rid.clone(), h.offset, h.len, h.seq, *at));
             }
         }
-        shared.indexed.store(last, Ordering::Release);
-        shared.mark(last);
-        shared.dirty.notify_one();
+        shared.indexed_upto(last);
         // Before any cached ack goes out: a FLUSH that follows one must
         // see it outstanding.
         shared.acked_cached.store(last, Ordering::Release);
