@@ -151,10 +151,21 @@ run_e2e_tests() {
     export ATOLL_BIN="${ATOLL_BIN:-$REPO_ROOT/target/debug/atoll}"
     export PATH="$VENV/bin:$PATH"
     # pytest exits 5 when it collected nothing: that is a failure here too.
-    local junit rc=0
+    local junit out rc=0
     junit="$(mktemp /tmp/atoll-e2e-junit.XXXXXX.xml)"
+    out="$(mktemp /tmp/atoll-e2e-out.XXXXXX.log)"
     "$VENV/bin/python" -m pytest "$REPO_ROOT/tests/e2e" -v -ra --durations=15 \
-        --junitxml="$junit" "${pytest_args[@]}" || rc=$?
+        --junitxml="$junit" "${pytest_args[@]}" 2>&1 | tee "$out" || rc=${PIPESTATUS[0]}
+    if [[ $rc -ne 0 ]]; then
+        # CI shows only the head and tail of a long log: repeat here which
+        # test was running and how pytest ended (a timeout's stack dump or
+        # a crash leaves no summary).
+        echo "--- e2e ended with exit $rc; the last tests it reported:"
+        grep -E '::' "$out" | grep -vE '^(FAILED|ERROR|PASSED|SKIPPED) ' | tail -n 3 || true
+        echo "--- failures, timeouts and crashes it printed:"
+        grep -nE '^(FAILED|ERROR) |Timeout \+|INTERNALERROR|^Traceback|Error: |Killed' "$out" | tail -n 15 || true
+    fi
+    rm -f "$out"
     # One plain closing line with the counts, whatever pytest printed.
     "$VENV/bin/python" - "$junit" <<'PY' || true
 import sys
