@@ -33,6 +33,21 @@ fn pattern(len: usize, seed: u8) -> Vec<u8> {
         .collect()
 }
 
+/// The stream digests past the in-place threshold, where pieces go to the
+/// digest thread in batches: every size around the thresholds and the batch
+/// size, in small and large pieces, still gives the MD5 of the content.
+#[tokio::test]
+async fn stream_md5_is_right_across_the_batching_thresholds() {
+    let (_d, arch, _s) = setup(1 << 20);
+    for len in [(64 << 10) - 1, (64 << 10) + 1, (1 << 20) + 7, (3 << 20) + 4099] {
+        for piece in [999, 65_536, 300_001] {
+            let data = pattern(len, (len % 200) as u8);
+            let rid = upload(&arch, &data, piece).await;
+            assert_eq!(read_all(&arch, &rid).await, data, "len {len} piece {piece}");
+        }
+    }
+}
+
 #[tokio::test]
 async fn upload_round_trips_and_ranges_read_back() {
     let (_d, arch, _s) = setup(4096);

@@ -68,15 +68,23 @@ impl Digests {
 enum Md5Feed {
     InPlace(Box<Digests>),
     Thread {
-        tx: tokio::sync::mpsc::Sender<Bytes>,
+        tx: tokio::sync::mpsc::Sender<Vec<Bytes>>,
+        /// Pieces not yet handed over: sent once they reach
+        /// [`MD5_BATCH`] bytes, so the thread is woken per MiB rather than
+        /// per network read.
+        batch: Vec<Bytes>,
+        batched: usize,
         done: tokio::task::JoinHandle<Box<Digests>>,
     },
     Finished,
 }
 
-/// Pieces queued for the MD5 thread: bounds memory when the network is
+/// Batches queued for the MD5 thread: bounds memory when the network is
 /// faster than MD5 (the upload then waits, which slows the client).
-const MD5_QUEUE: usize = 16;
+const MD5_QUEUE: usize = 2;
+
+/// Bytes of received pieces handed to the MD5 thread at once.
+const MD5_BATCH: usize = 1 << 20;
 
 impl Md5Feed {
     async fn feed(&mut self, data: &Bytes, total_after: u64) -> Result<()> {
@@ -89,23 +97,36 @@ impl Md5Feed {
                 let Md5Feed::InPlace(mut h) = std::mem::replace(self, Md5Feed::Finished) else {
                     unreachable!()
                 };
-                let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(MD5_QUEUE);
+                let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<Bytes>>(MD5_QUEUE);
                 let done = tokio::task::spawn_blocking(move || {
-                    while let Some(b) = rx.blocking_recv() {
-                        h.update(&b);
+                    while let Some(batch) = rx.blocking_recv() {
+                        for b in batch {
+                            h.update(&b);
+                        }
                     }
                     h
                 });
-                tx.send(data.clone())
-                    .await
-                    .map_err(|e| Error::Task(e.to_string()))?;
-                *self = Md5Feed::Thread { tx, done };
+                *self = Md5Feed::Thread {
+                    tx,
+                    batch: vec![data.clone()],
+                    batched: data.len(),
+                    done,
+                };
                 Ok(())
             }
-            Md5Feed::Thread { tx, .. } => tx
-                .send(data.clone())
-                .await
-                .map_err(|e| Error::Task(e.to_string())),
+            Md5Feed::Thread {
+                tx, batch, batched, ..
+            } => {
+                batch.push(data.clone());
+                *batched += data.len();
+                if *batched < MD5_BATCH {
+                    return Ok(());
+                }
+                *batched = 0;
+                tx.send(std::mem::take(batch))
+                    .await
+                    .map_err(|e| Error::Task(e.to_string()))
+            }
             Md5Feed::Finished => Err(Error::Task("upload already finished".into())),
         }
     }
@@ -113,7 +134,14 @@ impl Md5Feed {
     async fn finish(&mut self) -> Result<Box<Digests>> {
         match std::mem::replace(self, Md5Feed::Finished) {
             Md5Feed::InPlace(h) => Ok(h),
-            Md5Feed::Thread { tx, done } => {
+            Md5Feed::Thread {
+                tx, batch, done, ..
+            } => {
+                if !batch.is_empty() {
+                    tx.send(batch)
+                        .await
+                        .map_err(|e| Error::Task(e.to_string()))?;
+                }
                 drop(tx);
                 done.await.map_err(|e| Error::Task(e.to_string()))
             }
