@@ -4,6 +4,7 @@ URIs from connection_info, and QEMU's tools over NBD."""
 from __future__ import annotations
 
 import json
+import struct
 import uuid
 from pathlib import Path
 
@@ -113,3 +114,62 @@ def read_range(uri: str, offset: int, length: int, out: Path) -> bytes:
     )
     res.ok()
     return out.read_bytes()
+
+
+class NbdClient:
+    """A minimal NBD client (fixed newstyle, NBD_OPT_GO, simple replies):
+    what the tests need that qemu-io cannot give, namely to act the moment a
+    reply arrives (kill the server right after a FLUSH is answered)."""
+
+    REQUEST = 0x25609513
+    SIMPLE_REPLY = 0x67446698
+    OPT_REPLY = 0x3E889045565A9
+    CMD_WRITE, CMD_FLUSH = 1, 3
+    FLAG_FUA = 1
+
+    def __init__(self, uri: str):
+        import socket
+        from urllib.parse import urlparse
+
+        u = urlparse(uri)
+        self.sock = socket.create_connection((u.hostname, u.port), timeout=60)
+        self._handle = 0
+        hello = self._recv(18)
+        assert hello[:16] == b"NBDMAGICIHAVEOPT", hello
+        self.sock.sendall(struct.pack(">I", 1 | 2))  # fixed newstyle, no zeroes
+        name = u.path.lstrip("/").encode()
+        data = struct.pack(">I", len(name)) + name + struct.pack(">H", 0)
+        self.sock.sendall(b"IHAVEOPT" + struct.pack(">II", 7, len(data)) + data)  # NBD_OPT_GO
+        while True:
+            magic, _opt, rtype, ln = struct.unpack(">QIII", self._recv(20))
+            assert magic == self.OPT_REPLY, hex(magic)
+            body = self._recv(ln)
+            assert rtype & 0x80000000 == 0, f"NBD_OPT_GO refused: {rtype:#x} {body!r}"
+            if rtype == 1:  # NBD_REP_ACK
+                break
+
+    def _recv(self, n: int) -> bytes:
+        buf = bytearray()
+        while len(buf) < n:
+            got = self.sock.recv(n - len(buf))
+            if not got:
+                raise ConnectionError("NBD server closed the connection")
+            buf += got
+        return bytes(buf)
+
+    def send(self, cmd: int, offset: int, data: bytes = b"", length: int = 0, flags: int = 0) -> int:
+        """Sends one request without waiting; returns its handle."""
+        self._handle += 1
+        ln = len(data) if cmd == self.CMD_WRITE else length
+        hdr = struct.pack(">IHHQQI", self.REQUEST, flags, cmd, self._handle, offset, ln)
+        self.sock.sendall(hdr + data)
+        return self._handle
+
+    def reply(self) -> tuple[int, int]:
+        """The next simple reply: (handle, error)."""
+        magic, err, handle = struct.unpack(">IIQ", self._recv(16))
+        assert magic == self.SIMPLE_REPLY, hex(magic)
+        return handle, err
+
+    def close(self) -> None:
+        self.sock.close()
