@@ -39,7 +39,12 @@ fn pattern(len: usize, seed: u8) -> Vec<u8> {
 #[tokio::test]
 async fn stream_md5_is_right_across_the_batching_thresholds() {
     let (_d, arch, _s) = setup(1 << 20);
-    for len in [(64 << 10) - 1, (64 << 10) + 1, (1 << 20) + 7, (3 << 20) + 4099] {
+    for len in [
+        (64 << 10) - 1,
+        (64 << 10) + 1,
+        (1 << 20) + 7,
+        (3 << 20) + 4099,
+    ] {
         for piece in [999, 65_536, 300_001] {
             let data = pattern(len, (len % 200) as u8);
             let rid = upload(&arch, &data, piece).await;
