@@ -33,12 +33,12 @@ fn pattern(len: usize, seed: u8) -> Vec<u8> {
         .collect()
 }
 
-/// The stream digests past the in-place threshold, where pieces go to the
+/// The stream digests (and block ids) past the in-place threshold, where pieces go to the
 /// digest thread in batches: every size around the thresholds and the batch
 /// size, in small and large pieces, still gives the MD5 of the content.
 #[tokio::test]
 async fn stream_md5_is_right_across_the_batching_thresholds() {
-    let (_d, arch, _s) = setup(1 << 20);
+    let (_d, arch, store) = setup(1 << 20);
     for len in [
         (64 << 10) - 1,
         (64 << 10) + 1,
@@ -50,6 +50,13 @@ async fn stream_md5_is_right_across_the_batching_thresholds() {
             let rid = upload(&arch, &data, piece).await;
             assert_eq!(read_all(&arch, &rid).await, data, "len {len} piece {piece}");
         }
+    }
+    // Block ids are hashed as the bytes arrive: each is still the BLAKE3
+    // of its block.
+    let blocks = store.blocks.lock().unwrap();
+    assert!(!blocks.is_empty());
+    for (id, (data, _)) in blocks.iter() {
+        assert_eq!(*id, crate::BlockId::of(data));
     }
 }
 
