@@ -2,10 +2,11 @@
 //!
 //! Bytes arrive in arbitrary pieces; they are cut into blocks, each hashed
 //! (BLAKE3, its id) piece by piece as it is copied into its block buffer,
-//! and stored while the next one is still being received. The MD5 of the whole stream (Swift's ETag, Glance's checksum) is
-//! computed once, piece by piece as it arrives, beside the block work; an
-//! upload that asks for it ([`Writer::with_sha512`], Glance's `os_hash_value`)
-//! gets SHA-512 on the same thread, so the data is still read once. Nothing is
+//! and stored while the next one is still being received. The MD5 of the
+//! whole stream (Swift's ETag, Glance's checksum) is computed once, piece by
+//! piece as it arrives, beside the block work; an upload that asks for it
+//! ([`Writer::with_sha512`], Glance's `os_hash_value`) gets SHA-512 on the
+//! same thread, so the data is still read once. Nothing is
 //! visible until [`Archipelago::commit`] records the map in one transaction;
 //! a dropped writer leaves only unreferenced blocks, which GC reclaims.
 
@@ -243,7 +244,7 @@ impl Writer {
             if self.buf.is_empty() && data.len() >= bs {
                 // Whole block straight from the input: no copy.
                 let block = data.split_to(bs);
-                self.submit(block).await?;
+                self.submit(block, None).await?;
                 continue;
             }
             let take = (bs - self.buf.len()).min(data.len());
@@ -259,27 +260,20 @@ impl Writer {
             if self.buf.len() == bs {
                 let block = self.buf.split().freeze();
                 let id = self.take_block_id();
-                self.submit_hashed(block, id).await?;
+                self.submit(block, Some(id)).await?;
             }
         }
         Ok(())
     }
 
-    async fn submit(&mut self, block: Bytes) -> Result<()> {
-        self.submit_inner(block, None).await
-    }
-
-    async fn submit_hashed(&mut self, block: Bytes, id: Option<BlockId>) -> Result<()> {
-        self.submit_inner(block, Some(id)).await
-    }
-
-    /// `known`: the block's id when already computed (inner None: a hole).
-    async fn submit_inner(&mut self, block: Bytes, known: Option<Option<BlockId>>) -> Result<()> {
+    /// Stores a block. `known`: its id when computed while it was filled
+    /// (inner None: all zero, a hole); else it is hashed here.
+    async fn submit(&mut self, block: Bytes, known: Option<Option<BlockId>>) -> Result<()> {
         let idx = self.next_idx;
         self.next_idx += 1;
         let arch = self.arch.clone();
         if block.len() < HASH_IN_PLACE && self.pending.is_empty() {
-            let done = store_block(arch, &self.policy, idx, block, known, hash_in_place).await?;
+            let done = store_block(arch, &self.policy, idx, block, known).await?;
             self.done.push(done);
             return Ok(());
         }
@@ -295,7 +289,7 @@ impl Writer {
         let policy = self.policy.clone();
         let task = tokio::spawn(async move {
             let _permit = permit;
-            store_block(arch, &policy, idx, block, known, hash_off_executor).await
+            store_block(arch, &policy, idx, block, known).await
         });
         self.pending.push_back(task);
         while self.pending.len() > self.arch.cfg.upload_parallelism {
@@ -318,7 +312,7 @@ impl Writer {
         if !self.buf.is_empty() {
             let block = self.buf.split().freeze();
             let id = self.take_block_id();
-            self.submit_hashed(block, id).await?;
+            self.submit(block, Some(id)).await?;
         }
         while !self.pending.is_empty() {
             self.reap_one().await?;
@@ -345,21 +339,17 @@ impl Drop for Writer {
     }
 }
 
-type Hasher = fn(Bytes) -> HashFuture;
-type HashFuture =
-    std::pin::Pin<Box<dyn std::future::Future<Output = Result<Option<BlockId>>> + Send>>;
-
-/// Hash in place, or `None` for an all-zero block (stored as a hole).
-fn hash_in_place(data: Bytes) -> HashFuture {
-    Box::pin(async move { Ok(hash_or_zero(&data)) })
-}
-
-fn hash_off_executor(data: Bytes) -> HashFuture {
-    Box::pin(async move {
-        tokio::task::spawn_blocking(move || hash_or_zero(&data))
-            .await
-            .map_err(|e| Error::Task(e.to_string()))
-    })
+/// The id of a block not hashed while it was filled (a whole block taken
+/// straight from the input): in place when small, else off the executor.
+/// `None` for an all-zero block (stored as a hole).
+async fn hash_block(data: &Bytes) -> Result<Option<BlockId>> {
+    if data.len() < HASH_IN_PLACE {
+        return Ok(hash_or_zero(data));
+    }
+    let data = data.clone();
+    tokio::task::spawn_blocking(move || hash_or_zero(&data))
+        .await
+        .map_err(|e| Error::Task(e.to_string()))
 }
 
 fn hash_or_zero(data: &[u8]) -> Option<BlockId> {
@@ -388,12 +378,11 @@ async fn store_block(
     idx: u64,
     data: Bytes,
     known: Option<Option<BlockId>>,
-    hash: Hasher,
 ) -> Result<BlockDone> {
     let len = data.len() as u32;
     let id = match known {
         Some(id) => id,
-        None => hash(data.clone()).await?,
+        None => hash_block(&data).await?,
     };
     let Some(id) = id else {
         return Ok(BlockDone {

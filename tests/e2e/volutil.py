@@ -4,9 +4,11 @@ URIs from connection_info, and QEMU's tools over NBD."""
 from __future__ import annotations
 
 import json
+import socket
 import struct
 import uuid
 from pathlib import Path
+from urllib.parse import urlparse
 
 import requests
 
@@ -128,9 +130,6 @@ class NbdClient:
     FLAG_FUA = 1
 
     def __init__(self, uri: str):
-        import socket
-        from urllib.parse import urlparse
-
         u = urlparse(uri)
         self.sock = socket.create_connection((u.hostname, u.port), timeout=60)
         self._handle = 0
