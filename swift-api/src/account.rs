@@ -89,15 +89,17 @@ impl listing::Listed for store::ContainerRow {
         serde_json::json!({
             "name": self.name, "count": self.object_count, "bytes": self.bytes_used,
             "last_modified": util::iso_timestamp(self.put_timestamp),
+            "storage_policy": crate::info::POLICY,
         })
     }
     fn xml(&self) -> String {
         format!(
-            "<container><name>{}</name><count>{}</count><bytes>{}</bytes><last_modified>{}</last_modified></container>",
+            "<container><name>{}</name><count>{}</count><bytes>{}</bytes><last_modified>{}</last_modified><storage_policy>{}</storage_policy></container>",
             listing::xml_escape(&self.name),
             self.object_count,
             self.bytes_used,
-            util::iso_timestamp(self.put_timestamp)
+            util::iso_timestamp(self.put_timestamp),
+            crate::info::POLICY,
         )
     }
 }

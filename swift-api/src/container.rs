@@ -58,7 +58,12 @@ fn apply_update(
 fn check_policy(req: &HttpRequest) -> Result<()> {
     match header(req.headers(), "x-storage-policy") {
         None => Ok(()),
-        Some(p) if p.eq_ignore_ascii_case("default") || p.eq_ignore_ascii_case("Policy-0") => {
+        // Empty asks for the default, as Swift takes it.
+        Some(p)
+            if p.trim().is_empty()
+                || p.eq_ignore_ascii_case("default")
+                || p.eq_ignore_ascii_case("Policy-0") =>
+        {
             Ok(())
         }
         Some(p) => Err(SwiftError::BadRequest(format!(
@@ -166,7 +171,7 @@ pub async fn delete(
 /// `GET`/`HEAD /v1/{account}/{container}`: metadata and object listing.
 #[utoipa::path(get, path = "/v1/{account}/{container}", tag = "container",
     params(("account" = String, Path), ("container" = String, Path),
-        ("prefix" = Option<String>, Query), ("delimiter" = Option<String>, Query), ("marker" = Option<String>, Query),
+        ("prefix" = Option<String>, Query), ("delimiter" = Option<String>, Query), ("path" = Option<String>, Query), ("marker" = Option<String>, Query),
         ("end_marker" = Option<String>, Query), ("limit" = Option<u32>, Query), ("reverse" = Option<bool>, Query),
         ("format" = Option<String>, Query, description = "json, xml or plain")),
     responses((status = 200, description = "Listing"), (status = 204, description = "Empty (plain) or HEAD"),
@@ -228,7 +233,7 @@ pub async fn get(
         .insert_header(("X-Timestamp", util::x_timestamp(row.created_at)))
         .insert_header(("X-Put-Timestamp", util::x_timestamp(row.put_timestamp)))
         .insert_header(("Last-Modified", util::http_date(row.put_timestamp)))
-        .insert_header(("X-Storage-Policy", "default"))
+        .insert_header(("X-Storage-Policy", crate::info::POLICY))
         .insert_header(("Accept-Ranges", "bytes"))
         .insert_header(("Content-Type", p.format.content_type()));
     if caller.access(swift, &path.account) == Access::Owner {

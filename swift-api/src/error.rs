@@ -29,10 +29,6 @@ pub enum SwiftError {
     /// 411: PUT without Content-Length or chunked transfer encoding.
     #[error("length required")]
     LengthRequired,
-    /// 304 for If-None-Match / If-Modified-Since, with the ETag and
-    /// Last-Modified the response still carries.
-    #[error("not modified")]
-    NotModified(String, String),
     /// 412: failed If-Match / If-Unmodified-Since, or a bad path encoding.
     #[error("precondition failed")]
     PreconditionFailed,
@@ -54,6 +50,9 @@ pub enum SwiftError {
     /// 501.
     #[error("not implemented")]
     NotImplemented,
+    /// 501 with Swift's message as the body.
+    #[error("{0}")]
+    NotImplementedMessage(String),
     /// Resource layer failure (a logged 500, or 503 when storage is unavailable).
     #[error(transparent)]
     Storage(#[from] archipelago::Error),
@@ -86,13 +85,12 @@ impl SwiftError {
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Conflict => StatusCode::CONFLICT,
             LengthRequired => StatusCode::LENGTH_REQUIRED,
-            NotModified(..) => StatusCode::NOT_MODIFIED,
             PreconditionFailed | PreconditionMessage(_) => StatusCode::PRECONDITION_FAILED,
             TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             RangeNotSatisfiable(_) => StatusCode::RANGE_NOT_SATISFIABLE,
             Unprocessable => StatusCode::UNPROCESSABLE_ENTITY,
             ClientDisconnect => StatusCode::from_u16(499).unwrap_or(StatusCode::BAD_REQUEST),
-            NotImplemented => StatusCode::NOT_IMPLEMENTED,
+            NotImplemented | NotImplementedMessage(_) => StatusCode::NOT_IMPLEMENTED,
             Storage(archipelago::Error::NotFound(_)) => StatusCode::NOT_FOUND,
             Storage(archipelago::Error::Chunk(_)) => StatusCode::SERVICE_UNAVAILABLE,
             Storage(_) | Db(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -103,15 +101,8 @@ impl SwiftError {
     pub fn error_response(&self) -> Response {
         use SwiftError::*;
         let status = self.status_code();
-        if let NotModified(etag, modified) = self {
-            return HttpResponse::NotModified()
-                .insert_header(("ETag", etag.clone()))
-                .insert_header(("Last-Modified", modified.clone()))
-                .finish();
-        }
         let body = match self {
-            NotModified(..) => String::new(),
-            BadRequest(m) | PreconditionMessage(m) | TooLarge(m) => m.clone(),
+            BadRequest(m) | PreconditionMessage(m) | TooLarge(m) | NotImplementedMessage(m) => m.clone(),
             Unauthorized => html(
                 "Unauthorized",
                 "This server could not verify that you are authorized to access the document you requested.",

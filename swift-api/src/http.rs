@@ -254,7 +254,12 @@ pub async fn serve(
     let swift = Arc::new(swift);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut builder = hyper::server::conn::http1::Builder::new();
-    builder.max_headers(cfg.max_headers).keep_alive(true);
+    // Swift (swob) sends Title-Case header names, and clients that read
+    // them through http.client's getheaders() see the case as sent.
+    builder
+        .max_headers(cfg.max_headers)
+        .keep_alive(true)
+        .title_case_headers(true);
     tokio::pin!(shutdown);
     loop {
         tokio::select! {

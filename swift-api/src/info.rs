@@ -5,6 +5,10 @@ use crate::http::{HttpResponse, Response};
 
 use crate::Swift;
 
+/// The one storage policy: its name in `/info`, container headers and
+/// account listings.
+pub const POLICY: &str = "default";
+
 /// `GET /healthcheck`: 200 `OK` while the service runs.
 #[utoipa::path(get, path = "/healthcheck", tag = "info", responses((status = 200, description = "OK")))]
 pub async fn healthcheck() -> Response {
@@ -34,7 +38,7 @@ pub async fn info(swift: &Swift) -> Response {
             "strict_cors_mode": true,
             "allow_account_management": false,
             "account_autocreate": true,
-            "policies": [{"name": "default", "aliases": "default, Policy-0", "default": true}],
+            "policies": [{"name": POLICY, "aliases": "default, Policy-0", "default": true}],
         },
         "slo": {
             "max_manifest_segments": l.max_manifest_segments,

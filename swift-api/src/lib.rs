@@ -144,12 +144,44 @@ pub(crate) async fn handle(swift: &Swift, req: ::http::Request<hyper::body::Inco
         Ok(r) => r,
         Err(e) => e.error_response(),
     };
+    // eventlet answers a client's explicit keep-alive in kind.
+    if req
+        .headers()
+        .get(::http::header::CONNECTION)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"keep-alive"))
+    {
+        resp.headers_mut().insert(
+            ::http::header::CONNECTION,
+            HeaderValue::from_static("keep-alive"),
+        );
+    }
+    if resp.status() == ::http::StatusCode::UNAUTHORIZED {
+        // Swift's realm is the path's second segment (the account), quoted.
+        if let Ok(v) =
+            HeaderValue::from_str(&format!("Swift realm=\"{}\"", realm(req.uri().path())))
+        {
+            resp.headers_mut()
+                .insert(HeaderName::from_static("www-authenticate"), v);
+        }
+    }
     if let Ok(v) = HeaderValue::from_str(&trans_id) {
         let h = resp.headers_mut();
         h.insert(HeaderName::from_static("x-trans-id"), v.clone());
         h.insert(HeaderName::from_static("x-openstack-request-id"), v);
     }
     resp
+}
+
+/// The realm of a 401 as swob gives it: the decoded second path segment,
+/// quoted again, or `unknown` for the auth paths and paths too short.
+fn realm(raw_path: &str) -> String {
+    let decoded = percent_encoding::percent_decode_str(raw_path).decode_utf8_lossy();
+    let mut segs = decoded.trim_start_matches('/').splitn(3, '/');
+    let (_version, realm) = (segs.next(), segs.next().unwrap_or(""));
+    if realm.is_empty() || realm == "v1.0" || realm == "auth" {
+        return "unknown".into();
+    }
+    util::py_quote(realm)
 }
 
 async fn route(swift: &Swift, req: &HttpRequest, body: Payload) -> Result<Response, SwiftError> {
@@ -161,13 +193,24 @@ async fn route(swift: &Swift, req: &HttpRequest, body: Payload) -> Result<Respon
         "/auth/v1.0" | "/auth/v1.0/" | "/v1.0" if req.method().as_str() == "GET" => {
             tempauth::login(req, swift).await
         }
-        p if p.starts_with("/v1/") => dispatch(req, body, swift).await,
+        // A version and no account: Swift's proxy finds no controller.
+        "/v1" | "/v1/" | "/v1.0/" => Err(SwiftError::PreconditionMessage("Bad URL".into())),
+        p if p.starts_with("/v1/") || p.starts_with("/v1.0/") => dispatch(req, body, swift).await,
         _ => Err(SwiftError::NotFound),
     }
 }
 
 /// Routes a `/v1/...` request by path depth and method.
 async fn dispatch(req: &HttpRequest, body: Payload, swift: &Swift) -> Result<Response, SwiftError> {
+    // eventlet refuses a header line longer than Swift's max_header_size.
+    let max_line = swift.limits().max_header_size;
+    if req
+        .headers()
+        .iter()
+        .any(|(k, v)| k.as_str().len() + 2 + v.len() > max_line)
+    {
+        return Err(SwiftError::BadRequest("Header Line Too Long".into()));
+    }
     let path = util::parse_path(req.uri().path(), swift.limits())?;
     let m = req.method().as_str().to_string();
     let caller = auth::authenticate(swift, req).await?;

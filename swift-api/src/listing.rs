@@ -29,7 +29,10 @@ impl Format {
 #[derive(Debug, Clone)]
 pub struct ListParams {
     pub prefix: String,
-    pub delimiter: Option<char>,
+    pub delimiter: Option<String>,
+    /// `path=` (Swift's pseudo-hierarchical listing): only the names right
+    /// under `prefix` (which is then the path plus `/`), deeper ones skipped.
+    pub path: bool,
     pub marker: Option<String>,
     pub end_marker: Option<String>,
     pub limit: usize,
@@ -39,33 +42,33 @@ pub struct ListParams {
 
 /// Reads listing parameters from the query and Accept header as Swift does.
 pub fn params(q: &BTreeMap<String, String>, h: &HeaderMap, max_limit: usize) -> Result<ListParams> {
+    // Swift (constrain_req_limit) uses a limit only when it is all digits;
+    // anything else (`5000.0`, `-1`) falls back to the maximum.
     let limit = match q.get("limit") {
-        Some(l) => {
-            let n: usize = l.parse().map_err(|_| {
-                SwiftError::PreconditionMessage(
-                    "Value of limit must be a positive integer".to_string(),
-                )
-            })?;
-            if n > max_limit {
-                return Err(SwiftError::PreconditionMessage(format!(
-                    "Maximum limit is {max_limit}"
-                )));
+        Some(l) if !l.is_empty() && l.bytes().all(|b| b.is_ascii_digit()) => {
+            match l.parse::<usize>() {
+                Ok(n) if n <= max_limit => n,
+                _ => {
+                    return Err(SwiftError::PreconditionMessage(format!(
+                        "Maximum limit is {max_limit}"
+                    )))
+                }
             }
-            n
         }
-        None => max_limit,
+        _ => max_limit,
     };
-    let delimiter = match q.get("delimiter").map(String::as_str) {
-        None | Some("") => None,
-        Some(d) => {
-            let mut it = d.chars();
-            let c = it.next();
-            if it.next().is_some() || c.is_some_and(|c| c as u32 > 254) {
-                return Err(SwiftError::PreconditionMessage("Bad delimiter".into()));
-            }
-            c
-        }
-    };
+    let mut prefix = q.get("prefix").cloned().unwrap_or_default();
+    let mut delimiter = q.get("delimiter").filter(|d| !d.is_empty()).cloned();
+    let path = q.get("path").cloned();
+    if let Some(path) = &path {
+        let trimmed = path.trim_end_matches('/');
+        prefix = if path.is_empty() {
+            String::new()
+        } else {
+            format!("{trimmed}/")
+        };
+        delimiter = Some("/".into());
+    }
     let format = match q.get("format").map(|s| s.to_ascii_lowercase()) {
         Some(f) if f == "json" => Format::Json,
         Some(f) if f == "xml" => Format::Xml,
@@ -88,8 +91,9 @@ pub fn params(q: &BTreeMap<String, String>, h: &HeaderMap, max_limit: usize) -> 
         )
     };
     Ok(ListParams {
-        prefix: q.get("prefix").cloned().unwrap_or_default(),
+        prefix,
         delimiter,
+        path: path.is_some(),
         marker: q.get("marker").filter(|m| !m.is_empty()).cloned(),
         end_marker: q.get("end_marker").filter(|m| !m.is_empty()).cloned(),
         limit,
@@ -135,18 +139,41 @@ pub fn list<T>(
             } else {
                 after = Some(n.clone());
             }
-            if let Some(d) = p.delimiter {
-                if let Some(pos) = n[p.prefix.len().min(n.len())..].find(d) {
-                    let end = p.prefix.len() + pos + d.len_utf8();
-                    let dir = n[..end].to_string();
+            if let Some(d) = p.delimiter.as_deref() {
+                let from = p.prefix.len().min(n.len());
+                // Past every name under `n[..pos]` + delimiter: the listing
+                // bound is exclusive, and no valid name (UTF-8, at most 1024
+                // bytes) under that prefix sorts above the prefix followed
+                // by 256 of the highest code point.
+                let skip_past =
+                    |pos: usize| format!("{}{}", &n[..pos + d.len()], "\u{10FFFF}".repeat(256));
+                if p.path {
+                    // Only direct children: the path itself and anything
+                    // deeper are skipped, `dir/` markers are listed as items.
+                    if n == p.prefix {
+                        continue;
+                    }
+                    if let Some(rel) = n[from..].find(d) {
+                        let pos = from + rel;
+                        if n.len() > pos + d.len() {
+                            if p.reverse {
+                                before = Some(n[..pos + d.len()].to_string());
+                            } else {
+                                after = Some(skip_past(pos));
+                            }
+                            continue 'outer;
+                        }
+                    }
+                } else if let Some(rel) = n[from..].find(d) {
+                    let pos = from + rel;
+                    let dir = n[..pos + d.len()].to_string();
                     if Some(&dir) != p.marker.as_ref() || p.reverse {
                         out.push(Entry::Subdir(dir.clone()));
                     }
                     if p.reverse {
                         before = Some(dir);
                     } else {
-                        let next = char::from_u32(d as u32 + 1).unwrap_or(d);
-                        after = Some(format!("{}{}", &n[..end - d.len_utf8()], next));
+                        after = Some(skip_past(pos));
                     }
                     continue 'outer;
                 }
@@ -270,6 +297,7 @@ mod tests {
         ListParams {
             prefix: String::new(),
             delimiter: None,
+            path: false,
             marker: None,
             end_marker: None,
             limit: 100,
@@ -282,12 +310,12 @@ mod tests {
     fn delimiter_rolls_up_like_swift() {
         let names = ["a", "b/1", "b/2", "b/c/3", "c", "d/x"];
         let mut q = p();
-        q.delimiter = Some('/');
+        q.delimiter = Some("/".into());
         assert_eq!(run(&names, &q), ["a", "subdir:b/", "c", "subdir:d/"]);
         q.prefix = "b/".into();
         assert_eq!(run(&names, &q), ["b/1", "b/2", "subdir:b/c/"]);
         let mut q = p();
-        q.delimiter = Some('/');
+        q.delimiter = Some("/".into());
         q.reverse = true;
         assert_eq!(run(&names, &q), ["subdir:d/", "c", "subdir:b/", "a"]);
         let mut q = p();
@@ -295,5 +323,66 @@ mod tests {
         q.end_marker = Some("d".into());
         q.limit = 2;
         assert_eq!(run(&names, &q), ["b/2", "b/c/3"]);
+    }
+
+    #[test]
+    fn multi_character_delimiters_and_names_right_after_a_subdir() {
+        let names = ["test", "test-&bar", "test-&foo", "test-'", "a/1", "a0"];
+        let mut q = p();
+        q.delimiter = Some("-&".into());
+        assert_eq!(
+            run(&names, &q),
+            ["a/1", "a0", "test", "subdir:test-&", "test-'"]
+        );
+        q.reverse = true;
+        assert_eq!(
+            run(&names, &q),
+            ["test-'", "subdir:test-&", "test", "a0", "a/1"]
+        );
+        // "a0" sorts right after every "a/..." name: the roll-up of "a/"
+        // must not skip it.
+        let mut q = p();
+        q.delimiter = Some("/".into());
+        assert_eq!(
+            run(&names, &q),
+            [
+                "subdir:a/",
+                "a0",
+                "test",
+                "test-&bar",
+                "test-&foo",
+                "test-'"
+            ]
+        );
+    }
+
+    #[test]
+    fn path_lists_only_direct_children() {
+        let names = [
+            "dir1/",
+            "dir1/file2",
+            "dir1/subdir1/",
+            "dir1/subdir1/file3",
+            "dir2/",
+            "file1",
+        ];
+        let parse = |path: &str| {
+            let q: BTreeMap<String, String> = [("path".to_string(), path.to_string())].into();
+            params(&q, &HeaderMap::new(), 100).unwrap()
+        };
+        assert_eq!(run(&names, &parse("")), ["dir1/", "dir2/", "file1"]);
+        assert_eq!(run(&names, &parse("dir1")), ["dir1/file2", "dir1/subdir1/"]);
+        assert_eq!(run(&names, &parse("dir1/subdir1/")), ["dir1/subdir1/file3"]);
+    }
+
+    #[test]
+    fn limit_is_used_only_when_all_digits() {
+        let q =
+            |l: &str| -> BTreeMap<String, String> { [("limit".to_string(), l.to_string())].into() };
+        let h = HeaderMap::new();
+        assert_eq!(params(&q("5000.0"), &h, 10_000).unwrap().limit, 10_000);
+        assert_eq!(params(&q("-1"), &h, 10_000).unwrap().limit, 10_000);
+        assert_eq!(params(&q("7"), &h, 10_000).unwrap().limit, 7);
+        assert!(params(&q("10001"), &h, 10_000).is_err());
     }
 }

@@ -37,7 +37,7 @@ fn oname(p: &SwiftPath) -> String {
     p.object.clone().unwrap_or_default()
 }
 
-async fn container_row(
+pub(crate) async fn container_row(
     swift: &Swift,
     account: &str,
     container: &str,
@@ -82,24 +82,39 @@ pub async fn load(
 }
 
 /// Parses `X-Delete-At` / `X-Delete-After` into an absolute Unix time.
+/// Largest delete-at Swift keeps (`normalize_delete_at_timestamp`: ten
+/// digits); larger values are clamped to it.
+const MAX_DELETE_AT: i64 = 9_999_999_999;
+
+/// A Python `int()` of a header: optional sign, digits, surrounding
+/// whitespace; clamped to Swift's delete-at range instead of overflowing.
+fn delete_at_int(v: &str) -> Option<i64> {
+    let t = v.trim();
+    let (neg, digits) = match t.strip_prefix('-') {
+        Some(d) => (true, d),
+        None => (false, t.strip_prefix('+').unwrap_or(t)),
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let n = digits.parse::<i64>().unwrap_or(i64::MAX).min(MAX_DELETE_AT);
+    Some(if neg { -n } else { n })
+}
+
 fn delete_at(req: &HttpRequest) -> Result<Option<i64>> {
     let now = db::now_micros() / 1_000_000;
     if let Some(v) = header(req.headers(), "x-delete-after") {
-        let n: i64 = v
-            .trim()
-            .parse()
-            .map_err(|_| SwiftError::BadRequest("Non-integer X-Delete-After".into()))?;
+        let n = delete_at_int(v)
+            .ok_or_else(|| SwiftError::BadRequest("Non-integer X-Delete-After".into()))?;
         if n < 0 {
             return Err(SwiftError::BadRequest("X-Delete-After in past".into()));
         }
-        return Ok(Some(now + n));
+        return Ok(Some((now + n).min(MAX_DELETE_AT)));
     }
     if let Some(v) = header(req.headers(), "x-delete-at") {
-        let t: f64 = v
-            .trim()
-            .parse()
-            .map_err(|_| SwiftError::BadRequest("Non-integer X-Delete-At".into()))?;
-        let t = t as i64;
+        let t = delete_at_int(v)
+            .ok_or_else(|| SwiftError::BadRequest("Non-integer X-Delete-At".into()))?
+            .max(0);
         if t < now {
             return Err(SwiftError::BadRequest("X-Delete-At in past".into()));
         }
@@ -113,12 +128,7 @@ fn content_type(req: &HttpRequest, name: &str) -> Option<String> {
     let detect = header(req.headers(), "x-detect-content-type")
         .is_some_and(|v| v.eq_ignore_ascii_case("true"));
     if detect || given.is_none() {
-        return Some(
-            mime_guess::from_path(name)
-                .first_raw()
-                .unwrap_or("application/octet-stream")
-                .to_string(),
-        );
+        return Some(util::guess_content_type(name));
     }
     given
 }
@@ -142,6 +152,28 @@ fn split_copy_path(v: &str) -> Result<(String, String)> {
     }
 }
 
+/// The account named by `X-Copy-From-Account` or `Destination-Account`
+/// (percent-encoded, as the copy middleware reads it).
+fn copy_account(h: &http::HeaderMap, name: &str) -> Result<Option<String>> {
+    let Some(v) = header(h, name) else {
+        return Ok(None);
+    };
+    let a = percent_encoding::percent_decode_str(v)
+        .decode_utf8()
+        .map_err(|_| SwiftError::PreconditionMessage("Invalid UTF8 or contains NULL".into()))?;
+    if a.is_empty() {
+        return Err(SwiftError::PreconditionMessage(
+            "Account name cannot be empty".into(),
+        ));
+    }
+    if a.contains('/') {
+        return Err(SwiftError::PreconditionMessage(
+            "Account name cannot contain slashes".into(),
+        ));
+    }
+    Ok(Some(a.into_owned()))
+}
+
 /// `PUT /v1/{account}/{container}/{object}`.
 #[utoipa::path(put, path = "/v1/{account}/{container}/{object}", tag = "object",
     params(("account" = String, Path), ("container" = String, Path), ("object" = String, Path),
@@ -158,14 +190,31 @@ pub async fn put(
     mut body: Payload,
 ) -> Result<Response> {
     let (acct, cont, name) = (path.account.clone(), cname(path), oname(path));
-    // A missing container is a 404 only for callers allowed to know.
-    writable_container(swift, caller, &acct, &cont)
-        .await?
-        .ok_or(SwiftError::NotFound)?;
-
     let h = req.headers();
+    if header(h, "x-copy-from").is_none() {
+        // A missing container is a 404 only for callers allowed to know.
+        // (A copy checks its source first, as Swift's copy middleware GETs
+        // it before the PUT.)
+        writable_container(swift, caller, &acct, &cont)
+            .await?
+            .ok_or(SwiftError::NotFound)?;
+    }
+
+    // swob's is_chunked: one coding, and it must be chunked.
     let chunked =
-        header(h, "transfer-encoding").is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
+        match header(h, "transfer-encoding") {
+            None => false,
+            Some(te) if te.contains(',') => return Err(SwiftError::NotImplementedMessage(
+                "Unsupported Transfer-Coding header value specified in Transfer-Encoding header"
+                    .into(),
+            )),
+            Some(te) if te.trim().eq_ignore_ascii_case("chunked") => true,
+            Some(_) => {
+                return Err(SwiftError::BadRequest(
+                    "Invalid Transfer-Encoding header value".into(),
+                ))
+            }
+        };
     let length: Option<u64> =
         match header(h, "content-length") {
             Some(v) => Some(v.trim().parse().map_err(|_| {
@@ -182,6 +231,17 @@ pub async fn put(
     let mut meta = util::collect_meta(h, "object", ALLOWED_HEADERS, swift.limits())?;
     util::check_meta_totals(&meta, "object", swift.limits())?;
     let delete_at = delete_at(req)?;
+    if let Some(inm) = header(h, "if-none-match") {
+        // Swift's PUT knows only `*`: fail when the object exists.
+        if !inm.split(',').any(|t| t.trim() == "*") {
+            return Err(SwiftError::BadRequest(
+                "If-None-Match only supports *".into(),
+            ));
+        }
+        if load(swift, &acct, &cont, &name).await?.is_some() {
+            return Err(SwiftError::PreconditionFailed);
+        }
+    }
 
     if let Some(src) = header(h, "x-copy-from") {
         if length.unwrap_or(0) != 0 {
@@ -190,13 +250,13 @@ pub async fn put(
             ));
         }
         let (sc, so) = split_copy_path(src)?;
+        let src_acct = copy_account(h, "x-copy-from-account")?.unwrap_or_else(|| acct.clone());
         return copy_object(
             swift,
             req,
             caller,
-            &acct,
-            (&sc, &so),
-            (&cont, &name),
+            (&src_acct, &sc, &so),
+            (&acct, &cont, &name),
             meta,
             delete_at,
         )
@@ -292,28 +352,29 @@ pub async fn read_small_body(body: &mut Payload, max: usize) -> Result<bytes::By
     Ok(buf.freeze())
 }
 
-/// Makes `dst` a new object with `src`'s content. A plain source shares its
-/// resource; a large-object manifest source is assembled into a new one,
-/// as Swift copies the content a GET of the manifest returns.
+/// Makes `dst` a new object with `src`'s content (either may be in another
+/// account than the request's). A plain source shares its resource; a
+/// large-object manifest source, or a byte range of a source (the Range
+/// header, as Swift's copy middleware honours it), is assembled into a new
+/// one, as Swift copies what a GET of the source returns.
 #[allow(clippy::too_many_arguments)]
 async fn copy_object(
     swift: &Swift,
     req: &HttpRequest,
     caller: &Caller,
-    acct: &str,
-    (src_c, src_o): (&str, &str),
-    (dst_c, dst_o): (&str, &str),
+    (src_a, src_c, src_o): (&str, &str, &str),
+    (acct, dst_c, dst_o): (&str, &str, &str),
     new_meta: BTreeMap<String, String>,
     delete_at: Option<i64>,
 ) -> Result<Response> {
-    let scrow = container_row(swift, acct, src_c).await?;
+    let scrow = container_row(swift, src_a, src_c).await?;
     caller.require_read(
         swift,
-        acct,
+        src_a,
         scrow.as_ref().and_then(|c| c.read_acl.as_deref()),
         false,
     )?;
-    let src = load(swift, acct, src_c, src_o)
+    let src = load(swift, src_a, src_c, src_o)
         .await?
         .ok_or(SwiftError::NotFound)?;
     let dcrow = container_row(swift, acct, dst_c).await?;
@@ -358,18 +419,25 @@ async fn copy_object(
         slo: false,
     };
     let large = src.slo || src.manifest.is_some();
-    if large {
-        // Assemble the large object's content into a new resource.
-        let segments = segments_of(swift, &src).await?;
+    let ranged = header(req.headers(), "range").is_some();
+    if large || ranged {
+        // Assemble the content (or its range) into a new resource.
+        let segments = segments_of(swift, caller, &src).await?;
         let total: u64 = segments.iter().map(|s| s.len).sum();
-        let mut stream = range::stream_segments(
-            swift.arch.clone(),
-            segments,
-            ByteRange {
+        let part = match range::parse(header(req.headers(), "range"), total) {
+            Ranges::Whole => ByteRange {
                 start: 0,
                 end: total,
             },
-        );
+            Ranges::Some(r) if r.len() == 1 => r[0],
+            Ranges::Some(_) => {
+                return Err(SwiftError::BadRequest(
+                    "Copying several ranges of an object is not supported".into(),
+                ))
+            }
+            Ranges::Unsatisfiable => return Err(SwiftError::RangeNotSatisfiable(total)),
+        };
+        let mut stream = range::stream_segments(swift.arch.clone(), segments, part);
         let mut w = swift.arch.writer();
         while let Some(b) = stream.next().await {
             w.write(b?).await?;
@@ -381,7 +449,7 @@ async fn copy_object(
         row.metadata = util::meta_json(&meta);
         let etag = row.etag.clone();
         commit_new(swift, staged, row).await?;
-        return Ok(copied(src_c, src_o, &src, &etag, now));
+        return Ok(copied(src_a, src_c, src_o, &src, &etag, now));
     }
     if let Some(m) = meta.remove("X-Object-Manifest") {
         row.manifest = Some(m);
@@ -395,16 +463,22 @@ async fn copy_object(
             store::put_object(c, &row)
         })
         .await?;
-    Ok(copied(src_c, src_o, &src, &etag, now))
+    Ok(copied(src_a, src_c, src_o, &src, &etag, now))
 }
 
-fn copied(src_c: &str, src_o: &str, src: &ObjectRow, etag: &str, now: i64) -> Response {
-    let enc = |s: &str| {
-        percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
-    };
+fn copied(
+    src_a: &str,
+    src_c: &str,
+    src_o: &str,
+    src: &ObjectRow,
+    etag: &str,
+    now: i64,
+) -> Response {
+    let enc = util::py_quote;
     HttpResponse::Created()
         .insert_header(("ETag", etag.to_string()))
         .insert_header(("X-Copied-From", format!("{}/{}", enc(src_c), enc(src_o))))
+        .insert_header(("X-Copied-From-Account", enc(src_a)))
         .insert_header((
             "X-Copied-From-Last-Modified",
             util::http_date(src.last_modified),
@@ -430,15 +504,16 @@ pub async fn copy(
         SwiftError::PreconditionMessage("You must specify a Destination header".into())
     })?;
     let (dc, dobj) = split_copy_path(dest)?;
+    let dest_acct =
+        copy_account(req.headers(), "destination-account")?.unwrap_or_else(|| path.account.clone());
     let meta = util::collect_meta(req.headers(), "object", ALLOWED_HEADERS, swift.limits())?;
     let delete_at = delete_at(req)?;
     copy_object(
         swift,
         req,
         caller,
-        &path.account,
-        (&cname(path), &oname(path)),
-        (&dc, &dobj),
+        (&path.account, &cname(path), &oname(path)),
+        (&dest_acct, &dc, &dobj),
         meta,
         delete_at,
     )
@@ -446,12 +521,14 @@ pub async fn copy(
 }
 
 /// The content segments of an object: itself, or what its manifest names.
-pub async fn segments_of(swift: &Swift, row: &ObjectRow) -> Result<Vec<Segment>> {
+pub async fn segments_of(swift: &Swift, caller: &Caller, row: &ObjectRow) -> Result<Vec<Segment>> {
     if row.slo {
-        return slo::segments(swift, row).await;
+        return slo::segments(swift, caller, row).await;
     }
     if let Some(m) = &row.manifest {
-        return dlo_segments(swift, &row.account, m).await.map(|(s, _)| s);
+        return dlo_segments(swift, caller, &row.account, m)
+            .await
+            .map(|(s, _)| s);
     }
     Ok(vec![Segment {
         resource_id: row.resource_id.clone(),
@@ -464,6 +541,7 @@ pub async fn segments_of(swift: &Swift, row: &ObjectRow) -> Result<Vec<Segment>>
 /// ETag Swift gives the whole (MD5 of the segments' ETags).
 async fn dlo_segments(
     swift: &Swift,
+    caller: &Caller,
     account: &str,
     manifest: &str,
 ) -> Result<(Vec<Segment>, String)> {
@@ -471,6 +549,15 @@ async fn dlo_segments(
         .decode_utf8_lossy()
         .into_owned();
     let (c, prefix) = dec.split_once('/').unwrap_or((dec.as_str(), ""));
+    // Swift's DLO lists the segment container and reads the segments as the
+    // caller: a readable manifest does not open a protected container.
+    let crow = container_row(swift, account, c).await?;
+    caller.require_read(
+        swift,
+        account,
+        crow.as_ref().and_then(|r| r.read_acl.as_deref()),
+        true,
+    )?;
     let (a, c, prefix) = (account.to_string(), c.to_string(), prefix.to_string());
     let rows = swift
         .db()
@@ -539,7 +626,7 @@ pub async fn get(
 
     // What the body is made of, its size and the ETag shown.
     let (segments, size, etag) = if row.slo && !manifest_get {
-        let segs = slo::segments(swift, &row).await?;
+        let segs = slo::segments(swift, caller, &row).await?;
         let size: u64 = segs.iter().map(|s| s.len).sum();
         (segs, size, format!("\"{}\"", row.etag))
     } else if row.slo {
@@ -558,7 +645,7 @@ pub async fn get(
         r.insert_header(("Content-Type", "application/json; charset=utf-8"));
         return Ok(r.body(body));
     } else if let (Some(m), false) = (&row.manifest, manifest_get) {
-        let (segs, etag) = dlo_segments(swift, &acct, m).await?;
+        let (segs, etag) = dlo_segments(swift, caller, &acct, m).await?;
         let size: u64 = segs.iter().map(|s| s.len).sum();
         (segs, size, format!("\"{etag}\""))
     } else {
@@ -570,7 +657,13 @@ pub async fn get(
         (segs, row.size as u64, row.etag.clone())
     };
 
-    conditionals(req, &row, &etag)?;
+    if let Some(status) = conditionals(req, &row, &etag) {
+        // swob keeps the object's headers on a 304 or 412 and drops the body.
+        let mut r = HttpResponse::build(status);
+        headers(&mut r, &row, &etag);
+        r.insert_header(("Content-Type", row.content_type.clone()));
+        return Ok(r.finish());
+    }
     let mut resp = HttpResponse::Ok();
     headers(&mut resp, &row, &etag);
     resp.insert_header(("Content-Type", row.content_type.clone()));
@@ -597,7 +690,17 @@ pub async fn get(
             }
             Ok(resp.body(crate::http::SizedStream::new(size, s)))
         }
-        Ranges::Unsatisfiable => Err(SwiftError::RangeNotSatisfiable(size)),
+        Ranges::Unsatisfiable => {
+            // The error's body and Content-Range, with the object's headers
+            // (ETag, Accept-Ranges) as swob keeps them.
+            let mut r = SwiftError::RangeNotSatisfiable(size).error_response();
+            let mut b = HttpResponse::build(http::StatusCode::RANGE_NOT_SATISFIABLE);
+            headers(&mut b, &row, &etag);
+            for (k, v) in b.finish().headers() {
+                r.headers_mut().insert(k.clone(), v.clone());
+            }
+            Ok(r)
+        }
         Ranges::Some(rs) if rs.len() == 1 => {
             let r = rs[0];
             let mut p = HttpResponse::PartialContent();
@@ -657,46 +760,36 @@ fn etag_matches(list: &str, etag: &str) -> bool {
         .any(|t| t == "*" || t == e)
 }
 
-/// If-Match, If-None-Match, If-Modified-Since, If-Unmodified-Since.
-fn conditionals(req: &HttpRequest, row: &ObjectRow, etag: &str) -> Result<()> {
+/// If-Match, If-None-Match, If-Modified-Since, If-Unmodified-Since: the
+/// status (412 or 304) when one of them stops the request.
+fn conditionals(req: &HttpRequest, row: &ObjectRow, etag: &str) -> Option<http::StatusCode> {
     let h = req.headers();
     let modified_secs = (row.last_modified + 999_999) / 1_000_000;
+    let secs = |v: &str| {
+        httpdate::parse_http_date(v).ok().map(|t| {
+            t.duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs() as i64)
+                .unwrap_or(0)
+        })
+    };
     if let Some(m) = header(h, "if-match") {
         if !etag_matches(m, etag) {
-            return Err(SwiftError::PreconditionFailed);
+            return Some(http::StatusCode::PRECONDITION_FAILED);
         }
     }
-    if let Some(u) =
-        header(h, "if-unmodified-since").and_then(|v| httpdate::parse_http_date(v).ok())
-    {
-        let since = u
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs() as i64)
-            .unwrap_or(0);
+    if let Some(since) = header(h, "if-unmodified-since").and_then(secs) {
         if modified_secs > since {
-            return Err(SwiftError::PreconditionFailed);
+            return Some(http::StatusCode::PRECONDITION_FAILED);
         }
     }
     let not_modified = if let Some(n) = header(h, "if-none-match") {
         etag_matches(n, etag)
-    } else if let Some(s) =
-        header(h, "if-modified-since").and_then(|v| httpdate::parse_http_date(v).ok())
-    {
-        let since = s
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs() as i64)
-            .unwrap_or(0);
+    } else if let Some(since) = header(h, "if-modified-since").and_then(secs) {
         modified_secs <= since
     } else {
         false
     };
-    if not_modified {
-        return Err(SwiftError::NotModified(
-            etag.to_string(),
-            util::http_date(row.last_modified),
-        ));
-    }
-    Ok(())
+    not_modified.then_some(http::StatusCode::NOT_MODIFIED)
 }
 
 /// `POST /v1/{account}/{container}/{object}`: replaces the object's metadata.
@@ -751,7 +844,24 @@ pub async fn delete(
     caller: &Caller,
 ) -> Result<Response> {
     let (acct, cont, name) = (path.account.clone(), cname(path), oname(path));
+    let if_delete_at = match header(req.headers(), "x-if-delete-at") {
+        Some(v) => Some(
+            v.trim()
+                .parse::<i64>()
+                .map_err(|_| SwiftError::BadRequest("Bad X-If-Delete-At header value".into()))?,
+        ),
+        None => None,
+    };
     writable_container(swift, caller, &acct, &cont).await?;
+    if let Some(want) = if_delete_at {
+        // Only an object whose X-Delete-At is exactly this one goes.
+        let row = load(swift, &acct, &cont, &name)
+            .await?
+            .ok_or(SwiftError::NotFound)?;
+        if row.delete_at != Some(want) {
+            return Err(SwiftError::PreconditionFailed);
+        }
+    }
     let q = util::parse_query(req.query_string());
     if q.get("multipart-manifest").map(String::as_str) == Some("delete") {
         if let Some(row) = load(swift, &acct, &cont, &name).await? {

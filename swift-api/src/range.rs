@@ -29,9 +29,13 @@ pub fn parse(header: Option<&str>, size: u64) -> Ranges {
     let Some(h) = header else {
         return Ranges::Whole;
     };
-    let Some(spec) = h.trim().strip_prefix("bytes=") else {
+    // swob: units before the first `=`, any case, whitespace allowed.
+    let Some((units, spec)) = h.split_once('=') else {
         return Ranges::Whole;
     };
+    if !units.trim().eq_ignore_ascii_case("bytes") {
+        return Ranges::Whole;
+    }
     let mut out = Vec::new();
     let mut any = false;
     for part in spec.split(',') {
@@ -175,6 +179,20 @@ mod tests {
             parse(Some("bytes=0-0,5-6"), 100),
             Ranges::Some(vec![r(0, 1), r(5, 7)])
         );
+        for spaced in [
+            "BYTES=0-9",
+            "bytes = 0-9",
+            "BYTES = 0 - 9",
+            "bytes=0 - 9",
+            "bytes=0-9 ",
+        ] {
+            assert_eq!(
+                parse(Some(spaced), 100),
+                Ranges::Some(vec![r(0, 10)]),
+                "{spaced}"
+            );
+        }
+        assert_eq!(parse(Some("parsecs=8-12"), 100), Ranges::Whole);
         assert_eq!(parse(Some("bytes=100-"), 100), Ranges::Unsatisfiable);
         assert_eq!(parse(Some("bytes=5-2"), 100), Ranges::Whole);
         assert_eq!(parse(Some("items=1-2"), 100), Ranges::Whole);

@@ -188,12 +188,7 @@ pub async fn put_manifest(
     let now = db::now_micros();
     let ctype = util::header(req.headers(), "content-type")
         .map(str::to_string)
-        .unwrap_or_else(|| {
-            mime_guess::from_path(name)
-                .first_raw()
-                .unwrap_or("application/octet-stream")
-                .to_string()
-        });
+        .unwrap_or_else(|| util::guess_content_type(name));
     let row = ObjectRow {
         account: acct.to_string(),
         container: cont.to_string(),
@@ -229,10 +224,23 @@ async fn stored_manifest(swift: &Swift, row: &ObjectRow) -> Result<Vec<StoredSeg
 /// The segments an SLO's content is made of, checked against the manifest.
 /// A segment that is gone or changed makes the object unreadable (409), as
 /// in Swift.
-pub async fn segments(swift: &Swift, row: &ObjectRow) -> Result<Vec<Segment>> {
+pub async fn segments(swift: &Swift, caller: &Caller, row: &ObjectRow) -> Result<Vec<Segment>> {
     let mut out = Vec::new();
+    // Swift's SLO reads each segment as the caller: every segment
+    // container must be readable, not just the manifest's.
+    let mut readable: std::collections::HashSet<String> = std::collections::HashSet::new();
     for s in stored_manifest(swift, row).await? {
         let (c, o) = split(&s.name).ok_or(SwiftError::Conflict)?;
+        if !readable.contains(&c) {
+            let crow = object::container_row(swift, &row.account, &c).await?;
+            caller.require_read(
+                swift,
+                &row.account,
+                crow.as_ref().and_then(|r| r.read_acl.as_deref()),
+                false,
+            )?;
+            readable.insert(c.clone());
+        }
         let seg = object::load(swift, &row.account, &c, &o)
             .await?
             .ok_or(SwiftError::Conflict)?;

@@ -93,8 +93,37 @@ pub fn parse_query(q: &str) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// Python's `urllib.parse.quote(s)` (Swift's `wsgi_quote`): letters,
+/// digits, `_.-~` and `/` stay as they are.
+pub fn py_quote(s: &str) -> String {
+    const QUOTE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'_')
+        .remove(b'.')
+        .remove(b'-')
+        .remove(b'~')
+        .remove(b'/');
+    percent_encoding::utf8_percent_encode(s, QUOTE).to_string()
+}
+
+/// The Content-Type Swift guesses from an object name (Python's
+/// `mimetypes`): mostly what `mime_guess` says, with Python's answer where
+/// the two differ on common types.
+pub fn guess_content_type(name: &str) -> String {
+    let ext = name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase());
+    match ext.as_deref() {
+        Some("wav") => "audio/x-wav".into(),
+        _ => mime_guess::from_path(name)
+            .first_raw()
+            .unwrap_or("application/octet-stream")
+            .to_string(),
+    }
+}
+
 pub fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    h.get(name).and_then(|v| v.to_str().ok())
+    // Swift's headers carry UTF-8 (names in X-Copy-From, metadata values),
+    // which `to_str` refuses as non-ASCII.
+    h.get(name)
+        .and_then(|v| std::str::from_utf8(v.as_bytes()).ok())
 }
 
 /// Title-cases a header name as Swift stores it: `x-object-meta-foo` ->
@@ -126,8 +155,7 @@ pub fn collect_meta(
     let mut out = BTreeMap::new();
     for (name, value) in h.iter() {
         let n = name.as_str();
-        let v = value
-            .to_str()
+        let v = std::str::from_utf8(value.as_bytes())
             .map_err(|_| SwiftError::BadRequest("Metadata must be valid UTF-8".into()))?;
         if let Some(key) = n.strip_prefix(&prefix) {
             check_one_meta(key, v, &prefix, limits)?;
