@@ -186,6 +186,11 @@ pub fn acl_allows(
             Some(p) => (true, p),
             None => (false, r),
         };
+        // Swift's clean_acl turns `*.example.com` into `.example.com`.
+        let pat = match pat.strip_prefix('*') {
+            Some(rest) if !rest.is_empty() => rest,
+            _ => pat,
+        };
         let matches = pat == "*"
             || match &host {
                 Some(h) => match pat.strip_prefix('.') {
@@ -248,6 +253,19 @@ mod tests {
             ".r:.example.com",
             None,
             Some("http://www.example.com/x"),
+            false
+        ));
+        // The `*.host` form means the `.host` suffix, as Swift cleans it.
+        assert!(acl_allows(
+            ".r:*.example.com,.rlistings",
+            None,
+            Some("http://blah.example.com"),
+            true
+        ));
+        assert!(!acl_allows(
+            ".r:*.example.com",
+            None,
+            Some("http://example.org"),
             false
         ));
         assert!(!acl_allows(

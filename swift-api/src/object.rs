@@ -418,7 +418,11 @@ async fn copy_object(
         manifest: None,
         slo: false,
     };
-    let large = src.slo || src.manifest.is_some();
+    // `?multipart-manifest=get` copies a manifest as a manifest.
+    let manifest_copy = util::parse_query(req.query_string())
+        .get("multipart-manifest")
+        .is_some_and(|v| v == "get");
+    let large = (src.slo || src.manifest.is_some()) && !manifest_copy;
     let ranged = header(req.headers(), "range").is_some();
     if large || ranged {
         // Assemble the content (or its range) into a new resource.
@@ -450,6 +454,10 @@ async fn copy_object(
         let etag = row.etag.clone();
         commit_new(swift, staged, row).await?;
         return Ok(copied(src_a, src_c, src_o, &src, &etag, now));
+    }
+    if manifest_copy {
+        row.manifest = src.manifest.clone();
+        row.slo = src.slo;
     }
     if let Some(m) = meta.remove("X-Object-Manifest") {
         row.manifest = Some(m);
@@ -534,6 +542,7 @@ pub async fn segments_of(swift: &Swift, caller: &Caller, row: &ObjectRow) -> Res
         resource_id: row.resource_id.clone(),
         offset: 0,
         len: row.size as u64,
+        inline: None,
     }])
 }
 
@@ -589,6 +598,7 @@ async fn dlo_segments(
             resource_id: r.resource_id,
             offset: 0,
             len: r.size as u64,
+            inline: None,
         });
     }
     let etag = hex::encode(<md5::Md5 as md5::Digest>::digest(etags.as_bytes()));
@@ -653,6 +663,7 @@ pub async fn get(
             resource_id: row.resource_id.clone(),
             offset: 0,
             len: row.size as u64,
+            inline: None,
         }];
         (segs, row.size as u64, row.etag.clone())
     };
@@ -673,7 +684,13 @@ pub async fn get(
             futures::stream::empty::<Result<bytes::Bytes, SwiftError>>(),
         )));
     }
-    match range::parse(header(req.headers(), "range"), size) {
+    let mut ranges = range::parse(header(req.headers(), "range"), size);
+    if row.manifest.is_some() && !manifest_get && matches!(&ranges, Ranges::Some(r) if r.len() > 1)
+    {
+        // Swift's DLO answers several ranges with the whole object.
+        ranges = Ranges::Whole;
+    }
+    match ranges {
         Ranges::Whole => {
             let whole = ByteRange {
                 start: 0,
@@ -810,7 +827,9 @@ pub async fn post(
     // Swift's POST replaces all user metadata with what the request carries.
     let mut meta = util::collect_meta(req.headers(), "object", ALLOWED_HEADERS, swift.limits())?;
     meta.retain(|_, v| !v.is_empty());
-    meta.remove("X-Object-Manifest");
+    // A POST sets, changes or (when absent) removes a DLO's manifest, as
+    // Swift's object POST replaces it with the other metadata.
+    let manifest = meta.remove("X-Object-Manifest").filter(|_| !row.slo);
     util::check_meta_totals(&meta, "object", swift.limits())?;
     let delete_at = match (
         header(req.headers(), "x-delete-at"),
@@ -825,7 +844,9 @@ pub async fn post(
         .unwrap_or_else(|| row.content_type.clone());
     swift
         .db()
-        .transaction(move |c| store::update_object_meta(c, &row, &meta, &ctype, delete_at))
+        .transaction(move |c| {
+            store::update_object_meta(c, &row, &meta, &ctype, delete_at, manifest.as_deref())
+        })
         .await?;
     Ok(HttpResponse::Accepted()
         .content_type("text/html; charset=UTF-8")

@@ -89,12 +89,14 @@ pub fn parse(header: Option<&str>, size: u64) -> Ranges {
     }
 }
 
-/// A piece of an object's content: `len` bytes at `offset` of a resource.
+/// A piece of an object's content: `len` bytes at `offset` of a resource,
+/// or of `inline` bytes (an SLO's data segment) when those are given.
 #[derive(Debug, Clone)]
 pub struct Segment {
     pub resource_id: String,
     pub offset: u64,
     pub len: u64,
+    pub inline: Option<Bytes>,
 }
 
 /// Streams `range` of the concatenation of `segments`, opening each
@@ -112,17 +114,25 @@ pub fn stream_segments(
         let start = range.start.max(seg_start);
         let end = range.end.min(seg_end);
         if start < end {
-            pieces.push((s.resource_id, s.offset + (start - seg_start), end - start));
+            let off = s.offset + (start - seg_start);
+            pieces.push((s.resource_id, s.inline, off, end - start));
         }
     }
     stream::iter(pieces)
-        .then(move |(rid, off, len)| {
-            let arch = arch.clone();
-            async move { arch.open(&rid, off, len).await }
-        })
-        .flat_map(|r| match r {
-            Ok(reader) => reader.into_stream().boxed(),
-            Err(e) => stream::once(async move { Err(e) }).boxed(),
+        .flat_map(move |(rid, inline, off, len)| match inline {
+            Some(b) => {
+                let (from, to) = (off as usize, (off + len) as usize);
+                stream::once(async move { Ok(b.slice(from..to)) }).boxed()
+            }
+            None => {
+                let arch = arch.clone();
+                stream::once(async move { arch.open(&rid, off, len).await })
+                    .flat_map(|r| match r {
+                        Ok(reader) => reader.into_stream().boxed(),
+                        Err(e) => stream::once(async move { Err(e) }).boxed(),
+                    })
+                    .boxed()
+            }
         })
         .boxed()
 }

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use crate::http::{HttpRequest, HttpResponse, Response};
+use base64::Engine as _;
 use md5::{Digest, Md5};
 use serde::{Deserialize, Serialize};
 
@@ -24,17 +25,31 @@ struct PutSegment {
     data: Option<String>,
 }
 
-/// One entry as stored and returned by `?multipart-manifest=get`.
-#[derive(Debug, Serialize, Deserialize, Clone)]
+/// One entry as stored and returned by `?multipart-manifest=get`: an
+/// object segment, or a data segment (only `data`, base64, as in Swift).
+#[derive(Debug, Serialize, Deserialize, Clone, Default)]
 struct StoredSegment {
+    #[serde(skip_serializing_if = "String::is_empty", default)]
     name: String,
+    #[serde(skip_serializing_if = "String::is_empty", default)]
     hash: String,
-    bytes: u64,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    bytes: Option<u64>,
+    #[serde(skip_serializing_if = "String::is_empty", default)]
     content_type: String,
+    #[serde(skip_serializing_if = "String::is_empty", default)]
     last_modified: String,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     range: Option<String>,
+    /// The segment is itself an SLO manifest (Swift's `sub_slo`).
+    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
+    sub_slo: bool,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    data: Option<String>,
 }
+
+/// How deep SLOs may nest (Swift refuses deeper manifests at GET time).
+const MAX_NESTING: usize = 10;
 
 /// Parses `a-b` against a segment size into (offset, len).
 fn seg_range(r: &str, size: u64) -> Option<(u64, u64)> {
@@ -78,16 +93,32 @@ pub async fn put_manifest(
             swift.limits().max_manifest_segments
         )));
     }
-    let mut errors = Vec::new();
+    let mut errors: Vec<(String, String)> = Vec::new();
     let mut stored = Vec::new();
     let mut etag_src = String::new();
     let mut total = 0u64;
     for s in &segs {
-        if s.data.is_some() {
-            errors.push((
-                "data segment".to_string(),
-                "Data segments are not supported".to_string(),
-            ));
+        if let Some(d) = &s.data {
+            // Inline bytes (Swift's data segment): no other keys allowed.
+            if s.path.is_some() || s.etag.is_some() || s.size_bytes.is_some() || s.range.is_some() {
+                return Err(SwiftError::BadRequest(
+                    "Index 0: data segments may only carry data".into(),
+                ));
+            }
+            let raw = base64::engine::general_purpose::STANDARD
+                .decode(d.as_bytes())
+                .map_err(|_| SwiftError::BadRequest("Index 0: Invalid base64 data".into()))?;
+            if raw.is_empty() {
+                return Err(SwiftError::BadRequest(
+                    "Index 0: too small; each segment must be at least 1 byte.".into(),
+                ));
+            }
+            etag_src.push_str(&hex::encode(Md5::digest(&raw)));
+            total += raw.len() as u64;
+            stored.push(StoredSegment {
+                data: Some(base64::engine::general_purpose::STANDARD.encode(&raw)),
+                ..StoredSegment::default()
+            });
             continue;
         }
         let Some(path) = &s.path else {
@@ -121,10 +152,12 @@ pub async fn put_manifest(
             errors.push((path.clone(), "404 Not Found".into()));
             continue;
         };
-        if row.slo || row.manifest.is_some() {
+        // An SLO may name other SLOs (its content is theirs); a DLO
+        // manifest is not a segment.
+        if row.manifest.is_some() {
             errors.push((
                 path.clone(),
-                "Nested large objects are not supported".into(),
+                "Dynamic large objects cannot be segments".into(),
             ));
             continue;
         }
@@ -140,9 +173,13 @@ pub async fn put_manifest(
                 continue;
             }
         }
+        // Swift normalises a range to `first-last` (its form in the stored
+        // manifest and in the SLO's ETag) and drops one covering the
+        // whole segment.
         let (len, range) = match &s.range {
             Some(r) => match seg_range(r, row.size as u64) {
-                Some((_, len)) => (len, Some(r.clone())),
+                Some((0, len)) if len == row.size as u64 => (len, None),
+                Some((off, len)) => (len, Some(format!("{}-{}", off, off + len - 1))),
                 None => {
                     errors.push((path.clone(), "Unsatisfiable Range".into()));
                     continue;
@@ -158,10 +195,12 @@ pub async fn put_manifest(
         stored.push(StoredSegment {
             name: format!("/{sc}/{so}"),
             hash: row.etag.clone(),
-            bytes: row.size as u64,
+            bytes: Some(row.size as u64),
             content_type: row.content_type.clone(),
             last_modified: util::iso_timestamp(row.last_modified),
             range,
+            sub_slo: row.slo,
+            data: None,
         });
     }
     if !errors.is_empty() {
@@ -225,39 +264,98 @@ async fn stored_manifest(swift: &Swift, row: &ObjectRow) -> Result<Vec<StoredSeg
 /// A segment that is gone or changed makes the object unreadable (409), as
 /// in Swift.
 pub async fn segments(swift: &Swift, caller: &Caller, row: &ObjectRow) -> Result<Vec<Segment>> {
-    let mut out = Vec::new();
-    // Swift's SLO reads each segment as the caller: every segment
-    // container must be readable, not just the manifest's.
-    let mut readable: std::collections::HashSet<String> = std::collections::HashSet::new();
-    for s in stored_manifest(swift, row).await? {
-        let (c, o) = split(&s.name).ok_or(SwiftError::Conflict)?;
-        if !readable.contains(&c) {
-            let crow = object::container_row(swift, &row.account, &c).await?;
-            caller.require_read(
-                swift,
-                &row.account,
-                crow.as_ref().and_then(|r| r.read_acl.as_deref()),
-                false,
-            )?;
-            readable.insert(c.clone());
-        }
-        let seg = object::load(swift, &row.account, &c, &o)
-            .await?
-            .ok_or(SwiftError::Conflict)?;
-        if seg.etag != s.hash {
+    let mut readable = std::collections::HashSet::new();
+    expand(swift, caller, row, 0, &mut readable).await
+}
+
+/// The pieces of `row`'s content, with nested SLOs expanded.
+fn expand<'a>(
+    swift: &'a Swift,
+    caller: &'a Caller,
+    row: &'a ObjectRow,
+    depth: usize,
+    readable: &'a mut std::collections::HashSet<String>,
+) -> futures::future::BoxFuture<'a, Result<Vec<Segment>>> {
+    Box::pin(async move {
+        if depth > MAX_NESTING {
             return Err(SwiftError::Conflict);
         }
-        let (offset, len) = match &s.range {
-            Some(r) => seg_range(r, seg.size as u64).ok_or(SwiftError::Conflict)?,
-            None => (0, seg.size as u64),
-        };
-        out.push(Segment {
-            resource_id: seg.resource_id,
-            offset,
-            len,
-        });
+        let mut out = Vec::new();
+        for s in stored_manifest(swift, row).await? {
+            if let Some(d) = &s.data {
+                let raw = base64::engine::general_purpose::STANDARD
+                    .decode(d.as_bytes())
+                    .map_err(|_| {
+                        SwiftError::Storage(archipelago::Error::Corrupt("SLO data segment".into()))
+                    })?;
+                out.push(Segment {
+                    resource_id: String::new(),
+                    offset: 0,
+                    len: raw.len() as u64,
+                    inline: Some(bytes::Bytes::from(raw)),
+                });
+                continue;
+            }
+            let (c, o) = split(&s.name).ok_or(SwiftError::Conflict)?;
+            // Swift's SLO reads each segment as the caller: every segment
+            // container must be readable, not just the manifest's.
+            if !readable.contains(&c) {
+                let crow = object::container_row(swift, &row.account, &c).await?;
+                caller.require_read(
+                    swift,
+                    &row.account,
+                    crow.as_ref().and_then(|r| r.read_acl.as_deref()),
+                    false,
+                )?;
+                readable.insert(c.clone());
+            }
+            let seg = object::load(swift, &row.account, &c, &o)
+                .await?
+                .ok_or(SwiftError::Conflict)?;
+            if seg.etag != s.hash {
+                return Err(SwiftError::Conflict);
+            }
+            let size = seg.size as u64;
+            let (offset, len) = match &s.range {
+                Some(r) => seg_range(r, size).ok_or(SwiftError::Conflict)?,
+                None => (0, size),
+            };
+            let pieces = if seg.slo {
+                expand(swift, caller, &seg, depth + 1, readable).await?
+            } else {
+                vec![Segment {
+                    resource_id: seg.resource_id,
+                    offset: 0,
+                    len: size,
+                    inline: None,
+                }]
+            };
+            out.extend(slice(pieces, offset, len));
+        }
+        Ok(out)
+    })
+}
+
+/// The pieces covering `len` bytes at `offset` of the concatenation of
+/// `pieces`.
+fn slice(pieces: Vec<Segment>, offset: u64, len: u64) -> Vec<Segment> {
+    let (start, end) = (offset, offset + len);
+    let mut at = 0u64;
+    let mut out = Vec::new();
+    for p in pieces {
+        let (p_start, p_end) = (at, at + p.len);
+        at = p_end;
+        let (s, e) = (start.max(p_start), end.min(p_end));
+        if s < e {
+            out.push(Segment {
+                resource_id: p.resource_id,
+                offset: p.offset + (s - p_start),
+                len: e - s,
+                inline: p.inline,
+            });
+        }
     }
-    Ok(out)
+    out
 }
 
 /// The manifest as `?multipart-manifest=get` returns it (`format=raw`
@@ -271,6 +369,9 @@ pub fn manifest_for_get(raw: &[u8], put_format: bool) -> Result<Vec<u8>> {
     let v: Vec<serde_json::Value> = segs
         .iter()
         .map(|s| {
+            if let Some(d) = &s.data {
+                return serde_json::json!({ "data": d });
+            }
             let mut m = serde_json::json!({"path": s.name, "etag": s.hash, "size_bytes": s.bytes});
             if let Some(r) = &s.range {
                 m["range"] = serde_json::Value::String(r.clone());
@@ -296,4 +397,28 @@ pub async fn delete_with_segments(
     paths.push(format!("/{}/{}", row.container, row.name));
     let report = bulk::delete_paths(swift, caller, &row.account, &paths).await?;
     Ok(bulk::respond(req, report))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slice_cuts_across_pieces() {
+        let p = |id: &str, offset, len| Segment {
+            resource_id: id.into(),
+            offset,
+            len,
+            inline: None,
+        };
+        let pieces = vec![p("a", 0, 10), p("b", 5, 10), p("c", 0, 10)];
+        let got: Vec<(String, u64, u64)> = slice(pieces, 8, 14)
+            .into_iter()
+            .map(|s| (s.resource_id, s.offset, s.len))
+            .collect();
+        assert_eq!(
+            got,
+            [("a".into(), 8, 2), ("b".into(), 5, 10), ("c".into(), 0, 2)]
+        );
+    }
 }

@@ -133,12 +133,14 @@ pub fn update_object_meta(
     meta: &BTreeMap<String, String>,
     content_type: &str,
     delete_at: Option<i64>,
+    manifest: Option<&str>,
 ) -> Result<()> {
     diesel::update(obj::table.find((&row.account, &row.container, &row.name)))
         .set((
             obj::metadata.eq(crate::util::meta_json(meta)),
             obj::content_type.eq(content_type),
             obj::delete_at.eq(delete_at),
+            obj::manifest.eq(manifest),
             obj::last_modified.eq(db::now_micros()),
         ))
         .execute(c)?;
