@@ -634,8 +634,48 @@ pub async fn get(
     let q = util::parse_query(req.query_string());
     let manifest_get = q.get("multipart-manifest").map(String::as_str) == Some("get");
 
+    // `?part-number=N` of an SLO: the N-th manifest entry, as a range.
+    let part_number = match q.get("part-number") {
+        Some(p) if row.slo && !manifest_get => match p.trim().parse::<usize>() {
+            Ok(n) if n > 0 => Some(n),
+            _ => {
+                return Err(SwiftError::BadRequest(
+                    "Part number must be an integer greater than 0".into(),
+                ))
+            }
+        },
+        _ => None,
+    };
+    let mut slo_headers: Vec<(&'static str, String)> = Vec::new();
+    let mut part_range: Option<ByteRange> = None;
+
     // What the body is made of, its size and the ETag shown.
     let (segments, size, etag) = if row.slo && !manifest_get {
+        let (parts, manifest_etag) = slo::parts(swift, &row).await?;
+        slo_headers.push(("X-Manifest-Etag", manifest_etag));
+        if let Some(n) = part_number {
+            slo_headers.push(("X-Parts-Count", parts.len().to_string()));
+            let total: u64 = parts.iter().sum();
+            if n > parts.len() {
+                let mut r = HttpResponse::build(http::StatusCode::RANGE_NOT_SATISFIABLE);
+                headers(&mut r, &row, &format!("\"{}\"", row.etag));
+                r.insert_header(("Content-Range", format!("bytes */{total}")));
+                for (k, v) in slo_headers {
+                    r.insert_header((k, v));
+                }
+                let body = if head {
+                    Vec::new()
+                } else {
+                    b"The requested part number is not satisfiable".to_vec()
+                };
+                return Ok(r.content_type("text/plain; charset=UTF-8").body(body));
+            }
+            let start: u64 = parts[..n - 1].iter().sum();
+            part_range = Some(ByteRange {
+                start,
+                end: start + parts[n - 1],
+            });
+        }
         let segs = slo::segments(swift, caller, &row).await?;
         let size: u64 = segs.iter().map(|s| s.len).sum();
         (segs, size, format!("\"{}\"", row.etag))
@@ -647,10 +687,9 @@ pub async fn get(
         headers(
             &mut r,
             &row,
-            &format!(
-                "\"{}\"",
-                hex::encode(<md5::Md5 as md5::Digest>::digest(&body))
-            ),
+            // The manifest's own ETag, unquoted as the object server
+            // sends it (the SLO's quoted ETag is for its content).
+            &hex::encode(<md5::Md5 as md5::Digest>::digest(&body)),
         );
         r.insert_header(("Content-Type", "application/json; charset=utf-8"));
         return Ok(r.body(body));
@@ -678,13 +717,35 @@ pub async fn get(
     let mut resp = HttpResponse::Ok();
     headers(&mut resp, &row, &etag);
     resp.insert_header(("Content-Type", row.content_type.clone()));
+    for (k, v) in &slo_headers {
+        resp.insert_header((*k, v.clone()));
+    }
     if head {
+        if let Some(r) = part_range {
+            let mut p = HttpResponse::PartialContent();
+            headers(&mut p, &row, &etag);
+            p.insert_header(("Content-Type", row.content_type.clone()));
+            p.insert_header((
+                "Content-Range",
+                format!("bytes {}-{}/{size}", r.start, r.end - 1),
+            ));
+            for (k, v) in slo_headers {
+                p.insert_header((k, v));
+            }
+            return Ok(p.body(crate::http::SizedStream::new(
+                r.end - r.start,
+                futures::stream::empty::<Result<bytes::Bytes, SwiftError>>(),
+            )));
+        }
         return Ok(resp.body(crate::http::SizedStream::new(
             size,
             futures::stream::empty::<Result<bytes::Bytes, SwiftError>>(),
         )));
     }
-    let mut ranges = range::parse(header(req.headers(), "range"), size);
+    let mut ranges = match part_range {
+        Some(r) => Ranges::Some(vec![r]),
+        None => range::parse(header(req.headers(), "range"), size),
+    };
     if row.manifest.is_some() && !manifest_get && matches!(&ranges, Ranges::Some(r) if r.len() > 1)
     {
         // Swift's DLO answers several ranges with the whole object.
@@ -723,6 +784,9 @@ pub async fn get(
             let mut p = HttpResponse::PartialContent();
             headers(&mut p, &row, &etag);
             p.insert_header(("Content-Type", row.content_type.clone()));
+            for (k, v) in slo_headers {
+                p.insert_header((k, v));
+            }
             p.insert_header((
                 "Content-Range",
                 format!("bytes {}-{}/{size}", r.start, r.end - 1),

@@ -68,6 +68,86 @@ fn split(path: &str) -> Option<(String, String)> {
     (!c.is_empty() && !o.is_empty()).then(|| (c.to_string(), o.to_string()))
 }
 
+/// Swift's `parse_and_validate_input`: a JSON list of objects, each an
+/// object segment (`path`, optional `etag`, `size_bytes`, `range`) or a
+/// data segment (`data` alone); `size_bytes` may be a string. Structural
+/// errors are reported for every index at once.
+fn parse_manifest(raw: &[u8], cont: &str, name: &str) -> Result<Vec<PutSegment>> {
+    let v: serde_json::Value = serde_json::from_slice(raw)
+        .map_err(|_| SwiftError::BadRequest("Manifest must be valid JSON.\n".into()))?;
+    let serde_json::Value::Array(items) = v else {
+        return Err(SwiftError::BadRequest("Manifest must be a list.\n".into()));
+    };
+    let mut errors = Vec::new();
+    let mut out = Vec::new();
+    for (i, item) in items.into_iter().enumerate() {
+        let serde_json::Value::Object(mut m) = item else {
+            errors.push(format!("Index {i}: not a JSON object"));
+            continue;
+        };
+        let allowed: &[&str] = if m.contains_key("path") {
+            &["path", "etag", "size_bytes", "range"]
+        } else if m.contains_key("data") {
+            &["data"]
+        } else {
+            errors.push(format!(
+                "Index {i}: expected keys to include one of 'path' or 'data'"
+            ));
+            continue;
+        };
+        let mut extra: Vec<String> = m
+            .keys()
+            .filter(|k| !allowed.contains(&k.as_str()))
+            .map(|k| format!("\"{k}\""))
+            .collect();
+        if !extra.is_empty() {
+            extra.sort();
+            errors.push(format!("Index {i}: extraneous keys {}", extra.join(", ")));
+            continue;
+        }
+        if let Some(serde_json::Value::String(n)) = m.get("size_bytes") {
+            match n.trim().parse::<u64>() {
+                Ok(n) => {
+                    m.insert("size_bytes".into(), n.into());
+                }
+                Err(_) => {
+                    errors.push(format!("Index {i}: invalid size_bytes"));
+                    continue;
+                }
+            }
+        }
+        let seg: PutSegment = match serde_json::from_value(serde_json::Value::Object(m)) {
+            Ok(s) => s,
+            Err(_) => {
+                errors.push(format!("Index {i}: invalid segment"));
+                continue;
+            }
+        };
+        if let Some(p) = &seg.path {
+            match split(p) {
+                None => {
+                    errors.push(format!(
+                        "Index {i}: path does not refer to an object. Path must be of the form /container/object."
+                    ));
+                    continue;
+                }
+                Some((c, o)) if c == cont && o == name => {
+                    errors.push(format!(
+                        "Index {i}: manifest must not include itself as a segment"
+                    ));
+                    continue;
+                }
+                Some(_) => {}
+            }
+        }
+        out.push(seg);
+    }
+    if !errors.is_empty() {
+        return Err(SwiftError::BadRequest(errors.join("\n")));
+    }
+    Ok(out)
+}
+
 #[allow(clippy::too_many_arguments)]
 pub async fn put_manifest(
     swift: &Swift,
@@ -80,8 +160,7 @@ pub async fn put_manifest(
     mut meta: BTreeMap<String, String>,
     delete_at: Option<i64>,
 ) -> Result<Response> {
-    let segs: Vec<PutSegment> = serde_json::from_slice(&raw)
-        .map_err(|_| SwiftError::BadRequest("Manifest must be valid JSON.\n".into()))?;
+    let segs = parse_manifest(&raw, cont, name)?;
     if segs.is_empty() {
         return Err(SwiftError::BadRequest(
             "Manifest must contain at least one segment.".into(),
@@ -258,6 +337,32 @@ async fn stored_manifest(swift: &Swift, row: &ObjectRow) -> Result<Vec<StoredSeg
         tracing::error!(error = %e, "stored SLO manifest does not parse");
         SwiftError::Storage(archipelago::Error::Corrupt("SLO manifest".into()))
     })
+}
+
+/// The lengths of an SLO's manifest entries (its parts, for
+/// `?part-number=`) and the MD5 of the stored manifest (`X-Manifest-Etag`).
+pub async fn parts(swift: &Swift, row: &ObjectRow) -> Result<(Vec<u64>, String)> {
+    let info = swift.arch.info(&row.resource_id).await?;
+    let raw = swift.arch.read_at(&row.resource_id, 0, info.size).await?;
+    let segs: Vec<StoredSegment> = serde_json::from_slice(&raw)
+        .map_err(|_| SwiftError::Storage(archipelago::Error::Corrupt("SLO manifest".into())))?;
+    let lens = segs
+        .iter()
+        .map(|s| match &s.data {
+            // base64: 4 characters for 3 bytes, less the padding.
+            Some(d) => {
+                (d.len() / 4 * 3 - d.bytes().rev().take_while(|b| *b == b'=').count()) as u64
+            }
+            None => {
+                let bytes = s.bytes.unwrap_or(0);
+                match &s.range {
+                    Some(r) => seg_range(r, bytes).map(|(_, l)| l).unwrap_or(0),
+                    None => bytes,
+                }
+            }
+        })
+        .collect();
+    Ok((lens, hex::encode(Md5::digest(&raw))))
 }
 
 /// The segments an SLO's content is made of, checked against the manifest.
