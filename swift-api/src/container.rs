@@ -253,25 +253,40 @@ pub async fn get(
     Ok(resp.body(listing::render("container", &row.name, &entries, p.format)))
 }
 
+/// The `hash` a listing shows: an SLO's is its manifest's MD5 (the SLO's
+/// own ETag goes in `slo_etag`), as in Swift.
+fn listed_hash(row: &store::ObjectRow) -> String {
+    if row.slo {
+        if let Some(h) = util::meta_from_json(&row.metadata).remove(util::SLO_MANIFEST_ETAG) {
+            return h;
+        }
+    }
+    row.etag.clone()
+}
+
 impl listing::Listed for store::ObjectRow {
     fn name(&self) -> &str {
         &self.name
     }
     fn json(&self) -> serde_json::Value {
-        serde_json::json!({
+        let mut v = serde_json::json!({
             "name": self.name,
-            "hash": self.etag,
+            "hash": listed_hash(self),
             "bytes": self.size,
             "content_type": self.content_type,
             "last_modified": util::iso_timestamp(self.last_modified),
-        })
+        });
+        if self.slo {
+            v["slo_etag"] = format!("\"{}\"", self.etag).into();
+        }
+        v
     }
     fn xml(&self) -> String {
         let x = listing::xml_escape;
         format!(
             "<object><name>{}</name><hash>{}</hash><bytes>{}</bytes><content_type>{}</content_type><last_modified>{}</last_modified></object>",
             x(&self.name),
-            self.etag,
+            listed_hash(self),
             self.size,
             x(&self.content_type),
             util::iso_timestamp(self.last_modified)

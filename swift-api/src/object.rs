@@ -388,7 +388,7 @@ async fn copy_object(
     let fresh =
         header(req.headers(), "x-fresh-metadata").is_some_and(|v| v.eq_ignore_ascii_case("true"));
     let mut meta = if fresh {
-        BTreeMap::new()
+        util::sysmeta_from_json(&src.metadata)
     } else {
         util::meta_from_json(&src.metadata)
     };
@@ -422,13 +422,62 @@ async fn copy_object(
     let manifest_copy = util::parse_query(req.query_string())
         .get("multipart-manifest")
         .is_some_and(|v| v == "get");
+    if manifest_copy && src.slo && src_a != acct {
+        // The manifest's segment paths are account-relative: in another
+        // account it is a new manifest, validated there as a PUT is.
+        let info = swift.arch.info(&src.resource_id).await?;
+        let raw = swift.arch.read_at(&src.resource_id, 0, info.size).await?;
+        let body = slo::manifest_for_get(&raw, true)?;
+        meta.retain(|k, _| !k.starts_with(util::SYSMETA_PREFIX));
+        return slo::put_manifest(
+            swift,
+            req,
+            caller,
+            acct,
+            dst_c,
+            dst_o,
+            bytes::Bytes::from(body),
+            meta,
+            delete_at,
+        )
+        .await;
+    }
+    // `?part-number=N` of an SLO source copies that part.
+    let part_number = match util::parse_query(req.query_string()).get("part-number") {
+        Some(p) if src.slo && !manifest_copy => match p.trim().parse::<usize>() {
+            Ok(n) if n > 0 => Some(n),
+            _ => {
+                return Err(SwiftError::BadRequest(
+                    "Part number must be an integer greater than 0".into(),
+                ))
+            }
+        },
+        _ => None,
+    };
     let large = (src.slo || src.manifest.is_some()) && !manifest_copy;
-    let ranged = header(req.headers(), "range").is_some();
+    let ranged = header(req.headers(), "range").is_some() || part_number.is_some();
     if large || ranged {
         // Assemble the content (or its range) into a new resource.
         let segments = segments_of(swift, caller, &src).await?;
         let total: u64 = segments.iter().map(|s| s.len).sum();
-        let part = match range::parse(header(req.headers(), "range"), total) {
+        let requested = match part_number {
+            Some(n) => {
+                let (parts, _) = slo::parts(swift, &src).await?;
+                if n > parts.len() {
+                    return Err(SwiftError::RangeNotSatisfiable(total));
+                }
+                let start: u64 = parts[..n - 1].iter().sum();
+                Ranges::Some(vec![ByteRange {
+                    start,
+                    end: start + parts[n - 1],
+                }])
+            }
+            None => range::parse(header(req.headers(), "range"), total),
+        };
+        // What is assembled is a plain object: nothing of the source's
+        // manifest stays.
+        meta.retain(|k, _| !k.starts_with(util::SYSMETA_PREFIX));
+        let part = match requested {
             Ranges::Whole => ByteRange {
                 start: 0,
                 end: total,
@@ -682,7 +731,8 @@ pub async fn get(
     } else if row.slo {
         let info = swift.arch.info(&row.resource_id).await?;
         let raw = swift.arch.read_at(&row.resource_id, 0, info.size).await?;
-        let body = slo::manifest_for_get(&raw, q.get("format").map(String::as_str) == Some("raw"))?;
+        let raw_format = q.get("format").map(String::as_str) == Some("raw");
+        let body = slo::manifest_for_get(&raw, raw_format)?;
         let mut r = HttpResponse::Ok();
         headers(
             &mut r,
@@ -691,7 +741,12 @@ pub async fn get(
             // sends it (the SLO's quoted ETag is for its content).
             &hex::encode(<md5::Md5 as md5::Digest>::digest(&body)),
         );
-        r.insert_header(("Content-Type", "application/json; charset=utf-8"));
+        // The raw form is what the client PUT: it keeps the object's type.
+        if raw_format {
+            r.insert_header(("Content-Type", row.content_type.clone()));
+        } else {
+            r.insert_header(("Content-Type", "application/json; charset=utf-8"));
+        }
         return Ok(r.body(body));
     } else if let (Some(m), false) = (&row.manifest, manifest_get) {
         let (segs, etag) = dlo_segments(swift, caller, &acct, m).await?;
@@ -821,7 +876,9 @@ fn headers(r: &mut crate::http::HttpResponseBuilder, row: &ObjectRow, etag: &str
         .insert_header(("X-Timestamp", util::x_timestamp(row.last_modified)))
         .insert_header(("Accept-Ranges", "bytes"));
     for (k, v) in util::meta_from_json(&row.metadata) {
-        r.insert_header((k, v));
+        if !k.starts_with(util::SYSMETA_PREFIX) {
+            r.insert_header((k, v));
+        }
     }
     if let Some(d) = row.delete_at {
         r.insert_header(("X-Delete-At", d.to_string()));
@@ -891,6 +948,8 @@ pub async fn post(
     // Swift's POST replaces all user metadata with what the request carries.
     let mut meta = util::collect_meta(req.headers(), "object", ALLOWED_HEADERS, swift.limits())?;
     meta.retain(|_, v| !v.is_empty());
+    // What the service keeps about the object stays through a POST.
+    meta.extend(util::sysmeta_from_json(&row.metadata));
     // A POST sets, changes or (when absent) removes a DLO's manifest, as
     // Swift's object POST replaces it with the other metadata.
     let manifest = meta.remove("X-Object-Manifest").filter(|_| !row.slo);

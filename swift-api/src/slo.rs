@@ -59,11 +59,10 @@ fn seg_range(r: &str, size: u64) -> Option<(u64, u64)> {
     }
 }
 
+/// `/container/object` of a segment path. Taken literally, as Swift's SLO
+/// does (it quotes the path for its subrequest): `%ff` is part of the name.
 fn split(path: &str) -> Option<(String, String)> {
-    let dec = percent_encoding::percent_decode_str(path)
-        .decode_utf8_lossy()
-        .into_owned();
-    let t = dec.trim_start_matches('/');
+    let t = path.trim_start_matches('/');
     let (c, o) = t.split_once('/')?;
     (!c.is_empty() && !o.is_empty()).then(|| (c.to_string(), o.to_string()))
 }
@@ -299,6 +298,10 @@ pub async fn put_manifest(
         }
     }
     let body = serde_json::to_vec(&stored).map_err(|e| SwiftError::BadRequest(e.to_string()))?;
+    meta.insert(
+        util::SLO_MANIFEST_ETAG.into(),
+        hex::encode(Md5::digest(&body)),
+    );
     let mut w = swift.arch.writer();
     w.write(bytes::Bytes::from(body)).await?;
     let staged = w.finish().await?;
@@ -406,12 +409,16 @@ fn expand<'a>(
             // container must be readable, not just the manifest's.
             if !readable.contains(&c) {
                 let crow = object::container_row(swift, &row.account, &c).await?;
-                caller.require_read(
-                    swift,
-                    &row.account,
-                    crow.as_ref().and_then(|r| r.read_acl.as_deref()),
-                    false,
-                )?;
+                // A segment the caller may not read makes the whole
+                // object unreadable: 409, as Swift's SLO answers.
+                caller
+                    .require_read(
+                        swift,
+                        &row.account,
+                        crow.as_ref().and_then(|r| r.read_acl.as_deref()),
+                        false,
+                    )
+                    .map_err(|_| SwiftError::Conflict)?;
                 readable.insert(c.clone());
             }
             let seg = object::load(swift, &row.account, &c, &o)

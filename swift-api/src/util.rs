@@ -245,6 +245,20 @@ pub fn meta_json(m: &BTreeMap<String, String>) -> String {
     serde_json::to_string(&clean).unwrap_or_else(|_| "{}".into())
 }
 
+/// Keys the service keeps beside an object's metadata and never shows or
+/// takes from clients (Swift's sysmeta).
+pub const SYSMETA_PREFIX: &str = "X-Object-Sysmeta-";
+
+/// The MD5 of an SLO's stored manifest (its `hash` in listings).
+pub const SLO_MANIFEST_ETAG: &str = "X-Object-Sysmeta-Slo-Manifest-Etag";
+
+/// The sysmeta entries of a stored metadata document.
+pub fn sysmeta_from_json(s: &str) -> BTreeMap<String, String> {
+    let mut m = meta_from_json(s);
+    m.retain(|k, _| k.starts_with(SYSMETA_PREFIX));
+    m
+}
+
 pub fn meta_from_json(s: &str) -> BTreeMap<String, String> {
     serde_json::from_str(s).unwrap_or_default()
 }
