@@ -138,6 +138,35 @@ setup_venv() {
         | grep -Ei '^(python-openstackclient|python-swiftclient|keystoneauth1|openstacksdk|pytest) ' || true
 }
 
+# OpenStack Swift's own functional tests (test/functional in Swift's sdist
+# from PyPI) run against atoll by tests/e2e/test_swift_functional.py, in a
+# venv of their own: they import swift, whose dependencies should not move
+# the clients' versions.
+SWIFT_FUNCTIONAL_VERSION=2.38.1
+SWIFT_FUNCTIONAL_DIR="$REPO_ROOT/tests/.swift-functional"
+setup_swift_functional() {
+    local py venv="$SWIFT_FUNCTIONAL_DIR/venv" src="$SWIFT_FUNCTIONAL_DIR/swift-$SWIFT_FUNCTIONAL_VERSION"
+    py="$(command -v python3.11 || command -v python3)"
+    mkdir -p "$SWIFT_FUNCTIONAL_DIR"
+    if [[ ! -x "$venv/bin/python" ]] || ! "$venv/bin/python" -c 'import sys' 2>/dev/null; then
+        rm -rf "$venv"
+        "$py" -m venv "$venv"
+    fi
+    if ! "$venv/bin/python" -c "import pytest, swiftclient, swift; assert swift.__version__ == '$SWIFT_FUNCTIONAL_VERSION'" 2>/dev/null; then
+        # shellcheck disable=SC2086
+        "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --retries 5 ${PIP_EXTRA:-} \
+            "swift==$SWIFT_FUNCTIONAL_VERSION" python-swiftclient pytest
+    fi
+    if [[ ! -f "$src/test/functional/tests.py" ]]; then
+        # The sdist only (no build): its test/ tree is what we run.
+        # shellcheck disable=SC2086
+        "$venv/bin/python" -m pip download --quiet --disable-pip-version-check --retries 5 ${PIP_EXTRA:-} \
+            --no-deps --no-binary :all: -d "$SWIFT_FUNCTIONAL_DIR" "swift==$SWIFT_FUNCTIONAL_VERSION"
+        tar xzf "$SWIFT_FUNCTIONAL_DIR/swift-$SWIFT_FUNCTIONAL_VERSION.tar.gz" -C "$SWIFT_FUNCTIONAL_DIR"
+    fi
+    [[ -f "$src/test/functional/tests.py" ]]
+}
+
 build_atoll() {
     if [[ -n "${ATOLL_BIN:-}" ]]; then
         echo "using ATOLL_BIN=$ATOLL_BIN"
@@ -149,6 +178,8 @@ build_atoll() {
 
 run_e2e_tests() {
     export ATOLL_BIN="${ATOLL_BIN:-$REPO_ROOT/target/debug/atoll}"
+    export ATOLL_SWIFT_FUNCTIONAL_SRC="$SWIFT_FUNCTIONAL_DIR/swift-$SWIFT_FUNCTIONAL_VERSION"
+    export ATOLL_SWIFT_FUNCTIONAL_PY="$SWIFT_FUNCTIONAL_DIR/venv/bin/python"
     export PATH="$VENV/bin:$PATH"
     # pytest exits 5 when it collected nothing: that is a failure here too.
     local junit out rc=0
@@ -205,6 +236,8 @@ if [[ $run_e2e -eq 1 ]]; then
     [[ ${RESULTS[-1]} == ok* ]] || build_ok=0
     venv_ok=1
     check "python venv" setup_venv
+    [[ ${RESULTS[-1]} == ok* ]] || venv_ok=0
+    check "swift functional tests (sdist and venv)" setup_swift_functional
     [[ ${RESULTS[-1]} == ok* ]] || venv_ok=0
     if [[ $build_ok -eq 1 && $venv_ok -eq 1 ]]; then
         check "e2e tests" run_e2e_tests

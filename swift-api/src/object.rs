@@ -830,7 +830,10 @@ pub async fn get(
             let mut b = HttpResponse::build(http::StatusCode::RANGE_NOT_SATISFIABLE);
             headers(&mut b, &row, &etag);
             for (k, v) in b.finish().headers() {
-                r.headers_mut().insert(k.clone(), v.clone());
+                // The error's own body framing stays.
+                if k != http::header::CONTENT_LENGTH && k != http::header::CONTENT_TYPE {
+                    r.headers_mut().insert(k.clone(), v.clone());
+                }
             }
             Ok(r)
         }
