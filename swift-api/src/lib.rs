@@ -14,6 +14,7 @@ mod account;
 mod auth;
 mod bulk;
 mod container;
+mod cors;
 mod error;
 mod expirer;
 pub mod http;
@@ -39,7 +40,7 @@ pub use error::SwiftError;
 pub use expirer::run_expirer;
 pub use http::{serve, ListenerConfig};
 
-use crate::http::{HttpRequest, HttpResponse, Payload, Response};
+use crate::http::{HttpRequest, Payload, Response};
 
 /// Swift's constraints, advertised in `/info` and enforced on requests.
 #[derive(Debug, Clone)]
@@ -212,8 +213,29 @@ async fn dispatch(req: &HttpRequest, body: Payload, swift: &Swift) -> Result<Res
         return Err(SwiftError::BadRequest("Header Line Too Long".into()));
     }
     let path = util::parse_path(req.uri().path(), swift.limits())?;
-    let m = req.method().as_str().to_string();
+    if req.method().as_str() == "OPTIONS" {
+        // Preflights come without a token (tempauth lets OPTIONS through).
+        return Ok(cors::options(swift, req, &path).await);
+    }
     let caller = auth::authenticate(swift, req).await?;
+    let mut resp = match route_v1(req, body, swift, &path, &caller).await {
+        Ok(r) => r,
+        Err(e) => e.error_response(),
+    };
+    cors::decorate(swift, req, &path, &mut resp).await;
+    Ok(resp)
+}
+
+/// The handler of a `/v1/...` request by path depth and method.
+async fn route_v1(
+    req: &HttpRequest,
+    body: Payload,
+    swift: &Swift,
+    path: &util::SwiftPath,
+    caller: &auth::Caller,
+) -> Result<Response, SwiftError> {
+    let (path, caller) = (path, caller);
+    let m = req.method().as_str().to_string();
     match (&path.container, &path.object, m.as_str()) {
         (None, None, "GET") => account::get(swift, req, &path, &caller, false).await,
         (None, None, "HEAD") => account::get(swift, req, &path, &caller, true).await,
@@ -236,9 +258,6 @@ async fn dispatch(req: &HttpRequest, body: Payload, swift: &Swift) -> Result<Res
         (Some(_), Some(_), "POST") => object::post(swift, req, &path, &caller).await,
         (Some(_), Some(_), "DELETE") => object::delete(swift, req, &path, &caller).await,
         (Some(_), Some(_), "COPY") => object::copy(swift, req, &path, &caller).await,
-        (_, _, "OPTIONS") => Ok(HttpResponse::Ok()
-            .insert_header(("Allow", "HEAD, GET, PUT, POST, COPY, OPTIONS, DELETE"))
-            .finish()),
         _ => Err(SwiftError::MethodNotAllowed),
     }
 }

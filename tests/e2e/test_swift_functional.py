@@ -28,7 +28,7 @@ MODULES = {
     "tests.py": 206,
     "test_account.py": 8,
     "test_container.py": 16,
-    "test_object.py": 20,
+    "test_object.py": 21,
     "test_dlo.py": 32,
     "test_slo.py": 106,
     "test_versioned_writes.py": 0,
@@ -53,8 +53,6 @@ KNOWN_FAILURES = {
     "test_account.py::TestAccount::test_GET_HEAD_content_type": "hyper drops Content-Length "
     "from 204 responses; Swift sends `Content-Length: 0`",
     "test_container.py::TestContainer::test_GET_HEAD_content_type": "as above",
-    "test_object.py::TestObject::test_cors": "CORS (container Access-Control-* metadata, "
-    "preflight OPTIONS) is not implemented",
 }
 
 PASSWORDS = {"tester": "testing", "tester2": "testing2", "tester3": "testing3"}
