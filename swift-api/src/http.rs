@@ -191,6 +191,17 @@ impl HttpResponseBuilder {
         self
     }
 
+    /// A header whose value is bytes (metadata Swift keeps verbatim).
+    pub fn insert_header_bytes(&mut self, k: &str, v: &[u8]) -> &mut Self {
+        if let (Ok(n), Ok(v)) = (
+            HeaderName::from_bytes(k.as_bytes()),
+            HeaderValue::from_bytes(v),
+        ) {
+            self.headers.insert(n, v);
+        }
+        self
+    }
+
     pub fn content_type<V: AsRef<str>>(&mut self, v: V) -> &mut Self {
         self.insert_header((CONTENT_TYPE.as_str(), v))
     }

@@ -393,11 +393,7 @@ async fn copy_object(
         util::meta_from_json(&src.metadata)
     };
     for (k, v) in new_meta {
-        if v.is_empty() {
-            meta.remove(&k);
-        } else {
-            meta.insert(k, v);
-        }
+        util::set_meta(&mut meta, k, v);
     }
     util::check_meta_totals(&meta, "object", swift.limits())?;
     let ctype = header(req.headers(), "content-type")
@@ -880,7 +876,8 @@ fn headers(r: &mut crate::http::HttpResponseBuilder, row: &ObjectRow, etag: &str
         .insert_header(("Accept-Ranges", "bytes"));
     for (k, v) in util::meta_from_json(&row.metadata) {
         if !k.starts_with(util::SYSMETA_PREFIX) {
-            r.insert_header((k, v));
+            let (name, value) = util::meta_header(&k, &v);
+            r.insert_header_bytes(&name, &value);
         }
     }
     if let Some(d) = row.delete_at {

@@ -141,9 +141,47 @@ pub fn title_case(name: &str) -> String {
         .join("-")
 }
 
+/// Marks the stored key of an object metadata value that is not UTF-8:
+/// Swift keeps such values' bytes, so the value is kept as Latin-1 (one
+/// char per byte) and sent back as the same bytes.
+pub const RAW_MARK: char = '\u{1}';
+
+/// The header name and value bytes of a stored metadata entry.
+pub fn meta_header(key: &str, value: &str) -> (String, Vec<u8>) {
+    match key.strip_prefix(RAW_MARK) {
+        Some(k) => (
+            k.to_string(),
+            value.chars().map(|c| c as u32 as u8).collect(),
+        ),
+        None => (key.to_string(), value.as_bytes().to_vec()),
+    }
+}
+
+/// A stored entry's name without the raw mark, and its value's length in
+/// bytes as the client sent it.
+fn meta_name_len<'a>(key: &'a str, value: &str) -> (&'a str, usize) {
+    match key.strip_prefix(RAW_MARK) {
+        Some(k) => (k, value.chars().count()),
+        None => (key, value.len()),
+    }
+}
+
+/// Sets (or, with an empty value, removes) `key` in stored metadata,
+/// dropping its twin in the other encoding.
+pub fn set_meta(meta: &mut BTreeMap<String, String>, key: String, value: String) {
+    let plain = key.trim_start_matches(RAW_MARK).to_string();
+    meta.remove(&plain);
+    meta.remove(&format!("{RAW_MARK}{plain}"));
+    if !value.is_empty() {
+        meta.insert(key, value);
+    }
+}
+
 /// Collects `<prefix><name>` metadata headers (and, for objects, the other
 /// headers Swift keeps) into a map of title-cased names, checking Swift's
 /// limits. `X-Remove-<kind>-Meta-*` headers become empty values (removal).
+/// Account and container values must be UTF-8; object values may be any
+/// bytes (kept under a [`RAW_MARK`]ed key).
 pub fn collect_meta(
     h: &HeaderMap,
     kind: &str,
@@ -155,21 +193,42 @@ pub fn collect_meta(
     let mut out = BTreeMap::new();
     for (name, value) in h.iter() {
         let n = name.as_str();
-        let v = std::str::from_utf8(value.as_bytes())
-            .map_err(|_| SwiftError::BadRequest("Metadata must be valid UTF-8".into()))?;
+        let is_meta = n.starts_with(&prefix);
+        if !is_meta && !n.starts_with(&remove_prefix) && !extra_allowed.contains(&n) {
+            continue;
+        }
+        let (v, raw) = match std::str::from_utf8(value.as_bytes()) {
+            Ok(v) => (v.to_string(), false),
+            Err(_) if kind == "object" => {
+                (value.as_bytes().iter().map(|&b| b as char).collect(), true)
+            }
+            Err(_) => {
+                return Err(SwiftError::BadRequest(
+                    "Metadata must be valid UTF-8".into(),
+                ))
+            }
+        };
+        let stored = |name: String| {
+            if raw {
+                format!("{RAW_MARK}{name}")
+            } else {
+                name
+            }
+        };
         if let Some(key) = n.strip_prefix(&prefix) {
-            check_one_meta(key, v, &prefix, limits)?;
-            out.insert(title_case(n), v.trim().to_string());
+            let len = if raw { v.chars().count() } else { v.len() };
+            check_one_meta(key, len, &prefix, limits)?;
+            out.insert(stored(title_case(n)), v.trim().to_string());
         } else if let Some(key) = n.strip_prefix(&remove_prefix) {
             out.insert(title_case(&format!("{prefix}{key}")), String::new());
-        } else if extra_allowed.contains(&n) {
-            out.insert(title_case(n), v.to_string());
+        } else {
+            out.insert(stored(title_case(n)), v);
         }
     }
     Ok(out)
 }
 
-fn check_one_meta(key: &str, value: &str, prefix: &str, limits: &Limits) -> Result<()> {
+fn check_one_meta(key: &str, value_len: usize, prefix: &str, limits: &Limits) -> Result<()> {
     if key.is_empty() {
         return Err(SwiftError::BadRequest(
             "Metadata name cannot be empty".into(),
@@ -182,7 +241,7 @@ fn check_one_meta(key: &str, value: &str, prefix: &str, limits: &Limits) -> Resu
             key
         )));
     }
-    if value.len() > limits.max_meta_value_length {
+    if value_len > limits.max_meta_value_length {
         return Err(SwiftError::BadRequest(format!(
             "Metadata value longer than {}: {}{}",
             limits.max_meta_value_length,
@@ -204,12 +263,13 @@ pub fn check_meta_totals(
     let mut count = 0;
     let mut size = 0;
     for (k, v) in meta {
-        if let Some(key) = k.strip_prefix(&prefix) {
+        let (name, len) = meta_name_len(k, v);
+        if let Some(key) = name.strip_prefix(&prefix) {
             if v.is_empty() {
                 continue;
             }
             count += 1;
-            size += key.len() + v.len();
+            size += key.len() + len;
         }
     }
     if count > limits.max_meta_count {
@@ -311,6 +371,49 @@ pub fn account_project(account: &str, reseller_prefix: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn object_metadata_keeps_bytes_that_are_not_utf8() {
+        let l = Limits::default();
+        let mut h = HeaderMap::new();
+        let raw = b"caf\xe9 \xff";
+        h.insert(
+            "x-object-meta-name",
+            http::HeaderValue::from_bytes(raw).unwrap(),
+        );
+        h.insert(
+            "x-object-meta-utf8",
+            http::HeaderValue::from_str("plain").unwrap(),
+        );
+        let m = collect_meta(&h, "object", &[], &l).unwrap();
+        let (k, v) = m.iter().find(|(k, _)| k.contains("Name")).unwrap();
+        assert_eq!(
+            meta_header(k, v),
+            ("X-Object-Meta-Name".to_string(), raw.to_vec())
+        );
+        // 6 bytes as the client sent them, not the 8 of their Latin-1 text.
+        check_meta_totals(&m, "object", &l).unwrap();
+        let mut one = Limits::default();
+        one.max_meta_overall_size = "Name".len() + raw.len() + "Utf8".len() + "plain".len();
+        check_meta_totals(&m, "object", &one).unwrap();
+        one.max_meta_overall_size -= 1;
+        assert!(check_meta_totals(&m, "object", &one).is_err());
+        // A later UTF-8 value replaces the raw one rather than joining it.
+        let mut stored = m.clone();
+        set_meta(&mut stored, "X-Object-Meta-Name".into(), "new".into());
+        assert_eq!(
+            stored.get("X-Object-Meta-Name").map(String::as_str),
+            Some("new")
+        );
+        assert_eq!(stored.len(), 2);
+        // Containers and accounts keep Swift's rule: UTF-8 only.
+        let mut h = HeaderMap::new();
+        h.insert(
+            "x-container-meta-name",
+            http::HeaderValue::from_bytes(raw).unwrap(),
+        );
+        assert!(collect_meta(&h, "container", &[], &l).is_err());
+    }
 
     #[test]
     fn paths_split_like_swift() {
