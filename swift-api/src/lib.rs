@@ -234,30 +234,29 @@ async fn route_v1(
     path: &util::SwiftPath,
     caller: &auth::Caller,
 ) -> Result<Response, SwiftError> {
-    let (path, caller) = (path, caller);
     let m = req.method().as_str().to_string();
     match (&path.container, &path.object, m.as_str()) {
-        (None, None, "GET") => account::get(swift, req, &path, &caller, false).await,
-        (None, None, "HEAD") => account::get(swift, req, &path, &caller, true).await,
+        (None, None, "GET") => account::get(swift, req, path, caller, false).await,
+        (None, None, "HEAD") => account::get(swift, req, path, caller, true).await,
         (None, None, "POST") => {
             if util::parse_query(req.query_string()).contains_key("bulk-delete") {
-                bulk::delete(swift, req, &path, &caller, body).await
+                bulk::delete(swift, req, path, caller, body).await
             } else {
-                account::post(swift, req, &path, &caller).await
+                account::post(swift, req, path, caller).await
             }
         }
         (None, None, "PUT" | "DELETE") => Err(SwiftError::MethodNotAllowed),
-        (Some(_), None, "GET") => container::get(swift, req, &path, &caller, false).await,
-        (Some(_), None, "HEAD") => container::get(swift, req, &path, &caller, true).await,
-        (Some(_), None, "PUT") => container::put(swift, req, &path, &caller).await,
-        (Some(_), None, "POST") => container::post(swift, req, &path, &caller).await,
-        (Some(_), None, "DELETE") => container::delete(swift, req, &path, &caller).await,
-        (Some(_), Some(_), "GET") => object::get(swift, req, &path, &caller, false).await,
-        (Some(_), Some(_), "HEAD") => object::get(swift, req, &path, &caller, true).await,
-        (Some(_), Some(_), "PUT") => object::put(swift, req, &path, &caller, body).await,
-        (Some(_), Some(_), "POST") => object::post(swift, req, &path, &caller).await,
-        (Some(_), Some(_), "DELETE") => object::delete(swift, req, &path, &caller).await,
-        (Some(_), Some(_), "COPY") => object::copy(swift, req, &path, &caller).await,
+        (Some(_), None, "GET") => container::get(swift, req, path, caller, false).await,
+        (Some(_), None, "HEAD") => container::get(swift, req, path, caller, true).await,
+        (Some(_), None, "PUT") => container::put(swift, req, path, caller).await,
+        (Some(_), None, "POST") => container::post(swift, req, path, caller).await,
+        (Some(_), None, "DELETE") => container::delete(swift, req, path, caller).await,
+        (Some(_), Some(_), "GET") => object::get(swift, req, path, caller, false).await,
+        (Some(_), Some(_), "HEAD") => object::get(swift, req, path, caller, true).await,
+        (Some(_), Some(_), "PUT") => object::put(swift, req, path, caller, body).await,
+        (Some(_), Some(_), "POST") => object::post(swift, req, path, caller).await,
+        (Some(_), Some(_), "DELETE") => object::delete(swift, req, path, caller).await,
+        (Some(_), Some(_), "COPY") => object::copy(swift, req, path, caller).await,
         _ => Err(SwiftError::MethodNotAllowed),
     }
 }

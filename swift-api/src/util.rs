@@ -393,8 +393,10 @@ mod tests {
         );
         // 6 bytes as the client sent them, not the 8 of their Latin-1 text.
         check_meta_totals(&m, "object", &l).unwrap();
-        let mut one = Limits::default();
-        one.max_meta_overall_size = "Name".len() + raw.len() + "Utf8".len() + "plain".len();
+        let mut one = Limits {
+            max_meta_overall_size: "Name".len() + raw.len() + "Utf8".len() + "plain".len(),
+            ..Limits::default()
+        };
         check_meta_totals(&m, "object", &one).unwrap();
         one.max_meta_overall_size -= 1;
         assert!(check_meta_totals(&m, "object", &one).is_err());
