@@ -3,7 +3,7 @@
 
 use http::StatusCode;
 
-use crate::http::{HttpResponse, Response};
+use crate::http::{HttpResponse, HttpResponseBuilder, Response};
 
 /// Everything a Swift request can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -99,6 +99,12 @@ impl SwiftError {
 
     /// The whole response Swift gives for this error.
     pub fn error_response(&self) -> Response {
+        self.response_with(HttpResponse::build(self.status_code()))
+    }
+
+    /// This error's answer built on `resp` (its status, and any headers
+    /// the caller already set, such as an object's).
+    pub fn response_with(&self, mut resp: HttpResponseBuilder) -> Response {
         use SwiftError::*;
         let status = self.status_code();
         let body = match self {
@@ -130,14 +136,12 @@ impl SwiftError {
                 }
             }
         };
-        let mut resp = HttpResponse::build(status);
         resp.content_type("text/html; charset=UTF-8");
         if let RangeNotSatisfiable(size) = self {
             resp.insert_header(("Content-Range", format!("bytes */{size}")));
         }
-        if let Unauthorized = self {
-            resp.insert_header(("Www-Authenticate", "Swift realm=\"unknown\""));
-        }
+        // A 401's WWW-Authenticate (its realm) is added where every answer
+        // passes, in `handle`.
         resp.body(body)
     }
 }

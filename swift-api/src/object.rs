@@ -174,6 +174,31 @@ fn copy_account(h: &http::HeaderMap, name: &str) -> Result<Option<String>> {
     Ok(Some(a.into_owned()))
 }
 
+/// `?part-number=N` (1-based) where it applies (an SLO read as content):
+/// Swift's 400 for anything but a positive integer.
+fn part_number(q: &BTreeMap<String, String>, applies: bool) -> Result<Option<usize>> {
+    match q.get("part-number") {
+        Some(p) if applies => match p.trim().parse::<usize>() {
+            Ok(n) if n > 0 => Ok(Some(n)),
+            _ => Err(SwiftError::BadRequest(
+                "Part number must be an integer greater than 0".into(),
+            )),
+        },
+        _ => Ok(None),
+    }
+}
+
+/// The bytes of part `n` of an SLO whose parts are `parts` long; `None`
+/// past the last part.
+fn slo_part(parts: &[u64], n: usize) -> Option<ByteRange> {
+    let len = *parts.get(n - 1)?;
+    let start: u64 = parts[..n - 1].iter().sum();
+    Some(ByteRange {
+        start,
+        end: start + len,
+    })
+}
+
 /// `PUT /v1/{account}/{container}/{object}`.
 #[utoipa::path(put, path = "/v1/{account}/{container}/{object}", tag = "object",
     params(("account" = String, Path), ("container" = String, Path), ("object" = String, Path),
@@ -414,16 +439,13 @@ async fn copy_object(
         manifest: None,
         slo: false,
     };
+    let q = util::parse_query(req.query_string());
     // `?multipart-manifest=get` copies a manifest as a manifest.
-    let manifest_copy = util::parse_query(req.query_string())
-        .get("multipart-manifest")
-        .is_some_and(|v| v == "get");
+    let manifest_copy = q.get("multipart-manifest").is_some_and(|v| v == "get");
     if manifest_copy && src.slo && src_a != acct {
         // The manifest's segment paths are account-relative: in another
         // account it is a new manifest, validated there as a PUT is.
-        let info = swift.arch.info(&src.resource_id).await?;
-        let raw = swift.arch.read_at(&src.resource_id, 0, info.size).await?;
-        let body = slo::manifest_for_get(&raw, true)?;
+        let body = slo::manifest_for_get(&slo::read_manifest(swift, &src).await?, true)?;
         meta.retain(|k, _| !k.starts_with(util::SYSMETA_PREFIX));
         return slo::put_manifest(
             swift,
@@ -439,35 +461,23 @@ async fn copy_object(
         .await;
     }
     // `?part-number=N` of an SLO source copies that part.
-    let part_number = match util::parse_query(req.query_string()).get("part-number") {
-        Some(p) if src.slo && !manifest_copy => match p.trim().parse::<usize>() {
-            Ok(n) if n > 0 => Some(n),
-            _ => {
-                return Err(SwiftError::BadRequest(
-                    "Part number must be an integer greater than 0".into(),
-                ))
-            }
-        },
-        _ => None,
-    };
+    let part_number = part_number(&q, src.slo && !manifest_copy)?;
     let large = (src.slo || src.manifest.is_some()) && !manifest_copy;
     let ranged = header(req.headers(), "range").is_some() || part_number.is_some();
     if large || ranged {
         // Assemble the content (or its range) into a new resource.
-        let segments = segments_of(swift, caller, &src).await?;
+        let (segments, parts) = if src.slo {
+            let c = slo::content(swift, caller, &src).await?;
+            (c.segments, c.parts)
+        } else {
+            (segments_of(swift, caller, &src).await?, Vec::new())
+        };
         let total: u64 = segments.iter().map(|s| s.len).sum();
         let requested = match part_number {
-            Some(n) => {
-                let (parts, _) = slo::parts(swift, &src).await?;
-                if n > parts.len() {
-                    return Err(SwiftError::RangeNotSatisfiable(total));
-                }
-                let start: u64 = parts[..n - 1].iter().sum();
-                Ranges::Some(vec![ByteRange {
-                    start,
-                    end: start + parts[n - 1],
-                }])
-            }
+            Some(n) => match slo_part(&parts, n) {
+                Some(r) => Ranges::Some(vec![r]),
+                None => Ranges::Unsatisfiable,
+            },
             None => range::parse(header(req.headers(), "range"), total),
         };
         // What is assembled is a plain object: nothing of the source's
@@ -576,7 +586,7 @@ pub async fn copy(
 /// The content segments of an object: itself, or what its manifest names.
 pub async fn segments_of(swift: &Swift, caller: &Caller, row: &ObjectRow) -> Result<Vec<Segment>> {
     if row.slo {
-        return slo::segments(swift, caller, row).await;
+        return Ok(slo::content(swift, caller, row).await?.segments);
     }
     if let Some(m) = &row.manifest {
         return dlo_segments(swift, caller, &row.account, m)
@@ -680,31 +690,22 @@ pub async fn get(
     let manifest_get = q.get("multipart-manifest").map(String::as_str) == Some("get");
 
     // `?part-number=N` of an SLO: the N-th manifest entry, as a range.
-    let part_number = match q.get("part-number") {
-        Some(p) if row.slo && !manifest_get => match p.trim().parse::<usize>() {
-            Ok(n) if n > 0 => Some(n),
-            _ => {
-                return Err(SwiftError::BadRequest(
-                    "Part number must be an integer greater than 0".into(),
-                ))
-            }
-        },
-        _ => None,
-    };
+    let part_number = part_number(&q, row.slo && !manifest_get)?;
     let mut slo_headers: Vec<(&'static str, String)> = Vec::new();
     let mut part_range: Option<ByteRange> = None;
 
     // What the body is made of, its size and the ETag shown.
     let (segments, size, etag) = if row.slo && !manifest_get {
-        let (parts, manifest_etag) = slo::parts(swift, &row).await?;
-        slo_headers.push(("X-Manifest-Etag", manifest_etag));
+        let content = slo::content(swift, caller, &row).await?;
+        let size: u64 = content.parts.iter().sum();
+        slo_headers.push(("X-Manifest-Etag", content.manifest_etag));
         if let Some(n) = part_number {
-            slo_headers.push(("X-Parts-Count", parts.len().to_string()));
-            let total: u64 = parts.iter().sum();
-            if n > parts.len() {
+            slo_headers.push(("X-Parts-Count", content.parts.len().to_string()));
+            part_range = slo_part(&content.parts, n);
+            if part_range.is_none() {
                 let mut r = HttpResponse::build(http::StatusCode::RANGE_NOT_SATISFIABLE);
                 headers(&mut r, &row, &format!("\"{}\"", row.etag));
-                r.insert_header(("Content-Range", format!("bytes */{total}")));
+                r.insert_header(("Content-Range", format!("bytes */{size}")));
                 for (k, v) in slo_headers {
                     r.insert_header((k, v));
                 }
@@ -715,18 +716,10 @@ pub async fn get(
                 };
                 return Ok(r.content_type("text/plain; charset=UTF-8").body(body));
             }
-            let start: u64 = parts[..n - 1].iter().sum();
-            part_range = Some(ByteRange {
-                start,
-                end: start + parts[n - 1],
-            });
         }
-        let segs = slo::segments(swift, caller, &row).await?;
-        let size: u64 = segs.iter().map(|s| s.len).sum();
-        (segs, size, format!("\"{}\"", row.etag))
+        (content.segments, size, format!("\"{}\"", row.etag))
     } else if row.slo {
-        let info = swift.arch.info(&row.resource_id).await?;
-        let raw = swift.arch.read_at(&row.resource_id, 0, info.size).await?;
+        let raw = slo::read_manifest(swift, &row).await?;
         let raw_format = q.get("format").map(String::as_str) == Some("raw");
         let body = slo::manifest_for_get(&raw, raw_format)?;
         let mut r = HttpResponse::Ok();
@@ -820,18 +813,11 @@ pub async fn get(
             Ok(resp.body(crate::http::SizedStream::new(size, s)))
         }
         Ranges::Unsatisfiable => {
-            // The error's body and Content-Range, with the object's headers
-            // (ETag, Accept-Ranges) as swob keeps them.
-            let mut r = SwiftError::RangeNotSatisfiable(size).error_response();
+            // The error's answer, with the object's headers (ETag,
+            // Accept-Ranges) as swob keeps them.
             let mut b = HttpResponse::build(http::StatusCode::RANGE_NOT_SATISFIABLE);
             headers(&mut b, &row, &etag);
-            for (k, v) in b.finish().headers() {
-                // The error's own body framing stays.
-                if k != http::header::CONTENT_LENGTH && k != http::header::CONTENT_TYPE {
-                    r.headers_mut().insert(k.clone(), v.clone());
-                }
-            }
-            Ok(r)
+            Ok(SwiftError::RangeNotSatisfiable(size).response_with(b))
         }
         Ranges::Some(rs) if rs.len() == 1 => {
             let r = rs[0];
@@ -877,7 +863,7 @@ fn headers(r: &mut crate::http::HttpResponseBuilder, row: &ObjectRow, etag: &str
     for (k, v) in util::meta_from_json(&row.metadata) {
         if !k.starts_with(util::SYSMETA_PREFIX) {
             let (name, value) = util::meta_header(&k, &v);
-            r.insert_header_bytes(&name, &value);
+            r.insert_header_bytes(name, &value);
         }
     }
     if let Some(d) = row.delete_at {

@@ -333,95 +333,105 @@ pub async fn put_manifest(
         .finish())
 }
 
-async fn stored_manifest(swift: &Swift, row: &ObjectRow) -> Result<Vec<StoredSegment>> {
+/// The stored manifest of an SLO row, as bytes.
+pub async fn read_manifest(swift: &Swift, row: &ObjectRow) -> Result<bytes::Bytes> {
     let info = swift.arch.info(&row.resource_id).await?;
-    let raw = swift.arch.read_at(&row.resource_id, 0, info.size).await?;
-    serde_json::from_slice(&raw).map_err(|e| {
+    Ok(swift.arch.read_at(&row.resource_id, 0, info.size).await?)
+}
+
+fn parse_stored(raw: &[u8]) -> Result<Vec<StoredSegment>> {
+    serde_json::from_slice(raw).map_err(|e| {
         tracing::error!(error = %e, "stored SLO manifest does not parse");
         SwiftError::Storage(archipelago::Error::Corrupt("SLO manifest".into()))
     })
 }
 
-/// The lengths of an SLO's manifest entries (its parts, for
-/// `?part-number=`) and the MD5 of the stored manifest (`X-Manifest-Etag`).
-pub async fn parts(swift: &Swift, row: &ObjectRow) -> Result<(Vec<u64>, String)> {
-    let info = swift.arch.info(&row.resource_id).await?;
-    let raw = swift.arch.read_at(&row.resource_id, 0, info.size).await?;
-    let segs: Vec<StoredSegment> = serde_json::from_slice(&raw)
-        .map_err(|_| SwiftError::Storage(archipelago::Error::Corrupt("SLO manifest".into())))?;
-    let lens = segs
-        .iter()
-        .map(|s| match &s.data {
-            // base64: 4 characters for 3 bytes, less the padding.
-            Some(d) => {
-                (d.len() / 4 * 3 - d.bytes().rev().take_while(|b| *b == b'=').count()) as u64
-            }
-            None => {
-                let bytes = s.bytes.unwrap_or(0);
-                match &s.range {
-                    Some(r) => seg_range(r, bytes).map(|(_, l)| l).unwrap_or(0),
-                    None => bytes,
-                }
-            }
-        })
-        .collect();
-    Ok((lens, hex::encode(Md5::digest(&raw))))
+async fn stored_manifest(swift: &Swift, row: &ObjectRow) -> Result<Vec<StoredSegment>> {
+    parse_stored(&read_manifest(swift, row).await?)
 }
 
-/// The segments an SLO's content is made of, checked against the manifest.
-/// A segment that is gone or changed makes the object unreadable (409), as
-/// in Swift.
-pub async fn segments(swift: &Swift, caller: &Caller, row: &ObjectRow) -> Result<Vec<Segment>> {
+/// An SLO's content as reads need it, from one read of its manifest.
+pub struct Content {
+    /// The pieces, nested SLOs expanded.
+    pub segments: Vec<Segment>,
+    /// Bytes of each manifest entry: its parts, for `?part-number=`.
+    pub parts: Vec<u64>,
+    /// MD5 of the stored manifest (`X-Manifest-Etag`).
+    pub manifest_etag: String,
+}
+
+/// The content of an SLO, checked against the manifest. A segment that is
+/// gone, changed or unreadable for the caller makes the object unreadable
+/// (409), as in Swift.
+pub async fn content(swift: &Swift, caller: &Caller, row: &ObjectRow) -> Result<Content> {
+    let raw = read_manifest(swift, row).await?;
     let mut readable = std::collections::HashSet::new();
-    expand(swift, caller, row, 0, &mut readable).await
+    let entries = expand(
+        swift,
+        caller,
+        &row.account,
+        parse_stored(&raw)?,
+        0,
+        &mut readable,
+    )
+    .await?;
+    Ok(Content {
+        parts: entries
+            .iter()
+            .map(|e| e.iter().map(|s| s.len).sum())
+            .collect(),
+        segments: entries.into_iter().flatten().collect(),
+        manifest_etag: hex::encode(Md5::digest(&raw)),
+    })
 }
 
-/// The pieces of `row`'s content, with nested SLOs expanded.
+/// The pieces of each manifest entry, with nested SLOs expanded.
 fn expand<'a>(
     swift: &'a Swift,
     caller: &'a Caller,
-    row: &'a ObjectRow,
+    account: &'a str,
+    entries: Vec<StoredSegment>,
     depth: usize,
     readable: &'a mut std::collections::HashSet<String>,
-) -> futures::future::BoxFuture<'a, Result<Vec<Segment>>> {
+) -> futures::future::BoxFuture<'a, Result<Vec<Vec<Segment>>>> {
     Box::pin(async move {
         if depth > MAX_NESTING {
             return Err(SwiftError::Conflict);
         }
-        let mut out = Vec::new();
-        for s in stored_manifest(swift, row).await? {
+        let mut out = Vec::with_capacity(entries.len());
+        for s in entries {
             if let Some(d) = &s.data {
                 let raw = base64::engine::general_purpose::STANDARD
                     .decode(d.as_bytes())
                     .map_err(|_| {
                         SwiftError::Storage(archipelago::Error::Corrupt("SLO data segment".into()))
                     })?;
-                out.push(Segment {
+                out.push(vec![Segment {
                     resource_id: String::new(),
                     offset: 0,
                     len: raw.len() as u64,
                     inline: Some(bytes::Bytes::from(raw)),
-                });
+                }]);
                 continue;
             }
             let (c, o) = split(&s.name).ok_or(SwiftError::Conflict)?;
             // Swift's SLO reads each segment as the caller: every segment
             // container must be readable, not just the manifest's.
             if !readable.contains(&c) {
-                let crow = object::container_row(swift, &row.account, &c).await?;
+                let crow = object::container_row(swift, account, &c).await?;
                 // A segment the caller may not read makes the whole
                 // object unreadable: 409, as Swift's SLO answers.
                 caller
                     .require_read(
                         swift,
-                        &row.account,
+                        account,
                         crow.as_ref().and_then(|r| r.read_acl.as_deref()),
                         false,
                     )
                     .map_err(|_| SwiftError::Conflict)?;
                 readable.insert(c.clone());
             }
-            let seg = object::load(swift, &row.account, &c, &o)
+            let seg = object::load(swift, account, &c, &o)
                 .await?
                 .ok_or(SwiftError::Conflict)?;
             if seg.etag != s.hash {
@@ -433,7 +443,12 @@ fn expand<'a>(
                 None => (0, size),
             };
             let pieces = if seg.slo {
-                expand(swift, caller, &seg, depth + 1, readable).await?
+                let sub = stored_manifest(swift, &seg).await?;
+                expand(swift, caller, account, sub, depth + 1, readable)
+                    .await?
+                    .into_iter()
+                    .flatten()
+                    .collect()
             } else {
                 vec![Segment {
                     resource_id: seg.resource_id,
@@ -442,7 +457,7 @@ fn expand<'a>(
                     inline: None,
                 }]
             };
-            out.extend(slice(pieces, offset, len));
+            out.push(slice(pieces, offset, len));
         }
         Ok(out)
     })

@@ -12,9 +12,7 @@ from swiftclient.exceptions import ClientException
 import util
 
 PASSWORDS = {
-    "tester": "testing",
-    "tester2": "testing2",
-    "tester3": "testing3",
+    **util.SWIFT_TEST_PASSWORDS,
     "reader1": "reading1",
     "tester5": "testing5",
 }
@@ -22,18 +20,11 @@ PASSWORDS = {
 
 @pytest.fixture(scope="module")
 def accounts(server, openstack):
+    util.lay_out_swift_test_accounts(server)
     steps = [
-        ("project", "create", "test"),
-        ("project", "create", "test2"),
         ("project", "create", "scratch"),
-        ("user", "create", "tester", "--password", PASSWORDS["tester"], "--project", "test"),
-        ("user", "create", "tester2", "--password", PASSWORDS["tester2"], "--project", "test"),
-        ("user", "create", "tester3", "--password", PASSWORDS["tester3"], "--project", "test"),
         ("user", "create", "reader1", "--password", PASSWORDS["reader1"], "--project", "test"),
         ("user", "create", "tester5", "--password", PASSWORDS["tester5"], "--project", "scratch"),
-        ("role", "add", "--user", "tester", "--project", "test", "admin"),
-        ("role", "add", "--user", "tester2", "--project", "test", "admin"),
-        ("role", "add", "--user", "tester2", "--project", "test2", "admin"),
         ("role", "add", "--user", "reader1", "--project", "test", "reader"),
         ("role", "add", "--user", "tester5", "--project", "scratch", "member"),
     ]

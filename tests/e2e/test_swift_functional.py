@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+import util
+
 SRC = os.environ.get("ATOLL_SWIFT_FUNCTIONAL_SRC", "")
 PY = os.environ.get("ATOLL_SWIFT_FUNCTIONAL_PY", "")
 
@@ -53,7 +55,7 @@ KNOWN_FAILURES = {
     "test_container.py::TestContainer::test_GET_HEAD_content_type": "as above",
 }
 
-PASSWORDS = {"tester": "testing", "tester2": "testing2", "tester3": "testing3"}
+PASSWORDS = util.SWIFT_TEST_PASSWORDS
 
 
 @pytest.fixture(scope="module")
@@ -63,19 +65,7 @@ def test_conf(server, tmp_path_factory) -> Path:
             "Swift's functional tests are not installed: run through scripts/test.sh "
             "(ATOLL_SWIFT_FUNCTIONAL_SRC and ATOLL_SWIFT_FUNCTIONAL_PY)"
         )
-    # Swift's test.conf accounts: test:tester and test:tester2 (admin),
-    # test2:tester2 (admin), and test:tester3 with no role on `test`.
-    for step in [
-        ("project", "create", "test"),
-        ("project", "create", "test2"),
-        ("user", "create", "tester", "--password", PASSWORDS["tester"], "--project", "test"),
-        ("user", "create", "tester2", "--password", PASSWORDS["tester2"], "--project", "test"),
-        ("user", "create", "tester3", "--password", PASSWORDS["tester3"], "--project", "test"),
-        ("role", "add", "--user", "tester", "--project", "test", "admin"),
-        ("role", "add", "--user", "tester2", "--project", "test", "admin"),
-        ("role", "add", "--user", "tester2", "--project", "test2", "admin"),
-    ]:
-        server.admin(*step).ok()
+    util.lay_out_swift_test_accounts(server)
     conf = tmp_path_factory.mktemp("swift-functional") / "test.conf"
     conf.write_text(
         f"""[func_test]

@@ -525,3 +525,25 @@ def parse_multipart_byteranges(content_type: str, body: bytes) -> list[tuple[str
             payload = payload[:-2]
         parts.append((headers.get("content-range", ""), payload))
     return parts
+
+
+# The accounts Swift's functional tests expect (test/sample.conf): test:tester
+# and test:tester2 (admin), test2:tester2 (admin), and test:tester3, whose
+# default project is `test` but who holds no role on it.
+SWIFT_TEST_PASSWORDS = {"tester": "testing", "tester2": "testing2", "tester3": "testing3"}
+
+
+def lay_out_swift_test_accounts(server: "AtollServer") -> None:
+    """Creates Swift's functional-test accounts with `atoll admin`."""
+    pw = SWIFT_TEST_PASSWORDS
+    for step in [
+        ("project", "create", "test"),
+        ("project", "create", "test2"),
+        ("user", "create", "tester", "--password", pw["tester"], "--project", "test"),
+        ("user", "create", "tester2", "--password", pw["tester2"], "--project", "test"),
+        ("user", "create", "tester3", "--password", pw["tester3"], "--project", "test"),
+        ("role", "add", "--user", "tester", "--project", "test", "admin"),
+        ("role", "add", "--user", "tester2", "--project", "test", "admin"),
+        ("role", "add", "--user", "tester2", "--project", "test2", "admin"),
+    ]:
+        server.admin(*step).ok()
