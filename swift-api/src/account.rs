@@ -71,8 +71,11 @@ pub async fn get(
         .insert_header(("X-Put-Timestamp", util::x_timestamp(created)))
         .insert_header(("Accept-Ranges", "bytes"))
         .insert_header(("Content-Type", p.format.content_type()));
+    let owner = caller.access(swift, &path.account) == crate::auth::Access::Owner;
     for (k, v) in util::meta_from_json(&meta) {
-        resp.insert_header((k, v));
+        if owner || !crate::tempurl::is_key_header(&k) {
+            resp.insert_header((k, v));
+        }
     }
     if head {
         return Ok(resp.finish());

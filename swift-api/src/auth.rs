@@ -6,18 +6,30 @@ use crate::http::HttpRequest;
 use identity::AuthContext;
 
 use crate::error::{Result, SwiftError};
-use crate::util::{account_project, header};
+use crate::tempurl::{self, Grant};
+use crate::util::{account_project, header, SwiftPath};
 use crate::Swift;
 
 /// The authenticated caller of a request (or an anonymous one).
 pub struct Caller {
     pub ctx: Option<AuthContext>,
     pub referrer: Option<String>,
+    /// Access a valid temporary URL grants (no token is looked at then).
+    pub tempurl: Option<Grant>,
 }
 
-/// Validates the request's token, if it carries one. A token that does not
-/// verify is a 401 even where an ACL would admit anonymous callers.
-pub async fn authenticate(swift: &Swift, req: &HttpRequest) -> Result<Caller> {
+/// Validates the request's temporary-URL signature or else its token, if
+/// it carries one. A token that does not verify is a 401 even where an ACL
+/// would admit anonymous callers; so is a temporary URL that does not.
+pub async fn authenticate(swift: &Swift, req: &HttpRequest, path: &SwiftPath) -> Result<Caller> {
+    let referrer = header(req.headers(), "referer").map(str::to_string);
+    if let Some(grant) = tempurl::verify(swift, req, path).await? {
+        return Ok(Caller {
+            ctx: None,
+            referrer,
+            tempurl: Some(grant),
+        });
+    }
     let token =
         header(req.headers(), "x-auth-token").or_else(|| header(req.headers(), "x-storage-token"));
     let ctx = match token {
@@ -29,7 +41,8 @@ pub async fn authenticate(swift: &Swift, req: &HttpRequest) -> Result<Caller> {
     };
     Ok(Caller {
         ctx,
-        referrer: header(req.headers(), "referer").map(str::to_string),
+        referrer,
+        tempurl: None,
     })
 }
 
@@ -89,16 +102,24 @@ impl Caller {
         }
     }
 
+    /// True when a temporary URL grants access to `container`'s objects.
+    fn temp_url_covers(&self, account: &str, container: &str) -> bool {
+        self.tempurl
+            .as_ref()
+            .is_some_and(|g| g.covers(account, container))
+    }
+
     /// Read access to a container's objects (or, with `listing`, to its
-    /// listing) through roles or its read ACL.
+    /// listing) through roles, a temporary URL or its read ACL.
     pub fn require_read(
         &self,
         swift: &Swift,
         account: &str,
+        container: &str,
         read_acl: Option<&str>,
         listing: bool,
     ) -> Result<()> {
-        if self.access(swift, account) != Access::None {
+        if self.access(swift, account) != Access::None || self.temp_url_covers(account, container) {
             return Ok(());
         }
         if let Some(acl) = read_acl {
@@ -109,17 +130,22 @@ impl Caller {
         Err(self.deny())
     }
 
-    /// Write access to a container's objects through roles or its write ACL.
+    /// Write access to a container's objects through roles, a temporary
+    /// URL or its write ACL.
     pub fn require_write(
         &self,
         swift: &Swift,
         account: &str,
+        container: &str,
         write_acl: Option<&str>,
     ) -> Result<()> {
         match self.access(swift, account) {
             Access::Owner => return Ok(()),
             Access::Reader => return Err(SwiftError::Forbidden),
             Access::None => {}
+        }
+        if self.temp_url_covers(account, container) {
+            return Ok(());
         }
         if let Some(acl) = write_acl {
             if acl_allows(acl, self.ctx.as_ref(), None, false) {

@@ -79,6 +79,7 @@ pub async fn delete_paths(
             Some(obj) => match caller.require_write(
                 swift,
                 account,
+                &c,
                 crow.as_ref().and_then(|c| c.write_acl.as_deref()),
             ) {
                 Err(_) => Err("403 Forbidden".to_string()),

@@ -197,6 +197,7 @@ pub async fn get(
     caller.require_read(
         swift,
         &acct,
+        &cname,
         row.as_ref().and_then(|r| r.read_acl.as_deref()),
         true,
     )?;
@@ -236,7 +237,8 @@ pub async fn get(
         .insert_header(("X-Storage-Policy", crate::info::POLICY))
         .insert_header(("Accept-Ranges", "bytes"))
         .insert_header(("Content-Type", p.format.content_type()));
-    if caller.access(swift, &path.account) == Access::Owner {
+    let owner = caller.access(swift, &path.account) == Access::Owner;
+    if owner {
         if let Some(r) = &row.read_acl {
             resp.insert_header(("X-Container-Read", r.as_str()));
         }
@@ -245,7 +247,9 @@ pub async fn get(
         }
     }
     for (k, v) in util::meta_from_json(&row.metadata) {
-        resp.insert_header((k, v));
+        if owner || !crate::tempurl::is_key_header(&k) {
+            resp.insert_header((k, v));
+        }
     }
     if head {
         return Ok(resp.finish());

@@ -14,6 +14,10 @@ pub enum SwiftError {
     /// 401: no valid token and no ACL granting anonymous access.
     #[error("unauthorized")]
     Unauthorized,
+    /// 401 from a temporary URL that is malformed, expired or not signed
+    /// for this request.
+    #[error("temp url invalid")]
+    TempUrlInvalid,
     /// 403: authenticated but not allowed.
     #[error("forbidden")]
     Forbidden,
@@ -79,7 +83,7 @@ impl SwiftError {
         use SwiftError::*;
         match self {
             BadRequest(_) => StatusCode::BAD_REQUEST,
-            Unauthorized => StatusCode::UNAUTHORIZED,
+            Unauthorized | TempUrlInvalid => StatusCode::UNAUTHORIZED,
             Forbidden => StatusCode::FORBIDDEN,
             NotFound => StatusCode::NOT_FOUND,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -113,6 +117,7 @@ impl SwiftError {
                 "Unauthorized",
                 "This server could not verify that you are authorized to access the document you requested.",
             ),
+            TempUrlInvalid => "401 Unauthorized: Temp URL invalid\n".to_string(),
             Forbidden => html("Forbidden", "Access was denied to this resource."),
             NotFound => html("Not Found", "The resource could not be found."),
             MethodNotAllowed => html("Method Not Allowed", "The method is not allowed for this resource."),

@@ -36,6 +36,7 @@ pub struct HttpRequest {
     method: Method,
     uri: Uri,
     headers: HeaderMap,
+    peer: Option<std::net::SocketAddr>,
 }
 
 impl HttpRequest {
@@ -47,6 +48,10 @@ impl HttpRequest {
     }
     pub fn headers(&self) -> &HeaderMap {
         &self.headers
+    }
+    /// The client's address (temporary URLs may be bound to addresses).
+    pub fn peer(&self) -> Option<std::net::SocketAddr> {
+        self.peer
     }
     /// The raw (still percent-encoded) query string, `""` when absent.
     pub fn query_string(&self) -> &str {
@@ -275,7 +280,7 @@ pub async fn serve(
     loop {
         tokio::select! {
             accepted = listener.accept() => {
-                let (stream, _peer) = match accepted {
+                let (stream, peer) = match accepted {
                     Ok(c) => c,
                     Err(e) => {
                         tracing::warn!(error = %e, "accept failed");
@@ -287,7 +292,8 @@ pub async fn serve(
                 // TCP_NODELAY a small reply waits for a delayed ACK.
                 let _ = stream.set_nodelay(true);
                 let swift = swift.clone();
-                let svc = service_fn(move |req: http::Request<Incoming>| {
+                let svc = service_fn(move |mut req: http::Request<Incoming>| {
+                    req.extensions_mut().insert(peer);
                     let swift = swift.clone();
                     async move { Ok::<_, Infallible>(crate::handle(&swift, req).await) }
                 });
@@ -319,6 +325,7 @@ pub(crate) fn split(req: http::Request<Incoming>) -> (HttpRequest, Payload) {
             method: parts.method,
             uri: parts.uri,
             headers: parts.headers,
+            peer: parts.extensions.get::<std::net::SocketAddr>().copied(),
         },
         Payload(BodyStream::new(body)),
     )

@@ -50,6 +50,15 @@ pub async fn info(swift: &Swift) -> Response {
             "max_deletes_per_request": l.max_deletes_per_request,
             "max_failed_deletes": l.max_deletes_per_request,
         },
+        "tempurl": {
+            "methods": crate::tempurl::METHODS,
+            "incoming_remove_headers": ["x-timestamp", "x-open-expired"],
+            "incoming_allow_headers": [],
+            "outgoing_remove_headers": ["x-object-meta-*"],
+            "outgoing_allow_headers": ["x-object-meta-public-*"],
+            "allowed_digests": crate::tempurl::DIGESTS,
+            "deprecated_digests": ["sha1"],
+        },
         "tempauth": {"account_acls": false},
         "keystoneauth": {},
     });

@@ -28,6 +28,7 @@ mod range;
 mod slo;
 mod store;
 mod tempauth;
+mod tempurl;
 mod util;
 
 use std::sync::Arc;
@@ -217,11 +218,14 @@ async fn dispatch(req: &HttpRequest, body: Payload, swift: &Swift) -> Result<Res
         // Preflights come without a token (tempauth lets OPTIONS through).
         return Ok(cors::options(swift, req, &path).await);
     }
-    let caller = auth::authenticate(swift, req).await?;
+    let caller = auth::authenticate(swift, req, &path).await?;
     let mut resp = match route_v1(req, body, swift, &path, &caller).await {
         Ok(r) => r,
         Err(e) => e.error_response(),
     };
+    if let Some(grant) = &caller.tempurl {
+        tempurl::decorate(grant, req, &path, &mut resp);
+    }
     cors::decorate(swift, req, &path, &mut resp).await;
     Ok(resp)
 }

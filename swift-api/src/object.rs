@@ -61,6 +61,7 @@ async fn writable_container(
     caller.require_write(
         swift,
         account,
+        container,
         crow.as_ref().and_then(|c| c.write_acl.as_deref()),
     )?;
     Ok(crow)
@@ -396,6 +397,7 @@ async fn copy_object(
     caller.require_read(
         swift,
         src_a,
+        src_c,
         scrow.as_ref().and_then(|c| c.read_acl.as_deref()),
         false,
     )?;
@@ -406,6 +408,7 @@ async fn copy_object(
     caller.require_write(
         swift,
         acct,
+        dst_c,
         dcrow.as_ref().and_then(|c| c.write_acl.as_deref()),
     )?;
     dcrow.ok_or(SwiftError::NotFound)?;
@@ -619,6 +622,7 @@ async fn dlo_segments(
     caller.require_read(
         swift,
         account,
+        c,
         crow.as_ref().and_then(|r| r.read_acl.as_deref()),
         true,
     )?;
@@ -680,6 +684,7 @@ pub async fn get(
     caller.require_read(
         swift,
         &acct,
+        &cont,
         crow.as_ref().and_then(|c| c.read_acl.as_deref()),
         false,
     )?;

@@ -218,6 +218,7 @@ pub async fn put_manifest(
             .require_read(
                 swift,
                 acct,
+                &sc,
                 crow.as_ref().and_then(|c| c.read_acl.as_deref()),
                 false,
             )
@@ -425,6 +426,7 @@ fn expand<'a>(
                     .require_read(
                         swift,
                         account,
+                        &c,
                         crow.as_ref().and_then(|r| r.read_acl.as_deref()),
                         false,
                     )

@@ -96,14 +96,16 @@ pub fn parse_query(q: &str) -> BTreeMap<String, String> {
 /// Python's `urllib.parse.quote(s)` (Swift's `wsgi_quote`): letters,
 /// digits, `_.-~` and `/` stay as they are.
 pub fn py_quote(s: &str) -> String {
-    const QUOTE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
-        .remove(b'_')
-        .remove(b'.')
-        .remove(b'-')
-        .remove(b'~')
-        .remove(b'/');
-    percent_encoding::utf8_percent_encode(s, QUOTE).to_string()
+    percent_encoding::utf8_percent_encode(s, PY_QUOTE_SET).to_string()
 }
+
+/// What Python's `quote` escapes with its default `safe='/'`.
+pub const PY_QUOTE_SET: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'-')
+    .remove(b'~')
+    .remove(b'/');
 
 /// The Content-Type Swift guesses from an object name (Python's
 /// `mimetypes`): mostly what `mime_guess` says, with Python's answer where
