@@ -5,6 +5,7 @@ use crate::http::{HttpRequest, HttpResponse, Response};
 use crate::auth::{Access, Caller};
 use crate::error::{Result, SwiftError};
 use crate::listing::{self, Format};
+use crate::quota;
 use crate::store;
 use crate::util::{self, header, SwiftPath};
 use crate::Swift;
@@ -84,6 +85,7 @@ pub async fn put(
     path: &SwiftPath,
     caller: &Caller,
 ) -> Result<Response> {
+    quota::validate(req)?;
     caller.require_owner(swift, &path.account)?;
     check_policy(req)?;
     let update = util::collect_meta(req.headers(), "container", &[], swift.limits())?;
@@ -129,6 +131,7 @@ pub async fn post(
     path: &SwiftPath,
     caller: &Caller,
 ) -> Result<Response> {
+    quota::validate(req)?;
     caller.require_owner(swift, &path.account)?;
     let update = util::collect_meta(req.headers(), "container", &[], swift.limits())?;
     let (read, write) = acl_headers(req);

@@ -50,6 +50,7 @@ pub async fn info(swift: &Swift) -> Response {
             "max_deletes_per_request": l.max_deletes_per_request,
             "max_failed_deletes": l.max_deletes_per_request,
         },
+        "container_quotas": {},
         "tempurl": {
             "methods": crate::tempurl::METHODS,
             "incoming_remove_headers": ["x-timestamp", "x-open-expired"],

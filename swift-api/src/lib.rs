@@ -24,6 +24,7 @@ mod object;
 pub mod openapi;
 #[cfg(test)]
 mod parse_props;
+mod quota;
 mod range;
 mod slo;
 mod store;

@@ -221,9 +221,11 @@ pub async fn put(
         // A missing container is a 404 only for callers allowed to know.
         // (A copy checks its source first, as Swift's copy middleware GETs
         // it before the PUT.)
-        writable_container(swift, caller, &acct, &cont)
+        let crow = writable_container(swift, caller, &acct, &cont)
             .await?
             .ok_or(SwiftError::NotFound)?;
+        let declared = header(h, "content-length").and_then(|v| v.trim().parse().ok());
+        crate::quota::check(&crow, declared.unwrap_or(0))?;
     }
 
     // swob's is_chunked: one coding, and it must be chunked.
@@ -411,7 +413,10 @@ async fn copy_object(
         dst_c,
         dcrow.as_ref().and_then(|c| c.write_acl.as_deref()),
     )?;
-    dcrow.ok_or(SwiftError::NotFound)?;
+    let dcrow = dcrow.ok_or(SwiftError::NotFound)?;
+    // The copy's PUT declares the source's length (a ranged copy's is
+    // smaller; the whole length is the bound checked here).
+    crate::quota::check(&dcrow, src.size.max(0) as u64)?;
 
     let fresh =
         header(req.headers(), "x-fresh-metadata").is_some_and(|v| v.eq_ignore_ascii_case("true"));

@@ -442,3 +442,37 @@ def test_expect_100_continue(conn, server, auth):
     resp = _expect_continue_put(server, auth, "expect-denied.bin", body, token="bogus")
     assert util.status_of(resp) == 401, resp[:300]
     assert client_error(conn.head_object, "api", "expect-denied.bin").http_status == 404
+
+
+def test_container_quotas(conn):
+    """Swift's container_quotas: byte and count limits on what uploads add."""
+    conn.put_container("quota")
+    e = client_error(conn.post_container, "quota", {"X-Container-Meta-Quota-Bytes": "ten"})
+    assert e.http_status == 400 and e.http_response_content == b"Invalid bytes quota."
+    e = client_error(conn.post_container, "quota", {"X-Container-Meta-Quota-Count": "-1"})
+    assert e.http_status == 400 and e.http_response_content == b"Invalid count quota."
+    conn.post_container(
+        "quota", {"X-Container-Meta-Quota-Bytes": "10", "X-Container-Meta-Quota-Count": "2"}
+    )
+    e = client_error(conn.put_object, "quota", "big", b"01234567890")
+    assert e.http_status == 413 and e.http_response_content == b"Upload exceeds quota."
+    conn.put_object("quota", "a", b"0123456789")
+    # Full by bytes: one more byte is refused... until the quota rises.
+    e = client_error(conn.put_object, "quota", "b", b"x")
+    assert e.http_status == 413
+    conn.post_container("quota", {"X-Container-Meta-Quota-Bytes": "100"})
+    conn.put_object("quota", "b", b"x")
+    # Two objects: the count quota refuses a third, copies included.
+    e = client_error(conn.put_object, "quota", "c", b"y")
+    assert e.http_status == 413
+    e = client_error(
+        conn.put_object, "quota", "c", b"", headers={"X-Copy-From": "quota/a"}
+    )
+    assert e.http_status == 413
+    assert [o["name"] for o in conn.get_container("quota")[1]] == ["a", "b"]
+    # Removing the quotas lifts them.
+    conn.post_container(
+        "quota", {"X-Container-Meta-Quota-Bytes": "", "X-Container-Meta-Quota-Count": ""}
+    )
+    conn.put_object("quota", "c", b"y")
+    assert "container_quotas" in conn.get_capabilities()

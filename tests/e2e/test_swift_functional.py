@@ -29,7 +29,7 @@ PY = os.environ.get("ATOLL_SWIFT_FUNCTIONAL_PY", "")
 MODULES = {
     "tests.py": 207,
     "test_account.py": 8,
-    "test_container.py": 16,
+    "test_container.py": 17,
     "test_object.py": 21,
     "test_dlo.py": 32,
     "test_slo.py": 106,
