@@ -8,6 +8,7 @@ use crate::listing::{self, Format};
 use crate::quota;
 use crate::store;
 use crate::util::{self, header, SwiftPath};
+use crate::versions;
 use crate::Swift;
 
 fn name(path: &SwiftPath) -> String {
@@ -88,7 +89,8 @@ pub async fn put(
     quota::validate(req)?;
     caller.require_owner(swift, &path.account)?;
     check_policy(req)?;
-    let update = util::collect_meta(req.headers(), "container", &[], swift.limits())?;
+    let mut update = util::collect_meta(req.headers(), "container", &[], swift.limits())?;
+    update.extend(versions::container_update(req)?);
     let (read, write) = acl_headers(req);
     let (acct, cname, limits) = (path.account.clone(), name(path), swift.limits().clone());
     let created = swift
@@ -133,7 +135,8 @@ pub async fn post(
 ) -> Result<Response> {
     quota::validate(req)?;
     caller.require_owner(swift, &path.account)?;
-    let update = util::collect_meta(req.headers(), "container", &[], swift.limits())?;
+    let mut update = util::collect_meta(req.headers(), "container", &[], swift.limits())?;
+    update.extend(versions::container_update(req)?);
     let (read, write) = acl_headers(req);
     let (acct, cname, limits) = (path.account.clone(), name(path), swift.limits().clone());
     swift
@@ -249,7 +252,14 @@ pub async fn get(
             resp.insert_header(("X-Container-Write", w.as_str()));
         }
     }
-    for (k, v) in util::meta_from_json(&row.metadata) {
+    let meta = util::meta_from_json(&row.metadata);
+    if let Some((name, loc)) = versions::container_header(&meta) {
+        resp.insert_header((name, loc));
+    }
+    for (k, v) in meta {
+        if k.starts_with(versions::SYSMETA_PREFIX) {
+            continue;
+        }
         if owner || !crate::tempurl::is_key_header(&k) {
             resp.insert_header((k, v));
         }

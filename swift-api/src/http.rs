@@ -53,6 +53,22 @@ impl HttpRequest {
     pub fn peer(&self) -> Option<std::net::SocketAddr> {
         self.peer
     }
+    /// The same request with another query string.
+    pub fn with_query(&self, query: &str) -> HttpRequest {
+        let pq = if query.is_empty() {
+            self.uri.path().to_string()
+        } else {
+            format!("{}?{query}", self.uri.path())
+        };
+        let mut parts = self.uri.clone().into_parts();
+        parts.path_and_query = pq.parse().ok().or(parts.path_and_query);
+        HttpRequest {
+            method: self.method.clone(),
+            uri: Uri::from_parts(parts).unwrap_or_else(|_| self.uri.clone()),
+            headers: self.headers.clone(),
+            peer: self.peer,
+        }
+    }
     /// The raw (still percent-encoded) query string, `""` when absent.
     pub fn query_string(&self) -> &str {
         self.uri.query().unwrap_or("")

@@ -51,6 +51,7 @@ pub async fn info(swift: &Swift) -> Response {
             "max_failed_deletes": l.max_deletes_per_request,
         },
         "container_quotas": {},
+        "versioned_writes": {"allowed_flags": crate::versions::FLAGS},
         "tempurl": {
             "methods": crate::tempurl::METHODS,
             "incoming_remove_headers": ["x-timestamp", "x-open-expired"],

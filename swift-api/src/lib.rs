@@ -31,6 +31,7 @@ mod store;
 mod tempauth;
 mod tempurl;
 mod util;
+mod versions;
 
 use std::sync::Arc;
 
@@ -220,6 +221,14 @@ async fn dispatch(req: &HttpRequest, body: Payload, swift: &Swift) -> Result<Res
         return Ok(cors::options(swift, req, &path).await);
     }
     let caller = auth::authenticate(swift, req, &path).await?;
+    let reduced;
+    let req = match &caller.tempurl {
+        Some(_) => {
+            reduced = req.with_query(&tempurl::served_query(req.query_string()));
+            &reduced
+        }
+        None => req,
+    };
     let mut resp = match route_v1(req, body, swift, &path, &caller).await {
         Ok(r) => r,
         Err(e) => e.error_response(),

@@ -14,7 +14,7 @@ use crate::error::{Result, SwiftError};
 use crate::range::{self, ByteRange, Ranges, Segment};
 use crate::store::{self, ObjectRow};
 use crate::util::{self, header, SwiftPath};
-use crate::{slo, Swift};
+use crate::{slo, versions, Swift};
 
 /// Non-meta headers Swift keeps with an object.
 pub const ALLOWED_HEADERS: &[&str] = &[
@@ -1010,13 +1010,50 @@ pub async fn delete(
             }
         }
     }
-    let deleted = delete_one(swift, &acct, &cont, &name).await?;
+    let deleted = match versioned_delete(swift, &acct, &cont, &name).await? {
+        versions::Deleted::Done(d) => d,
+        versions::Deleted::NotVersioned => delete_one(swift, &acct, &cont, &name).await?,
+    };
     if !deleted {
         return Err(SwiftError::NotFound);
     }
     Ok(HttpResponse::NoContent()
         .content_type("text/html; charset=UTF-8")
         .finish())
+}
+
+/// A DELETE in a versioned container (see `versions`), in one
+/// transaction; history mode's delete marker is a new empty resource.
+async fn versioned_delete(
+    swift: &Swift,
+    acct: &str,
+    cont: &str,
+    name: &str,
+) -> Result<versions::Deleted> {
+    let (a, c) = (acct.to_string(), cont.to_string());
+    let mode = swift
+        .db()
+        .run(move |conn| Ok(versions::archive_of(conn, &a, &c)))
+        .await??;
+    let (a, c, n) = (acct.to_string(), cont.to_string(), name.to_string());
+    match mode {
+        None => Ok(versions::Deleted::NotVersioned),
+        Some((_, true)) => {
+            let staged = swift.arch.writer().finish().await?;
+            swift
+                .arch
+                .commit(staged, move |conn, rid| {
+                    versions::delete(conn, &a, &c, &n, Some(rid))
+                })
+                .await
+        }
+        Some((_, false)) => {
+            swift
+                .db()
+                .transaction(move |conn| versions::delete(conn, &a, &c, &n, None))
+                .await
+        }
+    }
 }
 
 /// Deletes one object row; false when there was none.

@@ -109,6 +109,14 @@ pub fn delete_container(c: &mut Conn, account: &str, name: &str) -> Result<()> {
 /// object of the same name. The caller has already taken a reference on
 /// `row.resource_id` for this row.
 pub fn put_object(c: &mut Conn, row: &ObjectRow) -> Result<()> {
+    // A versioned container keeps the version being replaced.
+    crate::versions::before_overwrite(c, &row.account, &row.container, &row.name)?;
+    put_object_unversioned(c, row)
+}
+
+/// [`put_object`] without archiving what it replaces (versioning's own
+/// writes).
+pub fn put_object_unversioned(c: &mut Conn, row: &ObjectRow) -> Result<()> {
     match db::swift::insert_object(c, row)? {
         db::swift::Inserted::NoContainer => Err(SwiftError::NotFound),
         db::swift::Inserted::Done { replaced } => {

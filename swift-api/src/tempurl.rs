@@ -87,6 +87,9 @@ fn params(query: &str) -> Option<Params> {
         };
         slot.get_or_insert(v);
     }
+    // Empty values count as absent, as Swift's `if filename:` reads them.
+    p.filename = p.filename.filter(|f| !f.is_empty());
+    p.ip_range = p.ip_range.filter(|r| !r.is_empty());
     (p.sig.is_some() || p.expires.is_some()).then_some(p)
 }
 
@@ -134,6 +137,10 @@ fn parse_sig(sig: &str) -> Option<(&'static str, Vec<u8>)> {
             .decode(std.trim_end_matches('='))
             .ok()?;
         return Some((algo, digest));
+    }
+    // Swift compares the hex form with a lowercase hexdigest.
+    if sig.bytes().any(|b| b.is_ascii_uppercase()) {
+        return None;
     }
     let digest = hex::decode(sig).ok()?;
     let algo = match sig.len() {
@@ -254,7 +261,10 @@ pub async fn verify(swift: &Swift, req: &HttpRequest, path: &SwiftPath) -> Resul
     let (Some(container), Some(object)) = (&path.container, &path.object) else {
         return Err(SwiftError::TempUrlInvalid);
     };
-    if !METHODS.contains(&method) || !req.uri().path().starts_with("/v1/") {
+    if !METHODS.contains(&method)
+        || !req.uri().path().starts_with("/v1/")
+        || object.trim_matches('/').is_empty()
+    {
         return Err(SwiftError::TempUrlInvalid);
     }
     if let Some(range) = &p.ip_range {
@@ -330,6 +340,24 @@ pub async fn verify(swift: &Swift, req: &HttpRequest, path: &SwiftPath) -> Resul
     }))
 }
 
+/// The query a request made through a temporary URL is served with: only
+/// the temporary-URL parameters, as Swift's middleware rewrites it, so no
+/// other parameter (`multipart-manifest`, `part-number`...) reaches the
+/// handlers.
+pub fn served_query(query: &str) -> String {
+    query
+        .split('&')
+        .filter(|p| {
+            let k = p.split_once('=').map_or(*p, |(k, _)| k);
+            matches!(
+                k,
+                "temp_url_sig" | "temp_url_expires" | "temp_url_prefix" | "filename" | "inline"
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
 /// Swift's `disposition_format`.
 fn disposition(kind: &str, filename: &str) -> String {
     const SAFE_SPACE_SLASH: &percent_encoding::AsciiSet = &util::PY_QUOTE_SET.remove(b' ');
@@ -377,9 +405,11 @@ pub fn decorate(grant: &Grant, req: &HttpRequest, path: &SwiftPath, resp: &mut R
     if let Ok(v) = HeaderValue::from_str(&value.replace('\n', "%0A")) {
         h.insert(http::header::CONTENT_DISPOSITION, v);
     }
-    if let Ok(v) = HeaderValue::from_str(&util::http_date(grant.expires.saturating_mul(1_000_000)))
-    {
-        h.insert(http::header::EXPIRES, v);
+    // HTTP dates end with year 9999; a URL valid beyond gets no Expires.
+    if grant.expires < 253_402_300_800 {
+        if let Ok(v) = HeaderValue::from_str(&util::http_date(grant.expires * 1_000_000)) {
+            h.insert(http::header::EXPIRES, v);
+        }
     }
 }
 
@@ -394,6 +424,7 @@ mod tests {
         assert_eq!(parse_sig(&"b".repeat(64)).unwrap().0, "sha256");
         assert_eq!(parse_sig(&"c".repeat(128)).unwrap().0, "sha512");
         assert!(parse_sig(&"a".repeat(41)).is_none());
+        assert!(parse_sig(&"A".repeat(40)).is_none(), "uppercase hex");
         assert!(parse_sig("zz").is_none());
         let (algo, d) = parse_sig("sha512:AAEC_w").unwrap();
         assert_eq!((algo, d), ("sha512", vec![0, 1, 2, 255]));
@@ -436,6 +467,14 @@ mod tests {
         assert!(in_range("::1", a("::1")));
         assert!(in_range("fd00::/8", a("fd12::1")));
         assert!(!in_range("garbage", a("127.0.0.1")));
+    }
+
+    #[test]
+    fn only_temp_url_parameters_are_served() {
+        assert_eq!(
+            served_query("temp_url_sig=a&multipart-manifest=delete&temp_url_expires=1&inline&part-number=2&filename=x"),
+            "temp_url_sig=a&temp_url_expires=1&inline&filename=x"
+        );
     }
 
     #[test]

@@ -139,3 +139,21 @@ def test_keys_are_hidden_from_non_owners(swift_conn_factory, admin_conn, server,
     assert "x-container-meta-temp-url-key" not in reader.head_container("scoped")
     assert admin_conn.head_account()["x-account-meta-temp-url-key"] == KEY
     assert admin_conn.head_container("scoped")["x-container-meta-temp-url-key"] == CKEY
+
+
+def test_only_temp_url_parameters_reach_the_object(server, swift_cli, admin_conn, setup):
+    """Swift's middleware rewrites the query: a DELETE URL for a manifest
+    cannot add `multipart-manifest=delete` and take the segments with it,
+    and a GET URL cannot read the raw manifest."""
+    admin_conn.put_object("other", "seg1", b"a" * 10)
+    admin_conn.put_object("other", "seg2", b"b" * 10)
+    manifest = '[{"path": "other/seg1"}, {"path": "other/seg2"}]'
+    admin_conn.put_object("tu", "big", manifest, query_string="multipart-manifest=put")
+    get = server.object_url + temp_url(swift_cli, "GET", f"{setup}/tu/big", KEY)
+    r = requests.get(get + "&multipart-manifest=get", timeout=30)
+    assert r.status_code == 200 and r.content == b"a" * 10 + b"b" * 10
+    delete = server.object_url + temp_url(swift_cli, "DELETE", f"{setup}/tu/big", KEY)
+    r = requests.delete(delete + "&multipart-manifest=delete", timeout=30)
+    assert r.status_code == 204, r.text
+    assert admin_conn.get_object("other", "seg1")[1] == b"a" * 10
+    assert admin_conn.get_object("other", "seg2")[1] == b"b" * 10
