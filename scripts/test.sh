@@ -167,6 +167,26 @@ setup_swift_functional() {
     [[ -f "$src/test/functional/tests.py" ]]
 }
 
+# OpenStack's own API conformance suite, from PyPI, in a venv of its own.
+TEMPEST_VERSION=47.0.0
+TEMPEST_DIR="$REPO_ROOT/tests/.tempest"
+
+setup_tempest() {
+    local py venv="$TEMPEST_DIR/venv"
+    py="$(command -v python3.11 || command -v python3)"
+    mkdir -p "$TEMPEST_DIR"
+    if [[ ! -x "$venv/bin/python" ]] || ! "$venv/bin/python" -c 'import sys' 2>/dev/null; then
+        rm -rf "$venv"
+        "$py" -m venv "$venv"
+    fi
+    if ! "$venv/bin/tempest" --version 2>/dev/null | grep -q "$TEMPEST_VERSION"; then
+        # shellcheck disable=SC2086
+        "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --retries 5 ${PIP_EXTRA:-} \
+            "tempest==$TEMPEST_VERSION"
+    fi
+    "$venv/bin/tempest" --version
+}
+
 build_atoll() {
     if [[ -n "${ATOLL_BIN:-}" ]]; then
         echo "using ATOLL_BIN=$ATOLL_BIN"
@@ -180,6 +200,7 @@ run_e2e_tests() {
     export ATOLL_BIN="${ATOLL_BIN:-$REPO_ROOT/target/debug/atoll}"
     export ATOLL_SWIFT_FUNCTIONAL_SRC="$SWIFT_FUNCTIONAL_DIR/swift-$SWIFT_FUNCTIONAL_VERSION"
     export ATOLL_SWIFT_FUNCTIONAL_PY="$SWIFT_FUNCTIONAL_DIR/venv/bin/python"
+    export ATOLL_TEMPEST="$TEMPEST_DIR/venv/bin/tempest"
     export PATH="$VENV/bin:$PATH"
     # pytest exits 5 when it collected nothing: that is a failure here too.
     local junit out rc=0
@@ -238,6 +259,8 @@ if [[ $run_e2e -eq 1 ]]; then
     check "python venv" setup_venv
     [[ ${RESULTS[-1]} == ok* ]] || venv_ok=0
     check "swift functional tests (sdist and venv)" setup_swift_functional
+    [[ ${RESULTS[-1]} == ok* ]] || venv_ok=0
+    check "tempest (venv)" setup_tempest
     [[ ${RESULTS[-1]} == ok* ]] || venv_ok=0
     if [[ $build_ok -eq 1 && $venv_ok -eq 1 ]]; then
         check "e2e tests" run_e2e_tests

@@ -71,6 +71,23 @@ pub async fn get(
         .insert_header(("X-Put-Timestamp", util::x_timestamp(created)))
         .insert_header(("Accept-Ranges", "bytes"))
         .insert_header(("Content-Type", p.format.content_type()));
+    if cc > 0 {
+        // Per-policy usage, as Swift's account server reports it for every
+        // policy holding containers (there is one).
+        let pol = util::title_case(crate::info::POLICY);
+        resp.insert_header((
+            format!("X-Account-Storage-Policy-{pol}-Container-Count"),
+            cc.to_string(),
+        ))
+        .insert_header((
+            format!("X-Account-Storage-Policy-{pol}-Object-Count"),
+            oc.to_string(),
+        ))
+        .insert_header((
+            format!("X-Account-Storage-Policy-{pol}-Bytes-Used"),
+            bu.to_string(),
+        ));
+    }
     let owner = caller.access(swift, &path.account) == crate::auth::Access::Owner;
     for (k, v) in util::meta_from_json(&meta) {
         if owner || !crate::tempurl::is_key_header(&k) {

@@ -83,9 +83,20 @@ pub async fn delete_paths(
                 crow.as_ref().and_then(|c| c.write_acl.as_deref()),
             ) {
                 Err(_) => Err("403 Forbidden".to_string()),
-                Ok(()) => match object::delete_one(swift, account, &c, obj).await? {
-                    true => Ok(true),
-                    false => Ok(false),
+                Ok(()) => match object::delete_as_client(swift, account, &c, obj).await {
+                    Ok(deleted) => Ok(deleted),
+                    // One object's refusal (say, a versioned container's
+                    // missing archive) is that object's error, as Swift's
+                    // sub-request status is.
+                    Err(e @ (SwiftError::PreconditionFailed | SwiftError::Conflict)) => {
+                        let s = e.status_code();
+                        Err(format!(
+                            "{} {}",
+                            s.as_u16(),
+                            s.canonical_reason().unwrap_or("")
+                        ))
+                    }
+                    Err(e) => return Err(e),
                 },
             },
             None => match caller.require_owner(swift, account) {

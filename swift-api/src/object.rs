@@ -516,7 +516,7 @@ async fn copy_object(
         row.metadata = util::meta_json(&meta);
         let etag = row.etag.clone();
         commit_new(swift, staged, row).await?;
-        return Ok(copied(src_a, src_c, src_o, &src, &etag, now));
+        return Ok(copied(src_a, src_c, src_o, &src, &etag, now, &meta));
     }
     if manifest_copy {
         row.manifest = src.manifest.clone();
@@ -534,7 +534,7 @@ async fn copy_object(
             store::put_object(c, &row)
         })
         .await?;
-    Ok(copied(src_a, src_c, src_o, &src, &etag, now))
+    Ok(copied(src_a, src_c, src_o, &src, &etag, now, &meta))
 }
 
 fn copied(
@@ -544,10 +544,19 @@ fn copied(
     src: &ObjectRow,
     etag: &str,
     now: i64,
+    meta: &BTreeMap<String, String>,
 ) -> Response {
     let enc = util::py_quote;
-    HttpResponse::Created()
-        .insert_header(("ETag", etag.to_string()))
+    let mut resp = HttpResponse::Created();
+    // The new object's metadata, as Swift's copy answers with it.
+    for (k, v) in meta {
+        if k.starts_with(util::SYSMETA_PREFIX) || v == util::REMOVED {
+            continue;
+        }
+        let (name, value) = util::meta_header(k, v);
+        resp.insert_header_bytes(name, &value);
+    }
+    resp.insert_header(("ETag", etag.to_string()))
         .insert_header(("X-Copied-From", format!("{}/{}", enc(src_c), enc(src_o))))
         .insert_header(("X-Copied-From-Account", enc(src_a)))
         .insert_header((
@@ -943,12 +952,15 @@ pub async fn post(
         .ok_or(SwiftError::NotFound)?;
     // Swift's POST replaces all user metadata with what the request carries.
     let mut meta = util::collect_meta(req.headers(), "object", ALLOWED_HEADERS, swift.limits())?;
-    meta.retain(|_, v| !v.is_empty());
+    // Removals have nothing to remove from; empty values are kept.
+    meta.retain(|_, v| v != util::REMOVED);
     // What the service keeps about the object stays through a POST.
     meta.extend(util::sysmeta_from_json(&row.metadata));
     // A POST sets, changes or (when absent) removes a DLO's manifest, as
     // Swift's object POST replaces it with the other metadata.
-    let manifest = meta.remove("X-Object-Manifest").filter(|_| !row.slo);
+    let manifest = meta
+        .remove("X-Object-Manifest")
+        .filter(|m| !row.slo && !m.is_empty());
     util::check_meta_totals(&meta, "object", swift.limits())?;
     let delete_at = match (
         header(req.headers(), "x-delete-at"),
@@ -1010,16 +1022,22 @@ pub async fn delete(
             }
         }
     }
-    let deleted = match versioned_delete(swift, &acct, &cont, &name).await? {
-        versions::Deleted::Done(d) => d,
-        versions::Deleted::NotVersioned => delete_one(swift, &acct, &cont, &name).await?,
-    };
-    if !deleted {
+    if !delete_as_client(swift, &acct, &cont, &name).await? {
         return Err(SwiftError::NotFound);
     }
     Ok(HttpResponse::NoContent()
         .content_type("text/html; charset=UTF-8")
         .finish())
+}
+
+/// Deletes an object as a client's DELETE does (also each one of a bulk or
+/// SLO delete): through versioning where the container has it. False when
+/// there was no live object.
+pub async fn delete_as_client(swift: &Swift, acct: &str, cont: &str, name: &str) -> Result<bool> {
+    match versioned_delete(swift, acct, cont, name).await? {
+        versions::Deleted::Done(d) => Ok(d),
+        versions::Deleted::NotVersioned => delete_one(swift, acct, cont, name).await,
+    }
 }
 
 /// A DELETE in a versioned container (see `versions`), in one

@@ -90,6 +90,19 @@ pub fn update_container(c: &mut Conn, row: &ContainerRow) -> Result<()> {
 
 /// Deletes an empty container; `Conflict` when it holds objects.
 pub fn delete_container(c: &mut Conn, account: &str, name: &str) -> Result<()> {
+    container_required(c, account, name)?;
+    // Expired objects are gone for clients (listings and reads skip them)
+    // even before the expirer reaches them: reap them here, so a container
+    // holding only those is empty, as it would be once reaped.
+    let now = db::now_micros();
+    let expired: Vec<ObjectRow> = obj::table
+        .filter(obj::account.eq(account).and(obj::container.eq(name)))
+        .filter(obj::delete_at.le(now / 1_000_000))
+        .select(ObjectRow::as_select())
+        .load(c)?;
+    for r in expired.iter().filter(|r| r.expired(now)) {
+        delete_object_row(c, r)?;
+    }
     let row = container_required(c, account, name)?;
     let live: i64 = obj::table
         .filter(obj::account.eq(account).and(obj::container.eq(name)))

@@ -166,20 +166,26 @@ fn meta_name_len<'a>(key: &'a str, value: &str) -> (&'a str, usize) {
     }
 }
 
-/// Sets (or, with an empty value, removes) `key` in stored metadata,
+/// The value `X-Remove-*-Meta-*` headers collect to: NUL never comes in a
+/// header, so it cannot be confused with an empty value, which an object
+/// keeps (Swift stores `X-Object-Meta-Foo:` as an empty item) and an
+/// account or container takes as removal.
+pub const REMOVED: &str = "\u{0}";
+
+/// Sets (or, given [`REMOVED`], removes) `key` in stored metadata,
 /// dropping its twin in the other encoding.
 pub fn set_meta(meta: &mut BTreeMap<String, String>, key: String, value: String) {
     let plain = key.trim_start_matches(RAW_MARK).to_string();
     meta.remove(&plain);
     meta.remove(&format!("{RAW_MARK}{plain}"));
-    if !value.is_empty() {
+    if value != REMOVED {
         meta.insert(key, value);
     }
 }
 
 /// Collects `<prefix><name>` metadata headers (and, for objects, the other
 /// headers Swift keeps) into a map of title-cased names, checking Swift's
-/// limits. `X-Remove-<kind>-Meta-*` headers become empty values (removal).
+/// limits. `X-Remove-<kind>-Meta-*` headers become [`REMOVED`].
 /// Account and container values must be UTF-8; object values may be any
 /// bytes (kept under a [`RAW_MARK`]ed key).
 pub fn collect_meta(
@@ -220,7 +226,7 @@ pub fn collect_meta(
             check_one_meta(key, len, &prefix, limits)?;
             out.insert(stored(title_case(n)), v.trim().to_string());
         } else if let Some(key) = n.strip_prefix(&remove_prefix) {
-            out.insert(title_case(&format!("{prefix}{key}")), String::new());
+            out.insert(title_case(&format!("{prefix}{key}")), REMOVED.to_string());
         } else {
             out.insert(stored(title_case(n)), v);
         }
@@ -265,7 +271,7 @@ pub fn check_meta_totals(
     for (k, v) in meta {
         let (name, len) = meta_name_len(k, v);
         if let Some(key) = name.strip_prefix(&prefix) {
-            if v.is_empty() {
+            if v.is_empty() || v == REMOVED {
                 continue;
             }
             count += 1;
@@ -287,11 +293,12 @@ pub fn check_meta_totals(
     Ok(())
 }
 
-/// Applies an update to stored metadata: empty values remove keys.
+/// Applies an update to stored account or container metadata: empty
+/// values remove keys, as removals do.
 pub fn merge_meta(stored: &str, update: &BTreeMap<String, String>) -> BTreeMap<String, String> {
     let mut m: BTreeMap<String, String> = serde_json::from_str(stored).unwrap_or_default();
     for (k, v) in update {
-        if v.is_empty() {
+        if v.is_empty() || v == REMOVED {
             m.remove(k);
         } else {
             m.insert(k.clone(), v.clone());
@@ -301,7 +308,7 @@ pub fn merge_meta(stored: &str, update: &BTreeMap<String, String>) -> BTreeMap<S
 }
 
 pub fn meta_json(m: &BTreeMap<String, String>) -> String {
-    let clean: BTreeMap<&String, &String> = m.iter().filter(|(_, v)| !v.is_empty()).collect();
+    let clean: BTreeMap<&String, &String> = m.iter().filter(|(_, v)| *v != REMOVED).collect();
     serde_json::to_string(&clean).unwrap_or_else(|_| "{}".into())
 }
 

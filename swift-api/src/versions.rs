@@ -135,6 +135,9 @@ fn archive_row(c: &mut Conn, archive: &str, row: &ObjectRow, stamp_micros: i64) 
     let mut v = row.clone();
     v.container = archive.to_string();
     v.name = format!("{}{}", prefix(&row.name), util::x_timestamp(stamp_micros));
+    // Named after the version's time, written now (Swift's copy drops
+    // X-Timestamp).
+    v.last_modified = db::now_micros();
     archipelago::meta::retain(c, &v.resource_id)?;
     store::put_object_unversioned(c, &v)
 }
@@ -240,6 +243,7 @@ fn restore(c: &mut Conn, version: &ObjectRow, container: &str, name: &str) -> Re
     let mut row = version.clone();
     row.container = container.to_string();
     row.name = name.to_string();
+    row.last_modified = db::now_micros();
     archipelago::meta::retain(c, &row.resource_id)?;
     store::put_object_unversioned(c, &row)?;
     store::delete_object_row(c, version)

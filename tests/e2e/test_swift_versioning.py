@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import pytest
+import requests
 from swiftclient.exceptions import ClientException
 
 
@@ -79,3 +80,22 @@ def test_bad_versioning_requests(admin_conn):
         "x-versions-location",
         "x-history-location",
     ]
+
+
+def test_bulk_delete_goes_through_versioning(admin_conn):
+    """A bulk delete deletes each object as a client's DELETE would: in a
+    history container the version is archived, not lost."""
+    admin_conn.put_container("bulk-history")
+    admin_conn.put_container("bulk-logs", headers={"X-History-Location": "bulk-history"})
+    admin_conn.put_object("bulk-logs", "keep me", b"precious")
+    url, token = admin_conn.get_auth()
+    r = requests.post(
+        f"{url}?bulk-delete",
+        data="/bulk-logs/keep%20me\n",
+        headers={"X-Auth-Token": token, "Accept": "application/json", "Content-Type": "text/plain"},
+        timeout=30,
+    )
+    assert r.status_code == 200 and r.json()["Number Deleted"] == 1, r.text
+    listing = admin_conn.get_container("bulk-history")[1]
+    assert len(listing) == 2, listing  # the version and the delete marker
+    assert admin_conn.get_object("bulk-history", listing[0]["name"])[1] == b"precious"
