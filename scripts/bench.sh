@@ -7,9 +7,10 @@
 # Builds atoll (release), starts the peer from ../shared/peers/swift-saio and
 # an atoll on a temp data dir, lays out test:tester/testing, runs the peer's
 # load generator (4 KiB PUT/GET ops/s with 8 workers, 64 MiB PUT/GET MB/s with
-# 4 workers) on both, then a single-stream run on atoll (32 PUTs of 64 MiB
-# one after another, so the load generator's fixed start-up weighs little), a
-# single-core MD5 rate, and atoll's RSS idle and after load. Prints a
+# 4 workers) on both, then three single-stream rounds on atoll (32 PUTs of
+# 64 MiB one after another, so the load generator's fixed start-up weighs
+# little), each with a single-core MD5 rate and the CPU steal during it, and
+# atoll's RSS idle and after load. Prints a
 # markdown table of figures and ratios (also written to --out).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -78,23 +79,45 @@ run() { # name url extra...
 run swift "$SAIO_URL"
 run atoll "$ATOLL_URL"
 LOAD_RSS=$(hwm)
-run atoll-single "$ATOLL_URL" --phases large --large-concurrency 1 --large-count 32
-MD5=$(python3 - <<'PY'
+# The single-stream rounds compare atoll with MD5, not with Swift: stop the
+# peer first, whose replicators, auditors and updaters otherwise take CPU
+# from the rounds at random moments.
+"$PEERS/stop-saio.sh" "$SAIO_STATE" >/dev/null 2>&1 || true
+# The single-stream PUT is capped by MD5, which runs on one core, so the
+# hypervisor taking CPU from this VM (steal) moves it more than anything in
+# atoll: three rounds, each with its own MD5 rate and the steal share of
+# CPU time during the round, and the median ratio reported.
+md5_rate() {
+    python3 - <<'PY'
 import hashlib, os, time
 buf = os.urandom(64 << 20); best = 0
 for _ in range(3):
     t = time.perf_counter(); hashlib.md5(buf).digest(); best = max(best, len(buf) / (time.perf_counter() - t))
 print(f"{best / 1e6:.0f}")
 PY
-)
+}
+cpu_times() { head -1 /proc/stat; }
+: >"$WORK/single-rounds"
+for round in 1 2 3; do
+    MD5=$(md5_rate)
+    before=$(cpu_times)
+    run "atoll-single-$round" "$ATOLL_URL" --phases large --large-concurrency 1 --large-count 32
+    after=$(cpu_times)
+    STEAL=$(python3 -c '
+import sys
+a, b = ([int(x) for x in l.split()[1:]] for l in sys.argv[1:3])
+d = [y - x for x, y in zip(a, b)]
+print(f"{100 * d[7] / sum(d):.0f}")' "$before" "$after")
+    echo "$round $MD5 $STEAL" >>"$WORK/single-rounds"
+done
 
-python3 - "$WORK" "$IDLE_RSS" "$LOAD_RSS" "$MD5" "$OUT" <<'PY'
-import json, sys
-work, idle, load, md5, out = sys.argv[1:6]
+python3 - "$WORK" "$IDLE_RSS" "$LOAD_RSS" "$OUT" <<'PY'
+import json, statistics, sys
+work, idle, load, out = sys.argv[1:5]
 def phases(n):
     with open(f"{work}/{n}.json") as f:
         return {p["phase"]: p for p in json.load(f)["phases"]}
-s, a, one = phases("swift"), phases("atoll"), phases("atoll-single")
+s, a = phases("swift"), phases("atoll")
 rows = ["| measure | Swift 2.38.3 (SAIO) | atoll | atoll / Swift | target |", "|---|---|---|---|---|"]
 for ph, key, label, target in [
     ("small-put", "ops_per_s", "4 KiB PUT ops/s (8 workers)", "≥ 10x"),
@@ -108,9 +131,17 @@ for ph, key, label, target in [
     rows.append(f"| {label} | {sv} | {av}{err} | {ratio} | {target} |")
     if key == "ops_per_s":
         rows.append(f"| {label.split(' ops')[0]} p50 / p99 ms | {s.get(ph, {}).get('p50_ms')} / {s.get(ph, {}).get('p99_ms')} | {a.get(ph, {}).get('p50_ms')} / {a.get(ph, {}).get('p99_ms')} | | |")
-single = one.get("large-put", {}).get("MB_per_s")
-if single:
-    rows.append(f"| single-stream 64 MiB PUT MB/s vs single-core MD5 {md5} MB/s | | {single} | {single / float(md5):.2f}x of MD5 | ≥ 0.8x |")
+rounds = []
+with open(f"{work}/single-rounds") as f:
+    for line in f:
+        r, md5, steal = line.split()
+        mb = phases(f"atoll-single-{r}").get("large-put", {}).get("MB_per_s")
+        if mb:
+            rounds.append((mb / float(md5), mb, md5, steal))
+if rounds:
+    detail = ", ".join(f"{mb} MB/s vs {md5} = {x:.2f}x at {st}% steal" for x, mb, md5, st in rounds)
+    med = statistics.median(x for x, *_ in rounds)
+    rows.append(f"| single-stream 64 MiB PUT vs single-core MD5, median of {len(rounds)} rounds ({detail}) | | | {med:.2f}x of MD5 | ≥ 0.8x |")
 rows.append(f"| atoll RSS idle / peak after load | | {idle} MiB / {load} MiB | | idle < 50 MiB |")
 text = "\n".join(rows)
 print(text)
@@ -118,4 +149,4 @@ if out:
     with open(out, "w") as f:
         f.write(text + "\n")
 PY
-echo "raw reports: $WORK/{swift,atoll,atoll-single}.json" >&2
+echo "raw reports: $WORK/{swift,atoll,atoll-single-*}.json" >&2
