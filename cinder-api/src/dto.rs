@@ -70,8 +70,13 @@ pub struct VolumeView {
     pub consistencygroup_id: Option<String>,
     pub multiattach: bool,
     pub attachments: Vec<VolumeAttachmentRef>,
-    #[serde(rename = "os-vol-tenant-attr:tenant_id")]
-    pub tenant_id: String,
+    /// Shown by GET (Cinder's tenant-attribute extension extends show and
+    /// detail only), not in the answers to create and update.
+    #[serde(
+        rename = "os-vol-tenant-attr:tenant_id",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub tenant_id: Option<String>,
     /// Version- and role-dependent fields (`volume_type_id` from 3.63,
     /// `consumes_quota` from 3.65, `volume_image_metadata`, admin fields).
     #[serde(flatten)]
@@ -115,10 +120,18 @@ pub struct SnapshotView {
     pub status: String,
     pub size: i64,
     pub metadata: BTreeMap<String, String>,
-    #[serde(rename = "os-extended-snapshot-attributes:progress")]
-    pub progress: String,
-    #[serde(rename = "os-extended-snapshot-attributes:project_id")]
-    pub project_id: String,
+    /// Shown by GET (Cinder's extended-snapshot-attributes extension),
+    /// not in the answers to create and update.
+    #[serde(
+        rename = "os-extended-snapshot-attributes:progress",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub progress: Option<String>,
+    #[serde(
+        rename = "os-extended-snapshot-attributes:project_id",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub project_id: Option<String>,
     /// `group_snapshot_id` (3.14), `user_id` (3.41), `consumes_quota` (3.65).
     #[serde(flatten)]
     #[schema(value_type = Object)]

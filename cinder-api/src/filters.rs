@@ -113,6 +113,11 @@ pub trait Listed {
     fn id(&self) -> &str;
     /// The value of sort key `key` as comparable text or number.
     fn sort_value(&self, key: &str) -> SortValue;
+    /// True for the sort keys Cinder's database would sort by (its
+    /// columns); others are Cinder's 400 "Sort key supplied is invalid.".
+    fn sortable(_key: &str) -> bool {
+        true
+    }
     fn metadata(&self) -> BTreeMap<String, String>;
 }
 
@@ -132,6 +137,11 @@ pub fn page<T: Listed + Clone>(rows: Vec<T>, p: &ListParams) -> Result<(Vec<T>, 
             p.metadata.iter().all(|(k, v)| m.get(k) == Some(v))
         })
         .collect();
+    if p.sort.iter().any(|(k, _)| !T::sortable(k)) {
+        return Err(CinderError::BadRequest(
+            "Sort key supplied is invalid.".into(),
+        ));
+    }
     let total = rows.len();
     rows.sort_by(|a, b| {
         for (k, desc) in &p.sort {
@@ -151,19 +161,21 @@ pub fn page<T: Listed + Clone>(rows: Vec<T>, p: &ListParams) -> Result<(Vec<T>, 
         let i = rows
             .iter()
             .position(|r| r.id() == m)
-            .ok_or_else(|| CinderError::BadRequest(format!("Marker {m} could not be found.")))?;
+            .ok_or_else(|| CinderError::NotFound(format!("Marker {m} could not be found.")))?;
         start = i + 1;
     }
     start += p.offset;
     let limit = p.limit.unwrap_or(MAX_LIMIT);
     let end = start.saturating_add(limit).min(rows.len());
-    let more = end < rows.len();
     let page = if start < rows.len() {
         rows[start..end].to_vec()
     } else {
         Vec::new()
     };
-    Ok((page, total, more && p.limit.is_some()))
+    // Cinder links a next page whenever this one is full, even if it
+    // turns out empty (Tempest's pagination test expects exactly that).
+    let more = limit > 0 && page.len() == limit;
+    Ok((page, total, more))
 }
 
 impl Listed for db::volumes::VolumeRow {
@@ -181,6 +193,39 @@ impl Listed for db::volumes::VolumeRow {
             "bootable" => SortValue::Num(self.bootable as i64),
             _ => SortValue::Num(self.created_at),
         }
+    }
+    fn sortable(key: &str) -> bool {
+        const COLUMNS: &[&str] = &[
+            "id",
+            "created_at",
+            "updated_at",
+            "size",
+            "status",
+            "name",
+            "display_name",
+            "description",
+            "display_description",
+            "availability_zone",
+            "bootable",
+            "user_id",
+            "project_id",
+            "volume_type_id",
+            "attach_status",
+            "host",
+            "launched_at",
+            "terminated_at",
+            "snapshot_id",
+            "source_volid",
+            "multiattach",
+            "replication_status",
+            "consistencygroup_id",
+            "group_id",
+            "provider_id",
+            "migration_status",
+            "service_uuid",
+            "shared_targets",
+        ];
+        COLUMNS.contains(&key)
     }
     fn metadata(&self) -> BTreeMap<String, String> {
         crate::views::meta_map(&self.metadata)
@@ -200,6 +245,28 @@ impl Listed for db::volumes::SnapshotRow {
             "id" => SortValue::Text(Some(self.id.clone())),
             _ => SortValue::Num(self.created_at),
         }
+    }
+    fn sortable(key: &str) -> bool {
+        const COLUMNS: &[&str] = &[
+            "id",
+            "created_at",
+            "updated_at",
+            "status",
+            "volume_id",
+            "volume_size",
+            "size",
+            "name",
+            "display_name",
+            "description",
+            "display_description",
+            "progress",
+            "project_id",
+            "user_id",
+            "volume_type_id",
+            "group_snapshot_id",
+            "provider_id",
+        ];
+        COLUMNS.contains(&key)
     }
     fn metadata(&self) -> BTreeMap<String, String> {
         crate::views::meta_map(&self.metadata)

@@ -58,7 +58,14 @@ fn list_response(
         snapshots_links: links,
         snapshots: rows
             .iter()
-            .map(|s| views::snapshot_view(caller, s))
+            // The extension attributes are for detail (and show) only.
+            .map(|s| {
+                if coll == "detail" {
+                    views::snapshot_view(caller, s)
+                } else {
+                    views::snapshot_view_written(caller, s)
+                }
+            })
             .collect(),
         count: (p.with_count && caller.at_least(mv::COUNT_INFO)).then_some(total),
     }
@@ -121,6 +128,8 @@ pub async fn create_snapshot(
     let volume_id =
         match b.get("volume_id") {
             Some(Value::String(s)) => s.clone(),
+            // Cinder's schema takes null and then finds no such volume.
+            Some(Value::Null) => return Err(CinderError::volume_not_found("None")),
             _ => return Err(CinderError::BadRequest(
                 "Invalid input for field/attribute snapshot. 'volume_id' is a required property"
                     .into(),
@@ -186,7 +195,7 @@ pub async fn create_snapshot(
         .await?;
     tracing::info!(snapshot = %row.id, volume = %row.volume_id, "snapshot created");
     Ok(HttpResponse::Accepted().json(SnapshotResponse {
-        snapshot: views::snapshot_view(&caller, &row),
+        snapshot: views::snapshot_view_written(&caller, &row),
     }))
 }
 
@@ -221,7 +230,7 @@ pub async fn update_snapshot(
     })
     .await?;
     Ok(HttpResponse::Ok().json(SnapshotResponse {
-        snapshot: views::snapshot_view(&caller, &s),
+        snapshot: views::snapshot_view_written(&caller, &s),
     }))
 }
 

@@ -89,6 +89,29 @@ pub fn volume_summary(req: &HttpRequest, v: &VolumeRow) -> VolumeSummary {
     }
 }
 
+/// A volume as Cinder answers a create or an update with it: the view
+/// without the attributes its API extensions add to show and detail only
+/// (tenant, host and migration attributes, image metadata).
+pub fn volume_view_written(
+    req: &HttpRequest,
+    cinder: &Cinder,
+    caller: &Caller,
+    v: &VolumeRow,
+    atts: &[AttachmentRow],
+) -> VolumeView {
+    let mut view = volume_view(req, cinder, caller, v, atts);
+    view.tenant_id = None;
+    for k in [
+        "os-vol-host-attr:host",
+        "os-vol-mig-status-attr:migstat",
+        "os-vol-mig-status-attr:name_id",
+        "volume_image_metadata",
+    ] {
+        view.extra.remove(k);
+    }
+    view
+}
+
 pub fn volume_view(
     req: &HttpRequest,
     cinder: &Cinder,
@@ -170,7 +193,7 @@ pub fn volume_view(
         consistencygroup_id: None,
         multiattach: v.multiattach,
         attachments,
-        tenant_id: v.project_id.clone(),
+        tenant_id: Some(v.project_id.clone()),
         extra,
     }
 }
@@ -196,14 +219,24 @@ pub fn snapshot_view(caller: &Caller, s: &SnapshotRow) -> SnapshotView {
         status: s.status.clone(),
         size: s.size,
         metadata: meta_map(&s.metadata),
-        progress: if s.status == "available" {
+        progress: Some(if s.status == "available" {
             "100%".into()
         } else {
             "0%".into()
-        },
-        project_id: s.project_id.clone(),
+        }),
+        project_id: Some(s.project_id.clone()),
         extra,
     }
+}
+
+/// A snapshot as Cinder answers its create, update or plain listing:
+/// without the attributes its extended-snapshot-attributes extension adds
+/// to show and detail.
+pub fn snapshot_view_written(caller: &Caller, s: &SnapshotRow) -> SnapshotView {
+    let mut view = snapshot_view(caller, s);
+    view.progress = None;
+    view.project_id = None;
+    view
 }
 
 pub fn attachment_view(a: &AttachmentRow) -> AttachmentView {

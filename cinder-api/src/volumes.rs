@@ -196,13 +196,18 @@ pub fn parse_metadata(v: Option<&Value>) -> Result<std::collections::BTreeMap<St
 /// Where a new volume's content comes from.
 enum Source {
     Empty,
+    /// `boot`: the bootable flag and image metadata the new volume takes
+    /// over (from the snapshot's volume, or the source volume), as Cinder
+    /// copies them.
     Snapshot {
         id: String,
         resource: String,
+        boot: (bool, String),
     },
     Volume {
         id: String,
         resource: String,
+        boot: (bool, String),
     },
     Image {
         resource: String,
@@ -336,12 +341,14 @@ pub async fn create_volume(
     };
     let resource = match source {
         Source::Empty => None,
-        Source::Snapshot { id, resource } => {
+        Source::Snapshot { id, resource, boot } => {
             row.snapshot_id = Some(id);
+            (row.bootable, row.image_metadata) = boot;
             Some(resource)
         }
-        Source::Volume { id, resource } => {
+        Source::Volume { id, resource, boot } => {
             row.source_volid = Some(id);
+            (row.bootable, row.image_metadata) = boot;
             Some(resource)
         }
         Source::Image { resource, meta } => {
@@ -376,7 +383,7 @@ pub async fn create_volume(
     };
     tracing::info!(volume = %row.id, size = row.size, "volume created");
     Ok(HttpResponse::Accepted().json(VolumeResponse {
-        volume: views::volume_view(&req, &cinder, &caller, &row, &[]),
+        volume: views::volume_view_written(&req, &cinder, &caller, &row, &[]),
     }))
 }
 
@@ -399,8 +406,13 @@ fn resolve_source(
             .resource_id
             .clone()
             .ok_or_else(|| CinderError::snapshot_not_found(&id))?;
-        let vtype = db::volumes::get_volume(c, &s.volume_id)?.map(|v| v.volume_type);
-        return Ok((Source::Snapshot { id, resource }, s.size, vtype));
+        let src = db::volumes::get_volume(c, &s.volume_id)?;
+        let boot = src
+            .as_ref()
+            .map(|v| (v.bootable, v.image_metadata.clone()))
+            .unwrap_or((false, "{}".into()));
+        let vtype = src.map(|v| v.volume_type);
+        return Ok((Source::Snapshot { id, resource, boot }, s.size, vtype));
     }
     if let Some(id) = vol {
         let v = visible_volume(c, caller, &id)?;
@@ -414,7 +426,12 @@ fn resolve_source(
             .resource_id
             .clone()
             .ok_or_else(|| CinderError::volume_not_found(&id))?;
-        return Ok((Source::Volume { id, resource }, v.size, Some(v.volume_type)));
+        let boot = (v.bootable, v.image_metadata.clone());
+        return Ok((
+            Source::Volume { id, resource, boot },
+            v.size,
+            Some(v.volume_type),
+        ));
     }
     if let Some(image_ref) = img {
         let image = find_image(c, caller, &image_ref)?;
@@ -520,7 +537,7 @@ pub async fn update_volume(
     })
     .await?;
     Ok(HttpResponse::Ok().json(VolumeResponse {
-        volume: views::volume_view(&req, &cinder, &caller, &v, &a),
+        volume: views::volume_view_written(&req, &cinder, &caller, &v, &a),
     }))
 }
 
