@@ -34,6 +34,11 @@ cleanup() {
         kill -TERM "$ATOLL_PID"; wait "$ATOLL_PID" 2>/dev/null || true
     fi
     "$PEERS/stop-saio.sh" "$SAIO_STATE" >/dev/null 2>&1 || true
+    # Keep the reports and logs, not the gigabytes both servers stored.
+    rm -rf "$WORK/atoll"
+    if [ "$SAIO_STATE" = "$WORK/saio" ]; then
+        "$PEERS/stop-saio.sh" "$SAIO_STATE" --purge >/dev/null 2>&1 || true
+    fi
 }
 trap cleanup EXIT
 
