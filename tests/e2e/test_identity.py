@@ -346,3 +346,21 @@ def test_identity_admin_api_through_the_cli(openstack, server):
     body = server.password_auth_body("cli-user", "cli-pw", "cli-proj")
     assert requests.post(f"{server.auth_url}/auth/tokens", json=body, timeout=10).status_code == 401
     assert "cli-user" not in {u["Name"] for u in json_out(openstack("user", "list", "-f", "json"))}
+
+
+def test_project_members_may_read_their_domain(server):
+    """Keystone's identity:get_domain: admins, and tokens scoped to a
+    project of that domain; other domains stay hidden (403)."""
+    server.admin("project", "create", "dom-p").ok()
+    server.admin("user", "create", "dom-u", "--password", "pw", "--project", "dom-p").ok()
+    server.admin("role", "add", "--user", "dom-u", "--project", "dom-p", "member").ok()
+    token, body = server.issue_token("dom-u", "pw", "dom-p")
+    domain_id = body["project"]["domain"]["id"]
+    r = requests.get(
+        f"{server.auth_url}/domains/{domain_id}", headers={"X-Auth-Token": token}, timeout=10
+    )
+    assert r.status_code == 200 and r.json()["domain"]["enabled"] is True, r.text
+    r = requests.get(
+        f"{server.auth_url}/domains/not-{domain_id}", headers={"X-Auth-Token": token}, timeout=10
+    )
+    assert r.status_code == 403, r.text

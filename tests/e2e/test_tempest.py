@@ -3,8 +3,8 @@
 `scripts/test.sh` installs Tempest from PyPI into a venv of its own. This
 module gives it pre-provisioned accounts (projects with a `member` user,
 made with `atoll admin`, as Tempest's operator role expects), points it at
-this module's server and runs its object-storage, image and block-storage
-API tests (the non-admin ones: Tempest's admin tests need its identity admin
+this module's server and runs its identity, object-storage, image and
+block-storage API tests (the non-admin ones: Tempest's admin tests need its identity admin
 API, which atoll keeps to `atoll admin`). For object storage Tempest reads
 `/info` (`discoverable_apis` below is what atoll advertises), so it skips
 the middleware atoll does not offer (static web, form POST, bulk upload,
@@ -30,6 +30,7 @@ TEMPEST = os.environ.get("ATOLL_TEMPEST", "")
 OBJECT_STORAGE_FLOOR = 125
 VOLUME_FLOOR = 86
 IMAGE_FLOOR = 27
+IDENTITY_FLOOR = 11
 
 ACCOUNTS = 4
 
@@ -43,6 +44,9 @@ EXCLUDED = {
     r"ImportImagesTest\.test_image_glance_direct_import": "the import itself "
     "passes; the test then reads the import's task through the image tasks "
     "API (GET /v2/images/{id}/tasks), which atoll does not record",
+    r"identity\.v3\.test_(access_rules|application_credentials|ec2_credentials)":
+    "atoll's identity has no application credentials, access rules or EC2 "
+    "credentials",
 }
 
 
@@ -213,5 +217,16 @@ def test_tempest_image_api(workspace):
     )
     assert passed >= IMAGE_FLOOR, (
         f"only {passed} of Tempest's image tests passed (floor {IMAGE_FLOOR}, "
+        f"{skipped} skipped): tests that passed now skip?\n{out[-2000:]}"
+    )
+
+
+@pytest.mark.slow
+def test_tempest_identity_api(workspace):
+    passed, skipped, out = run_tempest(
+        workspace, r"^tempest\.api\.identity\.v3\.", concurrency=1
+    )
+    assert passed >= IDENTITY_FLOOR, (
+        f"only {passed} of Tempest's identity tests passed (floor {IDENTITY_FLOOR}, "
         f"{skipped} skipped): tests that passed now skip?\n{out[-2000:]}"
     )

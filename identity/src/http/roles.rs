@@ -2,7 +2,7 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use super::{admin_caller, base_url, collection_links, query, query_flag};
+use super::{admin_caller, base_url, caller, collection_links, query, query_flag};
 use crate::dto::{
     AssignmentLinks, AssignmentScope, Domain, DomainRef, DomainResponse, DomainsResponse,
     ErrorResponse, NamedRef, Role, RoleAssignment, RoleAssignmentsResponse, RoleResponse,
@@ -368,7 +368,7 @@ pub(crate) async fn list_domains(
     }))
 }
 
-/// One domain (admin).
+/// One domain (admins, and members of its projects).
 #[utoipa::path(
     get,
     path = "/v3/domains/{domain_id}",
@@ -381,8 +381,15 @@ pub(crate) async fn get_domain(
     id: web::Data<Identity>,
     path: web::Path<String>,
 ) -> Result<HttpResponse> {
-    admin_caller(&req, &id, "identity:get_domain").await?;
     let did = path.into_inner();
+    // Keystone's default policy: admins, and anyone whose token is scoped
+    // to a project of this domain.
+    let ctx = caller(&req, &id).await?;
+    if !ctx.is_admin() && ctx.project_domain_id.as_deref() != Some(did.as_str()) {
+        return Err(Error::Forbidden {
+            action: "identity:get_domain".into(),
+        });
+    }
     let d = id.read(move |c| store::domain(c, &did)).await?;
     Ok(HttpResponse::Ok().json(DomainResponse {
         domain: domain_json(&base_url(&req), d),
