@@ -60,10 +60,11 @@ fn list_response(
             .iter()
             // The extension attributes are for detail (and show) only.
             .map(|s| {
+                let view = views::snapshot_view(caller, s);
                 if coll == "detail" {
-                    views::snapshot_view(caller, s)
+                    view
                 } else {
-                    views::snapshot_view_written(caller, s)
+                    views::snapshot_written(view)
                 }
             })
             .collect(),
@@ -195,7 +196,7 @@ pub async fn create_snapshot(
         .await?;
     tracing::info!(snapshot = %row.id, volume = %row.volume_id, "snapshot created");
     Ok(HttpResponse::Accepted().json(SnapshotResponse {
-        snapshot: views::snapshot_view_written(&caller, &row),
+        snapshot: views::snapshot_written(views::snapshot_view(&caller, &row)),
     }))
 }
 
@@ -230,7 +231,7 @@ pub async fn update_snapshot(
     })
     .await?;
     Ok(HttpResponse::Ok().json(SnapshotResponse {
-        snapshot: views::snapshot_view_written(&caller, &s),
+        snapshot: views::snapshot_written(views::snapshot_view(&caller, &s)),
     }))
 }
 

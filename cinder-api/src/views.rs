@@ -92,14 +92,7 @@ pub fn volume_summary(req: &HttpRequest, v: &VolumeRow) -> VolumeSummary {
 /// A volume as Cinder answers a create or an update with it: the view
 /// without the attributes its API extensions add to show and detail only
 /// (tenant, host and migration attributes, image metadata).
-pub fn volume_view_written(
-    req: &HttpRequest,
-    cinder: &Cinder,
-    caller: &Caller,
-    v: &VolumeRow,
-    atts: &[AttachmentRow],
-) -> VolumeView {
-    let mut view = volume_view(req, cinder, caller, v, atts);
+pub fn volume_written(mut view: VolumeView) -> VolumeView {
     view.tenant_id = None;
     for k in [
         "os-vol-host-attr:host",
@@ -232,8 +225,7 @@ pub fn snapshot_view(caller: &Caller, s: &SnapshotRow) -> SnapshotView {
 /// A snapshot as Cinder answers its create, update or plain listing:
 /// without the attributes its extended-snapshot-attributes extension adds
 /// to show and detail.
-pub fn snapshot_view_written(caller: &Caller, s: &SnapshotRow) -> SnapshotView {
-    let mut view = snapshot_view(caller, s);
+pub fn snapshot_written(mut view: SnapshotView) -> SnapshotView {
     view.progress = None;
     view.project_id = None;
     view

@@ -383,7 +383,7 @@ pub async fn create_volume(
     };
     tracing::info!(volume = %row.id, size = row.size, "volume created");
     Ok(HttpResponse::Accepted().json(VolumeResponse {
-        volume: views::volume_view_written(&req, &cinder, &caller, &row, &[]),
+        volume: views::volume_written(views::volume_view(&req, &cinder, &caller, &row, &[])),
     }))
 }
 
@@ -537,7 +537,7 @@ pub async fn update_volume(
     })
     .await?;
     Ok(HttpResponse::Ok().json(VolumeResponse {
-        volume: views::volume_view_written(&req, &cinder, &caller, &v, &a),
+        volume: views::volume_written(views::volume_view(&req, &cinder, &caller, &v, &a)),
     }))
 }
 

@@ -1079,13 +1079,6 @@ pub async fn delete_one(swift: &Swift, acct: &str, cont: &str, name: &str) -> Re
     let (a, c, n) = (acct.to_string(), cont.to_string(), name.to_string());
     swift
         .db()
-        .transaction(move |conn| match store::object(conn, &a, &c, &n)? {
-            Some(row) => {
-                let live = !row.expired(db::now_micros());
-                store::delete_object_row(conn, &row)?;
-                Ok(live)
-            }
-            None => Ok(false),
-        })
+        .transaction(move |conn| versions::remove_current(conn, &a, &c, &n))
         .await
 }

@@ -72,7 +72,7 @@ fn params(query: &str) -> Option<Params> {
         ip_range: None,
     };
     // The first occurrence wins, as `parse_qs(...)[name][0]` reads it.
-    for (k, v) in query_pairs(query) {
+    for (k, v) in util::query_pairs(query) {
         let slot = match k.as_str() {
             "temp_url_sig" => &mut p.sig,
             "temp_url_expires" => &mut p.expires,
@@ -91,18 +91,6 @@ fn params(query: &str) -> Option<Params> {
     p.filename = p.filename.filter(|f| !f.is_empty());
     p.ip_range = p.ip_range.filter(|r| !r.is_empty());
     (p.sig.is_some() || p.expires.is_some()).then_some(p)
-}
-
-fn query_pairs(q: &str) -> impl Iterator<Item = (String, String)> + '_ {
-    q.split('&').filter(|p| !p.is_empty()).map(|p| {
-        let (k, v) = p.split_once('=').unwrap_or((p, ""));
-        let dec = |s: &str| {
-            percent_encoding::percent_decode_str(&s.replace('+', " "))
-                .decode_utf8_lossy()
-                .into_owned()
-        };
-        (dec(k), dec(v))
-    })
 }
 
 /// Swift's `normalize_temp_url_expires`: an integer or

@@ -77,20 +77,24 @@ pub fn parse_path(raw: &str, limits: &Limits) -> Result<SwiftPath> {
     })
 }
 
-/// Parses the query string into decoded key/value pairs (`?a&b=1`).
+/// Parses the query string into decoded key/value pairs (`?a&b=1`); a
+/// repeated key keeps its last value.
 pub fn parse_query(q: &str) -> BTreeMap<String, String> {
-    q.split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            let dec = |s: &str| {
-                percent_decode_str(&s.replace('+', " "))
-                    .decode_utf8_lossy()
-                    .into_owned()
-            };
-            (dec(k), dec(v))
-        })
-        .collect()
+    query_pairs(q).collect()
+}
+
+/// The decoded key/value pairs of a query string, in order (`+` is a
+/// space, as Python's `parse_qs` reads it).
+pub fn query_pairs(q: &str) -> impl Iterator<Item = (String, String)> + '_ {
+    q.split('&').filter(|p| !p.is_empty()).map(|p| {
+        let (k, v) = p.split_once('=').unwrap_or((p, ""));
+        let dec = |s: &str| {
+            percent_decode_str(&s.replace('+', " "))
+                .decode_utf8_lossy()
+                .into_owned()
+        };
+        (dec(k), dec(v))
+    })
 }
 
 /// Python's `urllib.parse.quote(s)` (Swift's `wsgi_quote`): letters,

@@ -278,7 +278,7 @@ fn write_marker(
 }
 
 /// Deletes the current object; true when a live one was there.
-fn remove_current(c: &mut Conn, account: &str, container: &str, name: &str) -> Result<bool> {
+pub fn remove_current(c: &mut Conn, account: &str, container: &str, name: &str) -> Result<bool> {
     match store::object(c, account, container, name)? {
         Some(row) => {
             let live = !row.expired(db::now_micros());

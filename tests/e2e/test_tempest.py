@@ -190,43 +190,21 @@ def run_tempest(ws: Path, regex: str, concurrency: int = 2) -> tuple[int, int, s
     return count("Passed"), count("Skipped"), out
 
 
-@pytest.mark.slow
-def test_tempest_object_storage_api(workspace):
-    passed, skipped, out = run_tempest(workspace, r"^tempest\.api\.object_storage")
-    assert passed >= OBJECT_STORAGE_FLOOR, (
-        f"only {passed} of Tempest's object-storage tests passed (floor "
-        f"{OBJECT_STORAGE_FLOOR}, {skipped} skipped): tests that passed now skip?\n{out[-2000:]}"
-    )
+# suite -> (regex, concurrency, pass floor)
+SUITES = {
+    "identity": (r"^tempest\.api\.identity\.v3\.", 1, IDENTITY_FLOOR),
+    "object-storage": (r"^tempest\.api\.object_storage", 2, OBJECT_STORAGE_FLOOR),
+    "image": (r"^tempest\.api\.image\.(?!.*admin)", 1, IMAGE_FLOOR),
+    "block-storage": (r"^tempest\.api\.volume\.(?!admin\.)", 1, VOLUME_FLOOR),
+}
 
 
 @pytest.mark.slow
-def test_tempest_block_storage_api(workspace):
-    passed, skipped, out = run_tempest(
-        workspace, r"^tempest\.api\.volume\.(?!admin\.)", concurrency=1
-    )
-    assert passed >= VOLUME_FLOOR, (
-        f"only {passed} of Tempest's volume tests passed (floor {VOLUME_FLOOR}, "
-        f"{skipped} skipped): tests that passed now skip?\n{out[-2000:]}"
-    )
-
-
-@pytest.mark.slow
-def test_tempest_image_api(workspace):
-    passed, skipped, out = run_tempest(
-        workspace, r"^tempest\.api\.image\.(?!.*admin)", concurrency=1
-    )
-    assert passed >= IMAGE_FLOOR, (
-        f"only {passed} of Tempest's image tests passed (floor {IMAGE_FLOOR}, "
-        f"{skipped} skipped): tests that passed now skip?\n{out[-2000:]}"
-    )
-
-
-@pytest.mark.slow
-def test_tempest_identity_api(workspace):
-    passed, skipped, out = run_tempest(
-        workspace, r"^tempest\.api\.identity\.v3\.", concurrency=1
-    )
-    assert passed >= IDENTITY_FLOOR, (
-        f"only {passed} of Tempest's identity tests passed (floor {IDENTITY_FLOOR}, "
+@pytest.mark.parametrize("suite", list(SUITES))
+def test_tempest_api(workspace, suite):
+    regex, concurrency, floor = SUITES[suite]
+    passed, skipped, out = run_tempest(workspace, regex, concurrency=concurrency)
+    assert passed >= floor, (
+        f"only {passed} of Tempest's {suite} tests passed (floor {floor}, "
         f"{skipped} skipped): tests that passed now skip?\n{out[-2000:]}"
     )
