@@ -21,13 +21,16 @@
 # decides a test verdict.
 #
 # Knobs (environment): SIZE_MB (area per job set, default 256), RUNTIME
-# (seconds per random job, default 15), VOLUMES (N for the memory
-# figure, default 4), WORK (default a new temp dir, removed unless KEEP=1),
+# (seconds per random job, default 15), ROUNDS (of the sequential jobs,
+# default 3), JOBS (all, or seq: the sequential rounds only), VOLUMES (N for
+# the memory figure, default 4), WORK (default a new temp dir, removed unless KEEP=1),
 # ATOLL_CONFIG (a TOML file passed to `atoll serve --config`).
 set -euo pipefail
 
 SIZE_MB=${SIZE_MB:-256}
 RUNTIME=${RUNTIME:-15}
+ROUNDS=${ROUNDS:-3}
+JOBS=${JOBS:-all}
 VOLUMES=${VOLUMES:-4}
 WORK=${WORK:-$(mktemp -d "${TMPDIR:-/tmp}/bench-volume.XXXXXX")}
 KEEP=${KEEP:-0}
@@ -118,13 +121,29 @@ quiet() { wait_quiet 2; sync; }
 job() { quiet; fio_json "$@"; }
 
 declare -A R
+uri_of() { if [ "$1" = qemu ]; then echo "$QEMU_URI"; else echo "$ATOLL_URI"; fi; }
+# The sequential jobs move the most between runs (a short job; qemu-nbd's
+# figure is its page cache, atoll's its log on this shared disk): ROUNDS
+# rounds, atoll and qemu-nbd alternating, each side's median reported with
+# every round's figure.
+declare -A SEQ
+for round in $(seq "$ROUNDS"); do
+    for side in atoll qemu; do
+        uri=$(uri_of "$side")
+        echo "== round $round, $side sequential ($uri)" >&2
+        job "$uri" "$side-seqwrite-$round" --rw=write --bs=1M --iodepth=8 --runtime=120 --refill_buffers
+        SEQ[$side.seqwrite]+=" $(q "$side-seqwrite-$round" write.bw_bytes)"
+        job "$uri" "$side-seqread-$round" --rw=read --bs=1M --iodepth=8 --runtime=120
+        SEQ[$side.seqread]+=" $(q "$side-seqread-$round" read.bw_bytes)"
+    done
+done
+median() { tr ' ' '\n' | grep . | sort -n | awk '{v[NR]=$1} END{print (NR%2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'; }
+for k in "${!SEQ[@]}"; do R[$k]=$(echo "${SEQ[$k]}" | median); done
+
 for side in atoll qemu; do
-    uri=$ATOLL_URI; [ "$side" = qemu ] && uri=$QEMU_URI
+    [ "$JOBS" = seq ] && break
+    uri=$(uri_of "$side")
     echo "== $side ($uri)" >&2
-    job "$uri" "$side-seqwrite" --rw=write --bs=1M --iodepth=8 --runtime=120 --refill_buffers
-    R[$side.seqwrite]=$(q "$side-seqwrite" write.bw_bytes)
-    job "$uri" "$side-seqread" --rw=read --bs=1M --iodepth=8 --runtime=120
-    R[$side.seqread]=$(q "$side-seqread" read.bw_bytes)
     for nj in 1 4; do
         job "$uri" "$side-randread$nj" --rw=randread --bs=4k --iodepth=32 --numjobs=$nj \
             --time_based --runtime="$RUNTIME"
@@ -146,6 +165,8 @@ done
 # take random reads and writes at once.
 rss_kib() { awk '/^VmRSS/{print $2}' "/proc/$ATOLL_PID/status"; }
 IDLE=$(rss_kib)
+PEAK=$IDLE
+[ "$JOBS" = seq ] && VOL_URIS=()
 LOAD_PIDS=()
 for i in "${!VOL_URIS[@]}"; do
     fio --name="mem$i" --ioengine=nbd --uri="${VOL_URIS[$i]}" --size="${SIZE_MB}M" \
@@ -153,29 +174,37 @@ for i in "${!VOL_URIS[@]}"; do
         >"$WORK/mem$i.out" 2>&1 &
     LOAD_PIDS+=($!)
 done
-PEAK=$IDLE
 end=$((SECONDS + RUNTIME))
-while [ $SECONDS -lt "$end" ]; do
+while [ ${#VOL_URIS[@]} -gt 0 ] && [ $SECONDS -lt "$end" ]; do
     r=$(rss_kib); [ "$r" -gt "$PEAK" ] && PEAK=$r
     sleep 0.5
 done
-for p in "${LOAD_PIDS[@]}"; do wait "$p" || true; done
+for p in "${LOAD_PIDS[@]+"${LOAD_PIDS[@]}"}"; do wait "$p" || true; done
 
 echo
 echo "Volume benchmark through atoll serve (Cinder-attached volume over NBD) vs qemu-nbd on a raw file"
 echo "commit $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . 2>/dev/null || echo '+dirty'), ${SIZE_MB} MiB area, random jobs ${RUNTIME}s, $(fio --version), $(nproc) cores"
 printf '%-40s %14s %14s %12s\n' job atoll qemu-nbd atoll/qemu
-row 40 "4k randread IOPS (qd32, 1 job)" randread1 1
-row 40 "4k randread IOPS (qd32, 4 jobs)" randread4 1
-row 40 "4k randwrite IOPS (qd32, 1 job)" randwrite1 1
-row 40 "4k randwrite IOPS (qd32, 4 jobs)" randwrite4 1
-row 40 "4k randwrite+fsync IOPS (qd1)" fsync 1
-row 40 "  its write p50 (us)" p50.000000 1000
-row 40 "  its write p99 (us)" p99.000000 1000
-row 40 "  its write p99.9 (us)" p99.900000 1000
-row 40 "  its FLUSH p50 (us)" s50.000000 1000
-row 40 "  its FLUSH p99 (us)" s99.000000 1000
-row 40 "  its FLUSH p99.9 (us)" s99.900000 1000
-row 40 "1M seq read MB/s (qd8)" seqread 1000000
-row 40 "1M seq write MB/s (qd8)" seqwrite 1000000
-echo "atoll RSS: idle $((IDLE / 1024)) MiB, peak under load on ${#VOL_URIS[@]} volumes $((PEAK / 1024)) MiB, per active volume $(((PEAK - IDLE) / ${#VOL_URIS[@]} / 1024)) MiB"
+if [ "$JOBS" != seq ]; then
+    row 40 "4k randread IOPS (qd32, 1 job)" randread1 1
+    row 40 "4k randread IOPS (qd32, 4 jobs)" randread4 1
+    row 40 "4k randwrite IOPS (qd32, 1 job)" randwrite1 1
+    row 40 "4k randwrite IOPS (qd32, 4 jobs)" randwrite4 1
+    row 40 "4k randwrite+fsync IOPS (qd1)" fsync 1
+    row 40 "  its write p50 (us)" p50.000000 1000
+    row 40 "  its write p99 (us)" p99.000000 1000
+    row 40 "  its write p99.9 (us)" p99.900000 1000
+    row 40 "  its FLUSH p50 (us)" s50.000000 1000
+    row 40 "  its FLUSH p99 (us)" s99.000000 1000
+    row 40 "  its FLUSH p99.9 (us)" s99.900000 1000
+fi
+row 40 "1M seq read MB/s (qd8, median)" seqread 1000000
+row 40 "1M seq write MB/s (qd8, median)" seqwrite 1000000
+for k in seqread seqwrite; do
+    for side in atoll qemu; do
+        echo "  $k $side rounds (MB/s):$(for v in ${SEQ[$side.$k]}; do awk -v v="$v" 'BEGIN{printf " %.0f", v/1e6}'; done)"
+    done
+done
+if [ ${#VOL_URIS[@]} -gt 0 ]; then
+    echo "atoll RSS: idle $((IDLE / 1024)) MiB, peak under load on ${#VOL_URIS[@]} volumes $((PEAK / 1024)) MiB, per active volume $(((PEAK - IDLE) / ${#VOL_URIS[@]} / 1024)) MiB"
+fi

@@ -162,6 +162,9 @@ pub struct Volumes {
     /// Acknowledge every write after its group's fdatasync (off: writes
     /// without FUA are acknowledged once written, FLUSH/FUA wait).
     pub wlog_durable_acks: bool,
+    /// With `wlog_durable_acks` off: MiB of acknowledged writes that may
+    /// wait in memory for the log write (a page cache's dirty limit).
+    pub wlog_writeback_mib: u64,
     /// A volume's pending writes are destaged once it has taken no write
     /// for this long (ms); also when the log is half full, before a
     /// snapshot, and past `destage_max_age_ms`.
@@ -182,6 +185,7 @@ impl Default for Volumes {
             wlog_max_mib: d.max_bytes >> 20,
             wlog_direct_io: d.direct_io,
             wlog_durable_acks: d.durable_acks,
+            wlog_writeback_mib: (d.writeback_bytes >> 20) as u64,
             destage_delay_ms: d.destage_delay.as_millis() as u64,
             destage_max_age_ms: d.destage_max_age.as_millis() as u64,
             destage_batch_blocks: d.destage_batch_blocks,
@@ -355,6 +359,7 @@ impl FileConfig {
             max_bytes: v.wlog_max_mib.max(4 * v.wlog_segment_mib.max(1)) << 20,
             direct_io: v.wlog_direct_io,
             durable_acks: v.wlog_durable_acks,
+            writeback_bytes: (v.wlog_writeback_mib as usize) << 20,
             destage_delay: std::time::Duration::from_millis(v.destage_delay_ms),
             destage_max_age: std::time::Duration::from_millis(v.destage_max_age_ms),
             destage_batch_blocks: v.destage_batch_blocks.max(1),

@@ -491,10 +491,23 @@ struct Written {
 }
 
 /// Groups in flight (encoded and not yet written, or waiting for their
-/// sync) at most. Two: one group fills while the other is written and
-/// synced, so under load groups grow instead of many tiny ones each
-/// paying a disk write.
+/// sync) at most when replies wait for the disk. Two: one group fills
+/// while the other is written and synced, so under load groups grow
+/// instead of many tiny ones each paying a disk write. Cached writes,
+/// answered once encoded, may run further ahead: up to
+/// `writeback_bytes` of groups (see [`slots`]).
 const IN_FLIGHT: usize = 2;
+
+/// Places in the pipeline: [`IN_FLIGHT`], or with cached acks as many
+/// full groups as `writeback_bytes` holds (a page cache's dirty limit:
+/// a burst is taken at memory speed and written behind).
+fn slots(cfg: &super::WlogConfig) -> usize {
+    if cfg.durable_acks {
+        IN_FLIGHT
+    } else {
+        IN_FLIGHT.max(cfg.writeback_bytes / cfg.max_batch_bytes.max(1))
+    }
+}
 
 /// A place in the pipeline; returned to the encoder when dropped.
 struct Slot(mpsc::SyncSender<()>);
@@ -539,8 +552,9 @@ pub(crate) fn run(shared: Arc<Shared>, rx: mpsc::Receiver<Msg>, mut next: u64) {
             return;
         }
     };
-    let (slot_tx, slots) = mpsc::sync_channel::<()>(IN_FLIGHT);
-    for _ in 0..IN_FLIGHT {
+    let n = slots(&shared.cfg);
+    let (slot_tx, slots) = mpsc::sync_channel::<()>(n);
+    for _ in 0..n {
         let _ = slot_tx.try_send(());
     }
     while let Ok(first) = rx.recv() {

@@ -55,7 +55,11 @@ pub struct WlogConfig {
     /// Log space budget: writers wait for the destager beyond it. At
     /// least four segments.
     pub max_bytes: u64,
-    /// Bytes one group commit gathers at most.
+    /// Bytes one group commit gathers beyond its first record. Small
+    /// enough that under a few large writes the next group is written
+    /// while the previous one syncs (one 8 MiB group holding every write
+    /// of an iodepth-8 stream left nothing to overlap: 0.79x qemu-nbd's
+    /// sequential writes against 0.96x with 1 MiB).
     pub max_batch_bytes: usize,
     /// Write segment files with O_DIRECT (where the filesystem allows).
     pub direct_io: bool,
@@ -63,6 +67,12 @@ pub struct WlogConfig {
     /// write without FUA is acknowledged once written (the NBD contract
     /// for cached writes) and only FLUSH and FUA cause syncs.
     pub durable_acks: bool,
+    /// With cached acks: bytes of acknowledged writes that may wait in
+    /// memory for the log write (held twice: the encoded group and the
+    /// index's copy until written). A burst up to this size is taken at
+    /// memory speed, as a page cache would; beyond it writers wait for
+    /// the disk. Unused with durable acks.
+    pub writeback_bytes: usize,
     /// A dirty volume is destaged once it has taken no write for this
     /// long (so overwrites of hot blocks coalesce in the log instead of
     /// rewriting 4 MiB blocks), once its oldest pending write reaches
@@ -80,9 +90,10 @@ impl Default for WlogConfig {
         WlogConfig {
             segment_bytes: 64 << 20,
             max_bytes: 1 << 30,
-            max_batch_bytes: 8 << 20,
+            max_batch_bytes: 1 << 20,
             direct_io: true,
             durable_acks: true,
+            writeback_bytes: 128 << 20,
             destage_delay: Duration::from_millis(1000),
             destage_max_age: Duration::from_secs(30),
             destage_batch_blocks: 8,
