@@ -174,6 +174,10 @@ pub struct Volumes {
     pub destage_max_age_ms: u64,
     /// Blocks merged and committed per destage transaction.
     pub destage_batch_blocks: usize,
+    /// How long this host's claim to write a volume lasts without renewal
+    /// (renewed every quarter of it): how long a crashed host keeps
+    /// another from exporting its volumes for writing.
+    pub owner_lease_secs: u64,
 }
 
 impl Default for Volumes {
@@ -189,6 +193,7 @@ impl Default for Volumes {
             destage_delay_ms: d.destage_delay.as_millis() as u64,
             destage_max_age_ms: d.destage_max_age.as_millis() as u64,
             destage_batch_blocks: d.destage_batch_blocks,
+            owner_lease_secs: blockd::nbd::NbdConfig::default().owner_lease.as_secs(),
         }
     }
 }

@@ -274,6 +274,9 @@ async fn run(
         blockd::nbd::NbdConfig {
             host_id,
             write_log: wlog.as_ref().map(|w| w.0.clone()),
+            // At least 4 s: renewed every quarter, with room for a slow
+            // database round trip.
+            owner_lease: Duration::from_secs(cfg.volumes.owner_lease_secs.max(4)),
             ..Default::default()
         },
         nbd_listener,
