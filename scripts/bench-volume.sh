@@ -164,22 +164,25 @@ done
 # Memory per active volume: RSS at rest, then the peak while all volumes
 # take random reads and writes at once.
 rss_kib() { awk '/^VmRSS/{print $2}' "/proc/$ATOLL_PID/status"; }
-IDLE=$(rss_kib)
-PEAK=$IDLE
-[ "$JOBS" = seq ] && VOL_URIS=()
-LOAD_PIDS=()
-for i in "${!VOL_URIS[@]}"; do
-    fio --name="mem$i" --ioengine=nbd --uri="${VOL_URIS[$i]}" --size="${SIZE_MB}M" \
-        --rw=randrw --bs=4k --iodepth=32 --time_based --runtime="$RUNTIME" --refill_buffers \
-        >"$WORK/mem$i.out" 2>&1 &
-    LOAD_PIDS+=($!)
-done
-end=$((SECONDS + RUNTIME))
-while [ ${#VOL_URIS[@]} -gt 0 ] && [ $SECONDS -lt "$end" ]; do
-    r=$(rss_kib); [ "$r" -gt "$PEAK" ] && PEAK=$r
-    sleep 0.5
-done
-for p in "${LOAD_PIDS[@]+"${LOAD_PIDS[@]}"}"; do wait "$p" || true; done
+MEM=""
+if [ "$JOBS" != seq ]; then
+    IDLE=$(rss_kib)
+    PEAK=$IDLE
+    LOAD_PIDS=()
+    for i in "${!VOL_URIS[@]}"; do
+        fio --name="mem$i" --ioengine=nbd --uri="${VOL_URIS[$i]}" --size="${SIZE_MB}M" \
+            --rw=randrw --bs=4k --iodepth=32 --time_based --runtime="$RUNTIME" --refill_buffers \
+            >"$WORK/mem$i.out" 2>&1 &
+        LOAD_PIDS+=($!)
+    done
+    end=$((SECONDS + RUNTIME))
+    while [ $SECONDS -lt "$end" ]; do
+        r=$(rss_kib); [ "$r" -gt "$PEAK" ] && PEAK=$r
+        sleep 0.5
+    done
+    for p in "${LOAD_PIDS[@]}"; do wait "$p" || true; done
+    MEM="atoll RSS: idle $((IDLE / 1024)) MiB, peak under load on ${#VOL_URIS[@]} volumes $((PEAK / 1024)) MiB, per active volume $(((PEAK - IDLE) / ${#VOL_URIS[@]} / 1024)) MiB"
+fi
 
 echo
 echo "Volume benchmark through atoll serve (Cinder-attached volume over NBD) vs qemu-nbd on a raw file"
@@ -205,6 +208,4 @@ for k in seqread seqwrite; do
         echo "  $k $side rounds (MB/s):$(for v in ${SEQ[$side.$k]}; do awk -v v="$v" 'BEGIN{printf " %.0f", v/1e6}'; done)"
     done
 done
-if [ ${#VOL_URIS[@]} -gt 0 ]; then
-    echo "atoll RSS: idle $((IDLE / 1024)) MiB, peak under load on ${#VOL_URIS[@]} volumes $((PEAK / 1024)) MiB, per active volume $(((PEAK - IDLE) / ${#VOL_URIS[@]} / 1024)) MiB"
-fi
+if [ -n "$MEM" ]; then echo "$MEM"; fi

@@ -498,9 +498,10 @@ struct Written {
 /// `writeback_bytes` of groups (see [`slots`]).
 const IN_FLIGHT: usize = 2;
 
-/// Places in the pipeline: [`IN_FLIGHT`], or with cached acks as many
-/// full groups as `writeback_bytes` holds (a page cache's dirty limit:
-/// a burst is taken at memory speed and written behind).
+/// Places in the pipeline: [`IN_FLIGHT`], or with cached acks one per
+/// `max_batch_bytes` of `writeback_bytes` (a page cache's dirty limit: a
+/// burst is taken at memory speed and written behind), a group taking
+/// one place per `max_batch_bytes` it holds.
 fn slots(cfg: &super::WlogConfig) -> usize {
     if cfg.durable_acks {
         IN_FLIGHT
@@ -509,12 +510,18 @@ fn slots(cfg: &super::WlogConfig) -> usize {
     }
 }
 
-/// A place in the pipeline; returned to the encoder when dropped.
-struct Slot(mpsc::SyncSender<()>);
+/// Places in the pipeline held by one group; returned to the encoder
+/// when dropped.
+struct Slot {
+    tx: mpsc::SyncSender<()>,
+    held: usize,
+}
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        let _ = self.0.try_send(());
+        for _ in 0..self.held {
+            let _ = self.tx.try_send(());
+        }
     }
 }
 
@@ -563,7 +570,14 @@ pub(crate) fn run(shared: Arc<Shared>, rx: mpsc::Receiver<Msg>, mut next: u64) {
         if slots.recv().is_err() {
             break;
         }
-        let slot = Slot(slot_tx.clone());
+        let mut slot = Slot {
+            tx: slot_tx.clone(),
+            held: 1,
+        };
+        let first_bytes = match &first {
+            Msg::Rec(r) => r.data.len() + HEADER_LEN,
+            Msg::Flush(_) => 0,
+        };
         let mut batch = vec![first];
         let mut bytes = 0usize;
         while bytes < max_batch {
@@ -575,6 +589,14 @@ pub(crate) fn run(shared: Arc<Shared>, rx: mpsc::Receiver<Msg>, mut next: u64) {
                     batch.push(m);
                 }
                 Err(_) => break,
+            }
+        }
+        if !shared.cfg.durable_acks {
+            // Cached groups are answered before they are written: their
+            // bytes, not their number, are what writeback_bytes bounds.
+            let weight = (first_bytes + bytes).div_ceil(max_batch).clamp(1, n);
+            while slot.held < weight && slots.recv().is_ok() {
+                slot.held += 1;
             }
         }
         match group(&shared, &mut next, batch) {
