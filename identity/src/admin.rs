@@ -84,6 +84,50 @@ pub fn delete_project(id: &Identity, name_or_id: &str) -> Result<ProjectRow> {
     Ok(id.apply(ch))
 }
 
+/// Changes to a project; `None` keeps a field.
+#[derive(Debug, Default)]
+pub(crate) struct ProjectChanges {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub enabled: Option<bool>,
+}
+
+/// Applies `ch` to project `pid`. Disabling it revokes the tokens scoped
+/// to it, as Keystone does.
+pub(crate) fn update_project_tx(
+    c: &mut Conn,
+    pid: &str,
+    ch: ProjectChanges,
+    exp_us: i64,
+) -> Result<Changed<ProjectRow>> {
+    let mut p = store::project(c, pid)?.ok_or_else(|| Error::NotFound {
+        kind: "project",
+        id: pid.into(),
+    })?;
+    let was_enabled = p.enabled;
+    if let Some(n) = ch.name {
+        p.name = n;
+    }
+    if let Some(d) = ch.description {
+        p.description = d;
+    }
+    if let Some(e) = ch.enabled {
+        p.enabled = e;
+    }
+    store::update_project(c, &p)?;
+    if was_enabled && !p.enabled {
+        let r = Revocation::Project {
+            project_id: p.id.clone(),
+            at_us: now_us(),
+        };
+        return revoking(c, p, r, exp_us);
+    }
+    Ok(Changed {
+        value: p,
+        revoked: Vec::new(),
+    })
+}
+
 // ---- users ----
 
 pub(crate) fn create_user_tx(
@@ -162,6 +206,57 @@ pub fn set_password(id: &Identity, name_or_id: &str, new_password: &str) -> Resu
         revoking(c, u.redacted(), r, exp)
     })?;
     Ok(id.apply(ch))
+}
+
+/// Changes to a user; `None` keeps a field (`Some(None)` clears the
+/// default project).
+#[derive(Default)]
+pub(crate) struct UserChanges {
+    pub name: Option<String>,
+    pub default_project_id: Option<Option<String>>,
+    pub enabled: Option<bool>,
+    /// A new password, already hashed.
+    pub password_hash: Option<String>,
+}
+
+/// Applies `ch` to user `uid`. Disabling the user or setting a password
+/// revokes all of the user's tokens, as Keystone does.
+pub(crate) fn update_user_tx(
+    c: &mut Conn,
+    uid: &str,
+    ch: UserChanges,
+    exp_us: i64,
+) -> Result<Changed<UserRow>> {
+    let mut u = store::user(c, uid)?.ok_or_else(|| Error::NotFound {
+        kind: "user",
+        id: uid.into(),
+    })?;
+    let disabled = u.enabled && ch.enabled == Some(false);
+    let new_password = ch.password_hash.is_some();
+    if let Some(n) = ch.name {
+        u.name = n;
+    }
+    if let Some(p) = ch.default_project_id {
+        u.default_project_id = p;
+    }
+    if let Some(e) = ch.enabled {
+        u.enabled = e;
+    }
+    if let Some(h) = ch.password_hash {
+        u.password_hash = h;
+    }
+    store::update_user(c, &u)?;
+    if disabled || new_password {
+        let r = Revocation::User {
+            user_id: u.id.clone(),
+            at_us: now_us(),
+        };
+        return revoking(c, u.redacted(), r, exp_us);
+    }
+    Ok(Changed {
+        value: u.redacted(),
+        revoked: Vec::new(),
+    })
 }
 
 // ---- role assignments ----

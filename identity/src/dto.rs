@@ -543,6 +543,9 @@ pub struct NewProject {
     /// Description.
     #[serde(default)]
     pub description: Option<String>,
+    /// Enabled (default true).
+    #[serde(default)]
+    pub enabled: Option<bool>,
 }
 
 /// `POST /v3/users` body.
@@ -577,4 +580,215 @@ impl std::fmt::Debug for NewUserBody {
             .field("name", &self.name)
             .finish_non_exhaustive()
     }
+}
+
+// ---- update requests ----
+
+/// A field that may be absent (`None`), null (`Some(None)`) or set.
+fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// `PATCH /v3/projects/{project_id}` body.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct UpdateProjectRequest {
+    /// The fields to change.
+    pub project: ProjectUpdate,
+}
+
+/// Project fields to change; absent ones keep their value. Other
+/// attributes are accepted and ignored, as Keystone keeps them as extras.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+pub struct ProjectUpdate {
+    /// New name, unique in the domain.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// New description (null clears it).
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub description: Option<Option<String>>,
+    /// Enable or disable; disabling revokes the tokens scoped to it.
+    #[serde(default)]
+    pub enabled: Option<bool>,
+    /// Must be the project's own id if given.
+    #[serde(default)]
+    pub id: Option<String>,
+    /// Cannot change.
+    #[serde(default)]
+    pub domain_id: Option<String>,
+    /// Cannot change.
+    #[serde(default)]
+    pub parent_id: Option<String>,
+    /// Cannot change.
+    #[serde(default)]
+    pub is_domain: Option<bool>,
+}
+
+/// `PATCH /v3/users/{user_id}` body.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct UpdateUserRequest {
+    /// The fields to change.
+    pub user: UserUpdate,
+}
+
+/// User fields to change; absent ones keep their value. `Debug` hides the
+/// password.
+#[derive(Clone, Default, Deserialize, ToSchema)]
+pub struct UserUpdate {
+    /// New name, unique in the domain.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// New password (null: the user can no longer log in); revokes the
+    /// user's tokens.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub password: Option<Option<String>>,
+    /// New default project (null clears it).
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub default_project_id: Option<Option<String>>,
+    /// Enable or disable; disabling revokes the user's tokens.
+    #[serde(default)]
+    pub enabled: Option<bool>,
+    /// Must be the user's own id if given.
+    #[serde(default)]
+    pub id: Option<String>,
+    /// Cannot change.
+    #[serde(default)]
+    pub domain_id: Option<String>,
+}
+
+impl std::fmt::Debug for UserUpdate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserUpdate")
+            .field("name", &self.name)
+            .field("enabled", &self.enabled)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `POST /v3/users/{user_id}/password` body.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct ChangePasswordRequest {
+    /// The old and new password.
+    pub user: PasswordChange,
+}
+
+/// A self-service password change. `Debug` hides both passwords.
+#[derive(Clone, Deserialize, ToSchema)]
+pub struct PasswordChange {
+    /// The current password.
+    pub original_password: String,
+    /// The new password.
+    pub password: String,
+}
+
+impl std::fmt::Debug for PasswordChange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PasswordChange").finish_non_exhaustive()
+    }
+}
+
+// ---- catalog entities ----
+
+/// A catalog service, as `/v3/services` lists it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CatalogServiceEntity {
+    /// Stable id.
+    pub id: String,
+    /// Service type (`object-store`, `image`, ...).
+    #[serde(rename = "type")]
+    pub service_type: String,
+    /// Name (`swift`, `glance`, ...).
+    pub name: String,
+    /// Always true: the catalog comes from the configuration.
+    pub enabled: bool,
+    /// Self link.
+    pub links: SelfLink,
+}
+
+/// `{"service": ...}`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ServiceResponse {
+    /// The service.
+    pub service: CatalogServiceEntity,
+}
+
+/// `{"services": [...], "links": ...}`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ServicesResponse {
+    /// Services.
+    pub services: Vec<CatalogServiceEntity>,
+    /// Links.
+    pub links: CollectionLinks,
+}
+
+/// An endpoint, as `/v3/endpoints` lists it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct EndpointEntity {
+    /// Stable id.
+    pub id: String,
+    /// `public`, `internal` or `admin`.
+    pub interface: String,
+    /// Region id (legacy attribute).
+    pub region: String,
+    /// Region id.
+    pub region_id: String,
+    /// The service it belongs to.
+    pub service_id: String,
+    /// URL template (`$(project_id)s` where the project goes).
+    pub url: String,
+    /// Always true.
+    pub enabled: bool,
+    /// Self link.
+    pub links: SelfLink,
+}
+
+/// `{"endpoint": ...}`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct EndpointResponse {
+    /// The endpoint.
+    pub endpoint: EndpointEntity,
+}
+
+/// `{"endpoints": [...], "links": ...}`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct EndpointsResponse {
+    /// Endpoints.
+    pub endpoints: Vec<EndpointEntity>,
+    /// Links.
+    pub links: CollectionLinks,
+}
+
+/// A region.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RegionEntity {
+    /// Id (`RegionOne`).
+    pub id: String,
+    /// Description.
+    pub description: String,
+    /// Always null: one flat region.
+    pub parent_region_id: Option<String>,
+    /// Self link.
+    pub links: SelfLink,
+}
+
+/// `{"region": ...}`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RegionResponse {
+    /// The region.
+    pub region: RegionEntity,
+}
+
+/// `{"regions": [...], "links": ...}`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RegionsResponse {
+    /// Regions.
+    pub regions: Vec<RegionEntity>,
+    /// Links.
+    pub links: CollectionLinks,
 }

@@ -19,6 +19,10 @@ pub enum Error {
     /// token (401).
     #[error("authentication required")]
     Unauthorized,
+    /// A 401 Keystone words itself, e.g. a password change whose original
+    /// password is wrong.
+    #[error("unauthorized: {0}")]
+    UnauthorizedMessage(String),
     /// The caller is authenticated but the policy `action` (for example
     /// `identity:list_projects`) needs a role it lacks (403).
     #[error("forbidden: {action}")]
@@ -94,7 +98,7 @@ impl Error {
             Error::Forbidden { action } => {
                 format!("You are not authorized to perform the requested action: {action}.")
             }
-            Error::ForbiddenMessage(m) => m.clone(),
+            Error::ForbiddenMessage(m) | Error::UnauthorizedMessage(m) => m.clone(),
             Error::TokenNotFound => "Failed to validate token".into(),
             Error::NotFound { kind, id } => format!("Could not find {kind}: {id}."),
             Error::AssignmentNotFound {
@@ -145,7 +149,7 @@ impl Error {
 impl ResponseError for Error {
     fn status_code(&self) -> StatusCode {
         match self {
-            Error::Unauthorized => StatusCode::UNAUTHORIZED,
+            Error::Unauthorized | Error::UnauthorizedMessage(_) => StatusCode::UNAUTHORIZED,
             Error::Forbidden { .. } | Error::ForbiddenMessage(_) => StatusCode::FORBIDDEN,
             Error::TokenNotFound
             | Error::NotFound { .. }

@@ -2,7 +2,7 @@
 
 use utoipa::OpenApi;
 
-use crate::http::{discovery, projects, roles, tokens, users};
+use crate::http::{catalog, discovery, projects, roles, tokens, users};
 
 /// OpenAPI document of the identity API; every handler is listed here.
 #[derive(OpenApi)]
@@ -22,10 +22,13 @@ use crate::http::{discovery, projects, roles, tokens, users};
         projects::get_project,
         projects::create_project,
         projects::delete_project,
+        projects::update_project,
         users::list_users,
         users::get_user,
         users::create_user,
         users::delete_user,
+        users::update_user,
+        users::change_password,
         roles::list_roles,
         roles::get_role,
         roles::list_grants,
@@ -35,6 +38,12 @@ use crate::http::{discovery, projects, roles, tokens, users};
         roles::list_role_assignments,
         roles::list_domains,
         roles::get_domain,
+        catalog::list_services,
+        catalog::get_service,
+        catalog::list_endpoints,
+        catalog::get_endpoint,
+        catalog::list_regions,
+        catalog::get_region,
     ),
     tags(
         (name = "discovery", description = "Version discovery"),
@@ -43,6 +52,7 @@ use crate::http::{discovery, projects, roles, tokens, users};
         (name = "users", description = "Users"),
         (name = "roles", description = "Roles and role assignments"),
         (name = "domains", description = "Domains"),
+        (name = "catalog", description = "Services, endpoints and regions (read-only, from the configuration)"),
     )
 )]
 pub struct ApiDoc;

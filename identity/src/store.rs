@@ -229,6 +229,29 @@ pub fn delete_project(c: &mut Conn, id: &str) -> Result<()> {
     Ok(())
 }
 
+/// Saves a project's name, description and enabled flag; 409 if the new
+/// name is taken in its domain.
+pub fn update_project(c: &mut Conn, p: &ProjectRow) -> Result<()> {
+    check_name(&p.name)?;
+    if project_by_name(c, &p.domain_id, &p.name)?.is_some_and(|o| o.id != p.id) {
+        return Err(Error::Conflict {
+            kind: "project",
+            detail: format!(
+                "Duplicate entry found with name {} at domain ID {}.",
+                p.name, p.domain_id
+            ),
+        });
+    }
+    diesel::update(projects::table.find(&p.id))
+        .set((
+            projects::name.eq(&p.name),
+            projects::description.eq(&p.description),
+            projects::enabled.eq(p.enabled),
+        ))
+        .execute(c)?;
+    Ok(())
+}
+
 // ---- users ----
 
 /// The user with this id, if any.
@@ -333,6 +356,37 @@ pub fn set_password_hash(c: &mut Conn, user_id: &str, hash: &str) -> Result<()> 
             id: user_id.into(),
         });
     }
+    Ok(())
+}
+
+/// Saves a user's name, default project, password hash and enabled flag;
+/// 409 if the new name is taken in its domain, 404 if the default project
+/// does not exist.
+pub fn update_user(c: &mut Conn, u: &UserRow) -> Result<()> {
+    check_name(&u.name)?;
+    if let Some(p) = &u.default_project_id {
+        project(c, p)?.ok_or_else(|| Error::NotFound {
+            kind: "project",
+            id: p.clone(),
+        })?;
+    }
+    if user_by_name(c, &u.domain_id, &u.name)?.is_some_and(|o| o.id != u.id) {
+        return Err(Error::Conflict {
+            kind: "user",
+            detail: format!(
+                "Duplicate entry found with name {} at domain ID {}.",
+                u.name, u.domain_id
+            ),
+        });
+    }
+    diesel::update(users::table.find(&u.id))
+        .set((
+            users::name.eq(&u.name),
+            users::default_project_id.eq(&u.default_project_id),
+            users::password_hash.eq(&u.password_hash),
+            users::enabled.eq(u.enabled),
+        ))
+        .execute(c)?;
     Ok(())
 }
 

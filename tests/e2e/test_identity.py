@@ -364,3 +364,70 @@ def test_project_members_may_read_their_domain(server):
         f"{server.auth_url}/domains/not-{domain_id}", headers={"X-Auth-Token": token}, timeout=10
     )
     assert r.status_code == 403, r.text
+
+
+def test_project_and_user_updates_through_the_cli(openstack, server, admin_env):
+    """`openstack project set`, `user set` and `user password set` as
+    operators and users run them: renames, descriptions, disabling (which
+    refuses and revokes tokens) and password changes."""
+    openstack("project", "create", "upd-p", "--description", "before").ok()
+    openstack("user", "create", "--project", "upd-p", "--password", "pw-1", "upd-u").ok()
+    openstack("role", "add", "--project", "upd-p", "--user", "upd-u", "member").ok()
+
+    openstack("project", "set", "--description", "after", "--name", "upd-p2", "upd-p").ok()
+    shown = json_out(openstack("project", "show", "upd-p2", "-f", "json"))
+    assert shown["description"] == "after" and shown["enabled"] is True, shown
+
+    token, _ = server.issue_token("upd-u", "pw-1", "upd-p2")
+    openstack("project", "set", "--disable", "upd-p2").ok()
+    assert json_out(openstack("project", "show", "upd-p2", "-f", "json"))["enabled"] is False
+    r = requests.get(f"{server.auth_url}/auth/projects", headers={"X-Auth-Token": token}, timeout=10)
+    assert r.status_code == 401, "disabling the project revoked its tokens"
+    body = server.password_auth_body("upd-u", "pw-1", "upd-p2")
+    assert requests.post(f"{server.auth_url}/auth/tokens", json=body, timeout=10).status_code == 401
+    openstack("project", "set", "--enable", "upd-p2").ok()
+
+    # An operator sets a password: the old one and the old tokens stop working.
+    token, _ = server.issue_token("upd-u", "pw-1", "upd-p2")
+    openstack("user", "set", "--password", "pw-2", "upd-u").ok()
+    r = requests.get(f"{server.auth_url}/auth/projects", headers={"X-Auth-Token": token}, timeout=10)
+    assert r.status_code == 401
+    body = server.password_auth_body("upd-u", "pw-1", "upd-p2")
+    assert requests.post(f"{server.auth_url}/auth/tokens", json=body, timeout=10).status_code == 401
+
+    # The user changes their own password with the CLI.
+    user_env = dict(admin_env, OS_USERNAME="upd-u", OS_PASSWORD="pw-2", OS_PROJECT_NAME="upd-p2")
+    openstack(
+        "user", "password", "set", "--original-password", "wrong", "--password", "pw-3", env=user_env
+    ).failed()
+    openstack(
+        "user", "password", "set", "--original-password", "pw-2", "--password", "pw-3", env=user_env
+    ).ok()
+    server.issue_token("upd-u", "pw-3", "upd-p2")
+
+    openstack("user", "set", "--disable", "upd-u").ok()
+    assert json_out(openstack("user", "show", "upd-u", "-f", "json"))["enabled"] is False
+    body = server.password_auth_body("upd-u", "pw-3", "upd-p2")
+    assert requests.post(f"{server.auth_url}/auth/tokens", json=body, timeout=10).status_code == 401
+    openstack("user", "delete", "upd-u").ok()
+    openstack("project", "delete", "upd-p2").ok()
+
+
+def test_service_endpoint_region_lists(openstack, server, admin_token):
+    """`openstack service list`, `endpoint list` and `region list` show the
+    catalog the tokens carry, with the same ids."""
+    services = json_out(openstack("service", "list", "-f", "json"))
+    by_type = {s["Type"]: s for s in services}
+    assert {"identity", "object-store"} <= set(by_type), services
+    endpoints = json_out(openstack("endpoint", "list", "-f", "json"))
+    objs = [e for e in endpoints if e["Service Type"] == "object-store"]
+    assert {e["Interface"] for e in objs} == {"public", "internal", "admin"}, endpoints
+    assert all(e["Region"] == "RegionOne" and e["Enabled"] for e in objs), objs
+    assert all("$(project_id)s" in e["URL"] for e in objs), objs
+    _, body = admin_token
+    token_ids = {ep["id"] for s in body["catalog"] for ep in s["endpoints"]}
+    assert {e["ID"] for e in endpoints} == token_ids
+    shown = json_out(openstack("endpoint", "show", objs[0]["ID"], "-f", "json"))
+    assert shown["service_type"] == "object-store", shown
+    regions = json_out(openstack("region", "list", "-f", "json"))
+    assert [r["Region"] for r in regions] == ["RegionOne"], regions

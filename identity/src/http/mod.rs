@@ -1,11 +1,12 @@
 //! The Keystone v3 HTTP API: routes, the header middleware every response
 //! passes through, and helpers shared by the handler files
-//! (`discovery`, `tokens`, `projects`, `users`, `roles`).
+//! (`discovery`, `tokens`, `projects`, `users`, `roles`, `catalog`).
 //!
 //! Every response gets `x-openstack-request-id: req-<uuid>` and
 //! `Vary: X-Auth-Token`; every 401 gets `WWW-Authenticate: Keystone
 //! uri="<scheme>://<host>/v3"`, built from the request like Keystone's hrefs.
 
+pub(crate) mod catalog;
 pub(crate) mod discovery;
 pub(crate) mod projects;
 pub(crate) mod roles;
@@ -67,6 +68,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .service(
                 res("/projects/{project_id}")
                     .get(projects::get_project)
+                    .patch(projects::update_project)
                     .delete(projects::delete_project),
             )
             .service(res("/projects/{project_id}/users/{user_id}/roles").get(roles::list_grants))
@@ -84,14 +86,22 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .service(
                 res("/users/{user_id}")
                     .get(users::get_user)
+                    .patch(users::update_user)
                     .delete(users::delete_user),
             )
+            .service(res("/users/{user_id}/password").post(users::change_password))
             .service(res("/users/{user_id}/projects").get(projects::list_user_projects))
             .service(res("/roles").get(roles::list_roles))
             .service(res("/roles/{role_id}").get(roles::get_role))
             .service(res("/role_assignments").get(roles::list_role_assignments))
             .service(res("/domains").get(roles::list_domains))
             .service(res("/domains/{domain_id}").get(roles::get_domain))
+            .service(res("/services").get(catalog::list_services))
+            .service(res("/services/{service_id}").get(catalog::get_service))
+            .service(res("/endpoints").get(catalog::list_endpoints))
+            .service(res("/endpoints/{endpoint_id}").get(catalog::get_endpoint))
+            .service(res("/regions").get(catalog::list_regions))
+            .service(res("/regions/{region_id}").get(catalog::get_region))
             .default_service(web::to(no_route)),
     );
 }
@@ -120,6 +130,7 @@ impl Res {
     method!(get, get);
     method!(post, post);
     method!(put, put);
+    method!(patch, patch);
     method!(head, head);
     method!(delete, delete);
 }

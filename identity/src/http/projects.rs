@@ -5,6 +5,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use super::{admin_caller, base_url, caller, collection_links, parse_json, query};
 use crate::dto::{
     CreateProjectRequest, ErrorResponse, Project, ProjectResponse, ProjectsResponse, SelfLink,
+    UpdateProjectRequest,
 };
 use crate::error::{Error, Result};
 use crate::store::{self, ProjectRow, DEFAULT_DOMAIN_ID};
@@ -189,7 +190,13 @@ pub(crate) async fn create_project(
     let row = id
         .write(move |c| {
             let domain = p.domain_id.as_deref().unwrap_or(DEFAULT_DOMAIN_ID);
-            store::create_project(c, &p.name, domain, p.description.as_deref().unwrap_or(""))
+            let mut row =
+                store::create_project(c, &p.name, domain, p.description.as_deref().unwrap_or(""))?;
+            if p.enabled == Some(false) {
+                row.enabled = false;
+                store::update_project(c, &row)?;
+            }
+            Ok(row)
         })
         .await?;
     tracing::info!(project_id = %row.id, "project created");
@@ -231,4 +238,71 @@ pub(crate) async fn delete_project(
     let p = id.apply(ch);
     tracing::info!(project_id = %p.id, "project deleted");
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// Changes a project's name, description or enabled flag (admin).
+/// Disabling it revokes the tokens scoped to it; its domain, parent and id
+/// cannot change.
+#[utoipa::path(
+    patch,
+    path = "/v3/projects/{project_id}",
+    tag = "projects",
+    params(("project_id" = String, Path, description = "Project id")),
+    request_body = UpdateProjectRequest,
+    responses(
+        (status = 200, description = "Updated", body = ProjectResponse),
+        (status = 400, description = "Malformed, or a field that cannot change", body = ErrorResponse),
+        (status = 403, description = "Not admin", body = ErrorResponse),
+        (status = 404, description = "No such project", body = ErrorResponse),
+        (status = 409, description = "Name taken", body = ErrorResponse),
+    )
+)]
+pub(crate) async fn update_project(
+    req: HttpRequest,
+    id: web::Data<Identity>,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse> {
+    admin_caller(&req, &id, "identity:update_project").await?;
+    let pid = path.into_inner();
+    let r: UpdateProjectRequest = parse_json(&body)?;
+    let u = r.project;
+    if u.id.as_ref().is_some_and(|i| *i != pid) {
+        return Err(Error::BadRequest("Cannot change ID".into()));
+    }
+    let exp = id.event_expiry_us();
+    let ch = id
+        .write(move |c| {
+            let cur = store::project(c, &pid)?.ok_or_else(|| Error::NotFound {
+                kind: "project",
+                id: pid.clone(),
+            })?;
+            if u.domain_id.as_ref().is_some_and(|d| *d != cur.domain_id) {
+                return Err(Error::BadRequest(
+                    "Update of `domain_id` is not allowed.".into(),
+                ));
+            }
+            if u.parent_id.as_ref().is_some_and(|p| *p != cur.domain_id) {
+                return Err(Error::BadRequest(
+                    "Update of `parent_id` is not allowed.".into(),
+                ));
+            }
+            if u.is_domain == Some(true) {
+                return Err(Error::BadRequest(
+                    "Update of `is_domain` is not allowed.".into(),
+                ));
+            }
+            let changes = admin::ProjectChanges {
+                name: u.name,
+                description: u.description.map(Option::unwrap_or_default),
+                enabled: u.enabled,
+            };
+            admin::update_project_tx(c, &pid, changes, exp)
+        })
+        .await?;
+    let p = id.apply(ch);
+    tracing::info!(project_id = %p.id, enabled = p.enabled, "project updated");
+    Ok(HttpResponse::Ok().json(ProjectResponse {
+        project: project_json(&base_url(&req), p),
+    }))
 }

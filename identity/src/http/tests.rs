@@ -424,3 +424,275 @@ async fn admin_writes_through_the_api() {
         StatusCode::NOT_FOUND
     );
 }
+
+#[actix_web::test]
+async fn project_and_user_updates() {
+    let (_d, id) = identity();
+    let app = app!(id);
+    let (adm, _) = login!(app, "admin", "adminpw", Some("admin"));
+    let with = |r: test::TestRequest| r.insert_header(("X-Auth-Token", adm.clone()));
+    admin::create_project(&id, "up", "").unwrap();
+    admin::create_project(&id, "taken", "").unwrap();
+    let u = admin::create_user(&id, "uu", "pw", Some("up")).unwrap();
+    admin::add_role(&id, "uu", "up", "member").unwrap();
+    let pid = json_of(call!(app, with(req(Method::GET, "/v3/projects?name=up")))).await["projects"]
+        [0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let purl = format!("/v3/projects/{pid}");
+
+    let res = call!(
+        app,
+        with(req(Method::PATCH, &purl))
+            .set_json(json!({"project": {"description": "new text", "name": "up2"}}))
+    );
+    assert_eq!(res.status(), StatusCode::OK);
+    let v = json_of(res).await;
+    assert_eq!(v["project"]["name"], "up2");
+    assert_eq!(v["project"]["description"], "new text");
+    assert_eq!(v["project"]["enabled"], true);
+    let res = call!(
+        app,
+        with(req(Method::PATCH, &purl)).set_json(json!({"project": {"name": "taken"}}))
+    );
+    assert_eq!(res.status(), StatusCode::CONFLICT);
+    let res = call!(
+        app,
+        with(req(Method::PATCH, &purl)).set_json(json!({"project": {"domain_id": "other"}}))
+    );
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        json_of(res).await["error"]["message"],
+        "Update of `domain_id` is not allowed."
+    );
+    let res = call!(
+        app,
+        with(req(Method::PATCH, "/v3/projects/nope")).set_json(json!({"project": {}}))
+    );
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+
+    // A member may not update; disabling revokes the project's tokens and
+    // refuses new ones.
+    let (ut, _) = login!(app, "uu", "pw", Some("up2"));
+    let res = call!(
+        app,
+        req(Method::PATCH, &purl)
+            .insert_header(("X-Auth-Token", ut.as_str()))
+            .set_json(json!({"project": {"enabled": false}}))
+    );
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let res = call!(
+        app,
+        with(req(Method::PATCH, &purl)).set_json(json!({"project": {"enabled": false}}))
+    );
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(json_of(res).await["project"]["enabled"], false);
+    let res = call!(
+        app,
+        req(Method::GET, "/v3/auth/projects").insert_header(("X-Auth-Token", ut.as_str()))
+    );
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    let res = call!(
+        app,
+        req(Method::POST, "/v3/auth/tokens").set_json(auth_body("uu", "pw", Some("up2")))
+    );
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    let res = call!(
+        app,
+        with(req(Method::PATCH, &purl)).set_json(json!({"project": {"enabled": true}}))
+    );
+    assert_eq!(res.status(), StatusCode::OK);
+
+    // User: rename, new password (old tokens revoked, old password refused).
+    let uurl = format!("/v3/users/{}", u.id);
+    let (ut, _) = login!(app, "uu", "pw", Some("up2"));
+    let res = call!(
+        app,
+        with(req(Method::PATCH, &uurl))
+            .set_json(json!({"user": {"name": "uu2", "password": "pw2"}}))
+    );
+    assert_eq!(res.status(), StatusCode::OK);
+    let v = json_of(res).await;
+    assert_eq!(v["user"]["name"], "uu2");
+    assert!(v["user"].get("password").is_none(), "{v}");
+    let res = call!(
+        app,
+        req(Method::GET, "/v3/auth/projects").insert_header(("X-Auth-Token", ut.as_str()))
+    );
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    let res = call!(
+        app,
+        req(Method::POST, "/v3/auth/tokens").set_json(auth_body("uu2", "pw", Some("up2")))
+    );
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    login!(app, "uu2", "pw2", Some("up2"));
+    let res = call!(
+        app,
+        with(req(Method::PATCH, &uurl)).set_json(json!({"user": {"domain_id": "x"}}))
+    );
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let res = call!(
+        app,
+        with(req(Method::PATCH, &uurl)).set_json(json!({"user": {"default_project_id": "nope"}}))
+    );
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    let res = call!(
+        app,
+        with(req(Method::PATCH, &uurl)).set_json(json!({"user": {"default_project_id": null}}))
+    );
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(json_of(res).await["user"]["default_project_id"].is_null());
+
+    // Self-service change: no token needed, the original password is.
+    let purl = format!("{uurl}/password");
+    let res = call!(
+        app,
+        req(Method::POST, &purl)
+            .set_json(json!({"user": {"original_password": "wrong", "password": "pw3"}}))
+    );
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        json_of(res).await["error"]["message"],
+        "Error when changing user password: Invalid user / password"
+    );
+    let res = call!(
+        app,
+        req(Method::POST, &purl).set_json(json!({"user": {"password": "pw3"}}))
+    );
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let (ut, _) = login!(app, "uu2", "pw2", Some("up2"));
+    let res = call!(
+        app,
+        req(Method::POST, &purl)
+            .set_json(json!({"user": {"original_password": "pw2", "password": "pw3"}}))
+    );
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let res = call!(
+        app,
+        req(Method::GET, "/v3/auth/projects").insert_header(("X-Auth-Token", ut.as_str()))
+    );
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "tokens revoked");
+    login!(app, "uu2", "pw3", Some("up2"));
+    assert_eq!(
+        call!(app, req(Method::GET, &purl)).status(),
+        StatusCode::METHOD_NOT_ALLOWED
+    );
+    let res = call!(
+        app,
+        req(Method::POST, "/v3/users/nope/password")
+            .set_json(json!({"user": {"original_password": "a", "password": "b"}}))
+    );
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+
+    // Disabling the user revokes and refuses.
+    let res = call!(
+        app,
+        with(req(Method::PATCH, &uurl)).set_json(json!({"user": {"enabled": false}}))
+    );
+    assert_eq!(res.status(), StatusCode::OK);
+    let res = call!(
+        app,
+        req(Method::POST, "/v3/auth/tokens").set_json(auth_body("uu2", "pw3", Some("up2")))
+    );
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[actix_web::test]
+async fn catalog_entities() {
+    let (_d, id) = identity();
+    let app = app!(id);
+    let (adm, body) = login!(app, "admin", "adminpw", Some("admin"));
+    let with = |r: test::TestRequest| r.insert_header(("X-Auth-Token", adm.clone()));
+    let v = json_of(call!(app, with(req(Method::GET, "/v3/services")))).await;
+    let services = v["services"].as_array().unwrap();
+    assert!(!services.is_empty(), "{v}");
+    // The ids are those of the token's catalog.
+    let catalog = body["token"]["catalog"].as_array().unwrap();
+    for s in catalog {
+        assert!(
+            services
+                .iter()
+                .any(|x| x["id"] == s["id"] && x["type"] == s["type"]),
+            "{s} not in {v}"
+        );
+    }
+    let identity_svc = services.iter().find(|s| s["type"] == "identity").unwrap();
+    let sid = identity_svc["id"].as_str().unwrap();
+    let v = json_of(call!(
+        app,
+        with(req(Method::GET, "/v3/services?type=identity"))
+    ))
+    .await;
+    assert_eq!(v["services"].as_array().unwrap().len(), 1);
+    let one = json_of(call!(
+        app,
+        with(req(Method::GET, &format!("/v3/services/{sid}")))
+    ))
+    .await;
+    assert_eq!(one["service"]["name"], identity_svc["name"]);
+    assert_eq!(
+        call!(app, with(req(Method::GET, "/v3/services/nope"))).status(),
+        StatusCode::NOT_FOUND
+    );
+
+    let v = json_of(call!(
+        app,
+        with(req(
+            Method::GET,
+            &format!("/v3/endpoints?service_id={sid}&interface=public")
+        ))
+    ))
+    .await;
+    let eps = v["endpoints"].as_array().unwrap();
+    assert_eq!(eps.len(), 1, "{v}");
+    assert_eq!(eps[0]["region_id"], "RegionOne");
+    let token_ep = catalog.iter().find(|s| s["type"] == "identity").unwrap()["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["interface"] == "public")
+        .unwrap()
+        .clone();
+    assert_eq!(eps[0]["id"], token_ep["id"]);
+    assert_eq!(eps[0]["url"], token_ep["url"]);
+    let eid = eps[0]["id"].as_str().unwrap();
+    let one = json_of(call!(
+        app,
+        with(req(Method::GET, &format!("/v3/endpoints/{eid}")))
+    ))
+    .await;
+    assert_eq!(one["endpoint"]["service_id"], sid);
+
+    // Regions: any token; services and endpoints: admins only.
+    admin::create_project(&id, "cp", "").unwrap();
+    admin::create_user(&id, "cu", "pw", Some("cp")).unwrap();
+    admin::add_role(&id, "cu", "cp", "member").unwrap();
+    let (ut, _) = login!(app, "cu", "pw", Some("cp"));
+    let as_user = |r: test::TestRequest| r.insert_header(("X-Auth-Token", ut.clone()));
+    let v = json_of(call!(app, as_user(req(Method::GET, "/v3/regions")))).await;
+    assert_eq!(v["regions"][0]["id"], "RegionOne");
+    assert!(v["regions"][0]["parent_region_id"].is_null());
+    assert_eq!(
+        call!(app, as_user(req(Method::GET, "/v3/regions/RegionOne"))).status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        call!(app, as_user(req(Method::GET, "/v3/regions/RegionTwo"))).status(),
+        StatusCode::NOT_FOUND
+    );
+    for p in ["/v3/services", "/v3/endpoints"] {
+        assert_eq!(
+            call!(app, as_user(req(Method::GET, p))).status(),
+            StatusCode::FORBIDDEN
+        );
+    }
+    assert_eq!(
+        call!(app, req(Method::GET, "/v3/regions")).status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        call!(app, with(req(Method::POST, "/v3/services"))).status(),
+        StatusCode::METHOD_NOT_ALLOWED
+    );
+}

@@ -3,7 +3,10 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::{admin_caller, base_url, caller, collection_links, parse_json, query};
-use crate::dto::{CreateUserRequest, ErrorResponse, SelfLink, User, UserResponse, UsersResponse};
+use crate::dto::{
+    ChangePasswordRequest, CreateUserRequest, ErrorResponse, SelfLink, UpdateUserRequest, User,
+    UserResponse, UsersResponse,
+};
 use crate::error::{Error, Result};
 use crate::store::{self, NewUser, UserRow, DEFAULT_DOMAIN_ID};
 use crate::{admin, password, Identity};
@@ -163,5 +166,121 @@ pub(crate) async fn delete_user(
         .await?;
     let u = id.apply(ch);
     tracing::info!(user_id = %u.id, "user deleted");
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Changes a user's name, password, default project or enabled flag
+/// (admin). A new password or disabling revokes the user's tokens; the
+/// domain and id cannot change.
+#[utoipa::path(
+    patch,
+    path = "/v3/users/{user_id}",
+    tag = "users",
+    params(("user_id" = String, Path, description = "User id")),
+    request_body = UpdateUserRequest,
+    responses(
+        (status = 200, description = "Updated", body = UserResponse),
+        (status = 400, description = "Malformed, or a field that cannot change", body = ErrorResponse),
+        (status = 403, description = "Not admin", body = ErrorResponse),
+        (status = 404, description = "No such user or default project", body = ErrorResponse),
+        (status = 409, description = "Name taken", body = ErrorResponse),
+    )
+)]
+pub(crate) async fn update_user(
+    req: HttpRequest,
+    id: web::Data<Identity>,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse> {
+    admin_caller(&req, &id, "identity:update_user").await?;
+    let uid = path.into_inner();
+    let r: UpdateUserRequest = parse_json(&body)?;
+    let u = r.user;
+    if u.id.as_ref().is_some_and(|i| *i != uid) {
+        return Err(Error::BadRequest("Cannot change user ID".into()));
+    }
+    // Hashing is slow on purpose: done before the transaction, not in it.
+    let password_hash = match u.password {
+        Some(Some(pw)) => Some(password::hash_async(pw).await?),
+        Some(None) => Some(String::new()),
+        None => None,
+    };
+    let exp = id.event_expiry_us();
+    let ch = id
+        .write(move |c| {
+            let cur = store::user(c, &uid)?.ok_or_else(|| Error::NotFound {
+                kind: "user",
+                id: uid.clone(),
+            })?;
+            if u.domain_id.as_ref().is_some_and(|d| *d != cur.domain_id) {
+                return Err(Error::BadRequest("Cannot change Domain ID".into()));
+            }
+            let changes = admin::UserChanges {
+                name: u.name,
+                default_project_id: u.default_project_id,
+                enabled: u.enabled,
+                password_hash,
+            };
+            admin::update_user_tx(c, &uid, changes, exp)
+        })
+        .await?;
+    let u = id.apply(ch);
+    tracing::info!(user_id = %u.id, enabled = u.enabled, "user updated");
+    Ok(HttpResponse::Ok().json(UserResponse {
+        user: user_json(&base_url(&req), u),
+    }))
+}
+
+/// A user changes their own password, proving the original one (no token
+/// needed, as in Keystone, so a user whose password expired can still
+/// change it). Revokes the user's tokens.
+#[utoipa::path(
+    post,
+    path = "/v3/users/{user_id}/password",
+    tag = "users",
+    params(("user_id" = String, Path, description = "User id")),
+    request_body = ChangePasswordRequest,
+    responses(
+        (status = 204, description = "Changed"),
+        (status = 400, description = "Malformed", body = ErrorResponse),
+        (status = 401, description = "Unknown or disabled user, or wrong original password", body = ErrorResponse),
+    )
+)]
+pub(crate) async fn change_password(
+    id: web::Data<Identity>,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse> {
+    let uid = path.into_inner();
+    let r: ChangePasswordRequest = parse_json(&body)?;
+    let pc = r.user;
+    let denied =
+        |why: &str| Error::UnauthorizedMessage(format!("Error when changing user password: {why}"));
+    let lookup = uid.clone();
+    let user = id.read(move |c| store::user(c, &lookup)).await?;
+    let Some(user) = user else {
+        // The cost of a real check, so timing does not tell which ids exist.
+        password::waste_a_verification(pc.original_password).await;
+        return Err(denied("Invalid user / password"));
+    };
+    if !password::verify_async(user.password_hash.clone(), pc.original_password).await? {
+        return Err(denied("Invalid user / password"));
+    }
+    if !user.enabled {
+        return Err(denied("User is disabled"));
+    }
+    let hash = password::hash_async(pc.password).await?;
+    let exp = id.event_expiry_us();
+    let ch = id
+        .write(move |c| {
+            let changes = admin::UserChanges {
+                password_hash: Some(hash),
+                ..Default::default()
+            };
+            admin::update_user_tx(c, &uid, changes, exp)
+        })
+        .await?;
+    let u = id.apply(ch);
+    tracing::info!(user_id = %u.id, "password changed by the user");
     Ok(HttpResponse::NoContent().finish())
 }
