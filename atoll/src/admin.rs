@@ -114,6 +114,18 @@ pub enum RoleCmd {
         /// Role name or id.
         role: String,
     },
+    /// Create a role (for example `swiftoperator`, which
+    /// `swift.operator_roles` names by default).
+    Create {
+        /// Role name.
+        name: String,
+    },
+    /// Delete a role other than admin, member and reader; its assignments
+    /// go, and their holders' tokens on those projects are revoked.
+    Delete {
+        /// Role name or id.
+        role: String,
+    },
     /// List role assignments, optionally of one user and/or on one project.
     List {
         /// User name or id.
@@ -265,6 +277,16 @@ fn role(cmd: RoleCmd, id: &Identity) -> Result<()> {
                 "Removed {} on project {} from user {}",
                 a.role.name, a.project.name, a.user.name
             );
+        }
+        RoleCmd::Create { name } => {
+            let r =
+                admin::create_role(id, &name).with_context(|| format!("creating role {name}"))?;
+            println!("Created role {} ({})", r.name, r.id);
+        }
+        RoleCmd::Delete { role } => {
+            let r =
+                admin::delete_role(id, &role).with_context(|| format!("deleting role {role}"))?;
+            println!("Deleted role {} ({})", r.name, r.id);
         }
         RoleCmd::List { user, project } => {
             let rows: Vec<Vec<String>> =

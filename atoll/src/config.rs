@@ -90,6 +90,9 @@ pub struct Gc {
 pub struct SwiftSection {
     /// Seconds between object-expirer passes (X-Delete-At).
     pub expirer_interval_secs: u64,
+    /// Roles that own their project's account (keystoneauth's
+    /// `operator_roles`).
+    pub operator_roles: Vec<String>,
 }
 
 impl Default for FileConfig {
@@ -212,6 +215,7 @@ impl Default for SwiftSection {
     fn default() -> Self {
         SwiftSection {
             expirer_interval_secs: 30,
+            operator_roles: swift_api::DEFAULT_OPERATOR_ROLES.map(String::from).to_vec(),
         }
     }
 }

@@ -208,6 +208,7 @@ async fn run(
         identity.clone(),
         swift_api::SwiftConfig {
             public_url: cfg.object_url(),
+            operator_roles: cfg.swift.operator_roles.clone(),
             ..Default::default()
         },
     );

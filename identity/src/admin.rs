@@ -318,6 +318,62 @@ pub fn remove_role(id: &Identity, user: &str, project: &str, role: &str) -> Resu
     Ok(id.apply(ch))
 }
 
+/// Refuses to rename or delete admin, member and reader: access rules and
+/// bootstrap rely on those names.
+fn not_builtin(r: &store::RoleRow) -> Result<()> {
+    if BUILTIN_ROLES.contains(&r.name.as_str()) {
+        return Err(Error::ForbiddenMessage(format!(
+            "The role {} is built in: access rules rely on it, so it cannot be renamed or \
+             deleted.",
+            r.name
+        )));
+    }
+    Ok(())
+}
+
+/// Creates a role (by name).
+pub fn create_role(id: &Identity, name: &str) -> Result<store::RoleRow> {
+    id.write_blocking(|c| store::create_role(c, name))
+}
+
+pub(crate) fn rename_role_tx(c: &mut Conn, role: &str, name: &str) -> Result<store::RoleRow> {
+    let mut r = store::resolve_role(c, role)?;
+    not_builtin(&r)?;
+    store::rename_role(c, &r.id, name)?;
+    r.name = name.into();
+    Ok(r)
+}
+
+pub(crate) fn delete_role_tx(
+    c: &mut Conn,
+    role: &str,
+    exp_us: i64,
+) -> Result<Changed<store::RoleRow>> {
+    let r = store::resolve_role(c, role)?;
+    not_builtin(&r)?;
+    let at_us = now_us();
+    let mut revoked = Vec::new();
+    // Tokens carry role names: every holder's tokens on that project go.
+    for (user_id, project_id) in store::delete_role(c, &r.id)? {
+        let rv = Revocation::Grant {
+            user_id,
+            project_id,
+            at_us,
+        };
+        revoke::persist(c, &rv, exp_us)?;
+        revoked.push(rv);
+    }
+    Ok(Changed { value: r, revoked })
+}
+
+/// Deletes a role (by name or id), its assignments and the tokens of the
+/// users that held it on those projects.
+pub fn delete_role(id: &Identity, role: &str) -> Result<store::RoleRow> {
+    let exp = id.event_expiry_us();
+    let ch = id.write_blocking(|c| delete_role_tx(c, role, exp))?;
+    Ok(id.apply(ch))
+}
+
 /// Role assignments, optionally only those of a user and/or on a project.
 pub fn list_role_assignments(
     id: &Identity,

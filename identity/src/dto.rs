@@ -792,3 +792,35 @@ pub struct RegionsResponse {
     /// Links.
     pub links: CollectionLinks,
 }
+
+/// `POST /v3/roles` body.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct CreateRoleRequest {
+    /// The role.
+    pub role: NewRole,
+}
+
+/// A role to create; roles are global (no domain-specific roles).
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct NewRole {
+    /// Unique name.
+    pub name: String,
+    /// Must be absent or null.
+    #[serde(default)]
+    pub domain_id: Option<String>,
+}
+
+/// `PATCH /v3/roles/{role_id}` body.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct UpdateRoleRequest {
+    /// The fields to change.
+    pub role: RoleUpdate,
+}
+
+/// Role fields to change.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+pub struct RoleUpdate {
+    /// New unique name.
+    #[serde(default)]
+    pub name: Option<String>,
+}

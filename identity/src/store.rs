@@ -449,6 +449,70 @@ pub fn roles_by_names(c: &mut Conn, names: &[String]) -> Result<Vec<RoleRow>> {
         .collect())
 }
 
+/// Creates a role; 409 if the name is taken.
+pub fn create_role(c: &mut Conn, name: &str) -> Result<RoleRow> {
+    check_role_name(name)?;
+    role_name_free(c, name, None)?;
+    let row = RoleRow {
+        id: new_id(),
+        name: name.into(),
+    };
+    diesel::insert_into(roles::table).values(&row).execute(c)?;
+    Ok(row)
+}
+
+/// Renames a role; 409 if the name is taken.
+pub fn rename_role(c: &mut Conn, id: &str, name: &str) -> Result<()> {
+    check_role_name(name)?;
+    role_name_free(c, name, Some(id))?;
+    diesel::update(roles::table.find(id))
+        .set(roles::name.eq(name))
+        .execute(c)?;
+    Ok(())
+}
+
+/// Deletes a role and every assignment of it; returns the (user, project)
+/// pairs that held it.
+pub fn delete_role(c: &mut Conn, id: &str) -> Result<Vec<(String, String)>> {
+    let holders = role_assignments::table
+        .filter(role_assignments::role_id.eq(id))
+        .select((role_assignments::user_id, role_assignments::project_id))
+        .load(c)?;
+    diesel::delete(role_assignments::table.filter(role_assignments::role_id.eq(id))).execute(c)?;
+    let n = diesel::delete(roles::table.find(id)).execute(c)?;
+    if n == 0 {
+        return Err(Error::NotFound {
+            kind: "role",
+            id: id.into(),
+        });
+    }
+    Ok(holders)
+}
+
+fn role_name_free(c: &mut Conn, name: &str, except: Option<&str>) -> Result<()> {
+    let taken = opt(roles::table
+        .filter(roles::name.eq(name))
+        .select(RoleRow::as_select())
+        .first(c))?;
+    if taken.is_some_and(|r| Some(r.id.as_str()) != except) {
+        return Err(Error::Conflict {
+            kind: "role",
+            detail: format!("Duplicate entry found with name {name}."),
+        });
+    }
+    Ok(())
+}
+
+fn check_role_name(name: &str) -> Result<()> {
+    if name.is_empty() || name.len() > 255 || name.trim() != name {
+        return Err(Error::BadRequest(format!(
+            "Invalid input for field 'name': {name:?} must be 1 to 255 characters without \
+             surrounding spaces."
+        )));
+    }
+    Ok(())
+}
+
 // ---- role assignments ----
 
 /// Names of the roles `user_id` holds directly on `project_id`.

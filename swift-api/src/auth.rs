@@ -49,7 +49,8 @@ pub async fn authenticate(swift: &Swift, req: &HttpRequest, path: &SwiftPath) ->
 /// What a caller's roles give it on an account.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
-    /// admin or member on the account's project: everything, ACLs included.
+    /// An operator role (admin, member, swiftoperator unless configured) on
+    /// the account's project: everything, ACLs included.
     Owner,
     /// reader on the account's project: GET and HEAD only.
     Reader,
@@ -68,7 +69,7 @@ impl Caller {
         if ctx.project_id.as_deref() != Some(project.as_str()) {
             return Access::None;
         }
-        if ctx.has_role("admin") || ctx.has_role("member") {
+        if swift.cfg.operator_roles.iter().any(|r| ctx.has_role(r)) {
             Access::Owner
         } else if ctx.has_role("reader") {
             Access::Reader

@@ -94,6 +94,9 @@ pub struct SwiftConfig {
     pub public_url: String,
     /// Account name prefix in front of the project id.
     pub reseller_prefix: String,
+    /// Roles that own their project's account (keystoneauth's
+    /// `operator_roles`); `reader` may read it.
+    pub operator_roles: Vec<String>,
     pub limits: Limits,
 }
 
@@ -102,10 +105,15 @@ impl Default for SwiftConfig {
         SwiftConfig {
             public_url: "http://127.0.0.1:8080".into(),
             reseller_prefix: "AUTH_".into(),
+            operator_roles: DEFAULT_OPERATOR_ROLES.map(String::from).to_vec(),
             limits: Limits::default(),
         }
     }
 }
+
+/// Roles that own an account unless configured otherwise: Keystone's
+/// admin and member, and Swift keystoneauth's `swiftoperator`.
+pub const DEFAULT_OPERATOR_ROLES: [&str; 3] = ["admin", "member", "swiftoperator"];
 
 /// State shared by every Swift handler.
 #[derive(Clone)]

@@ -431,3 +431,35 @@ def test_service_endpoint_region_lists(openstack, server, admin_token):
     assert shown["service_type"] == "object-store", shown
     regions = json_out(openstack("region", "list", "-f", "json"))
     assert [r["Region"] for r in regions] == ["RegionOne"], regions
+
+
+def test_custom_operator_role_owns_the_account(openstack, server):
+    """`openstack role create swiftoperator`, as Swift's keystoneauth
+    deployments do: holders own their project's account; deleting the role
+    takes that away at once (their tokens are revoked)."""
+    openstack("role", "create", "swiftoperator").ok()
+    openstack("project", "create", "op-p").ok()
+    openstack("user", "create", "--project", "op-p", "--password", "op-pw", "op-u").ok()
+    openstack("role", "add", "--project", "op-p", "--user", "op-u", "swiftoperator").ok()
+    token, body = server.issue_token("op-u", "op-pw", "op-p")
+    assert [r["name"] for r in body["roles"]] == ["swiftoperator"], body["roles"]
+    url = server.account_url(body["project"]["id"])
+    h = {"X-Auth-Token": token}
+    assert requests.put(f"{url}/op-c", headers=h, timeout=10).status_code == 201
+    r = requests.put(f"{url}/op-c/o", data=b"x", headers=h, timeout=10)
+    assert r.status_code == 201, r.text
+    # A role that is not an operator role gives nothing.
+    openstack("role", "create", "observer").ok()
+    openstack("user", "create", "--project", "op-p", "--password", "ob-pw", "ob-u").ok()
+    openstack("role", "add", "--project", "op-p", "--user", "ob-u", "observer").ok()
+    ob_token, _ = server.issue_token("ob-u", "ob-pw", "op-p")
+    r = requests.get(f"{url}/op-c", headers={"X-Auth-Token": ob_token}, timeout=10)
+    assert r.status_code == 403, r.text
+
+    openstack("role", "delete", "swiftoperator").ok()
+    assert requests.get(f"{url}/op-c", headers=h, timeout=10).status_code == 401
+    assert "swiftoperator" not in {r["Name"] for r in json_out(openstack("role", "list", "-f", "json"))}
+    openstack("role", "delete", "member").failed()
+    for u in ("op-u", "ob-u"):
+        openstack("user", "delete", u).ok()
+    openstack("role", "delete", "observer").ok()

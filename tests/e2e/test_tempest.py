@@ -4,8 +4,9 @@
 module gives it pre-provisioned accounts (projects with a `member` user,
 made with `atoll admin`, as Tempest's operator role expects), points it at
 this module's server and runs its identity, object-storage, image and
-block-storage API tests (the non-admin ones: Tempest's admin tests need its identity admin
-API, which atoll keeps to `atoll admin`). For object storage Tempest reads
+block-storage API tests (the non-admin ones: Tempest's admin tests set
+themselves up through identity admin APIs atoll does not offer, such as
+domain, group and catalog CRUD and system role assignments). For object storage Tempest reads
 `/info` (`discoverable_apis` below is what atoll advertises), so it skips
 the middleware atoll does not offer (static web, form POST, bulk upload,
 account quotas, container sync, crossdomain) rather than fail them; volume

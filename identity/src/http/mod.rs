@@ -91,8 +91,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             )
             .service(res("/users/{user_id}/password").post(users::change_password))
             .service(res("/users/{user_id}/projects").get(projects::list_user_projects))
-            .service(res("/roles").get(roles::list_roles))
-            .service(res("/roles/{role_id}").get(roles::get_role))
+            .service(
+                res("/roles")
+                    .get(roles::list_roles)
+                    .post(roles::create_role),
+            )
+            .service(
+                res("/roles/{role_id}")
+                    .get(roles::get_role)
+                    .patch(roles::update_role)
+                    .delete(roles::delete_role),
+            )
             .service(res("/role_assignments").get(roles::list_role_assignments))
             .service(res("/domains").get(roles::list_domains))
             .service(res("/domains/{domain_id}").get(roles::get_domain))

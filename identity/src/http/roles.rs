@@ -2,11 +2,11 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use super::{admin_caller, base_url, caller, collection_links, query, query_flag};
+use super::{admin_caller, base_url, caller, collection_links, parse_json, query, query_flag};
 use crate::dto::{
-    AssignmentLinks, AssignmentScope, Domain, DomainRef, DomainResponse, DomainsResponse,
-    ErrorResponse, NamedRef, Role, RoleAssignment, RoleAssignmentsResponse, RoleResponse,
-    RolesResponse, SelfLink,
+    AssignmentLinks, AssignmentScope, CreateRoleRequest, Domain, DomainRef, DomainResponse,
+    DomainsResponse, ErrorResponse, NamedRef, Role, RoleAssignment, RoleAssignmentsResponse,
+    RoleResponse, RolesResponse, SelfLink, UpdateRoleRequest,
 };
 use crate::error::{Error, Result};
 use crate::store::{self, AssignmentRow, DomainRow, RoleRow};
@@ -394,4 +394,114 @@ pub(crate) async fn get_domain(
     Ok(HttpResponse::Ok().json(DomainResponse {
         domain: domain_json(&base_url(&req), d),
     }))
+}
+
+/// Creates a global role (admin). Tokens carry role names, so a custom
+/// role such as `swiftoperator` means what the services' configuration
+/// says it means.
+#[utoipa::path(
+    post,
+    path = "/v3/roles",
+    tag = "roles",
+    request_body = CreateRoleRequest,
+    responses(
+        (status = 201, description = "Created", body = RoleResponse),
+        (status = 400, description = "Malformed, or a domain-specific role", body = ErrorResponse),
+        (status = 403, description = "Not admin", body = ErrorResponse),
+        (status = 409, description = "Name taken", body = ErrorResponse),
+    )
+)]
+pub(crate) async fn create_role(
+    req: HttpRequest,
+    id: web::Data<Identity>,
+    body: web::Bytes,
+) -> Result<HttpResponse> {
+    admin_caller(&req, &id, "identity:create_role").await?;
+    let r: CreateRoleRequest = parse_json(&body)?;
+    if r.role.domain_id.is_some() {
+        return Err(Error::BadRequest(
+            "Domain-specific roles are not supported: roles are global.".into(),
+        ));
+    }
+    let name = r.role.name;
+    let row = id.write(move |c| store::create_role(c, &name)).await?;
+    tracing::info!(role_id = %row.id, name = %row.name, "role created");
+    Ok(HttpResponse::Created().json(RoleResponse {
+        role: role_json(&base_url(&req), row),
+    }))
+}
+
+/// Renames a role (admin); the built-in admin, member and reader cannot be.
+#[utoipa::path(
+    patch,
+    path = "/v3/roles/{role_id}",
+    tag = "roles",
+    params(("role_id" = String, Path, description = "Role id")),
+    request_body = UpdateRoleRequest,
+    responses(
+        (status = 200, description = "Updated", body = RoleResponse),
+        (status = 403, description = "Not admin, or a built-in role", body = ErrorResponse),
+        (status = 404, description = "No such role", body = ErrorResponse),
+        (status = 409, description = "Name taken", body = ErrorResponse),
+    )
+)]
+pub(crate) async fn update_role(
+    req: HttpRequest,
+    id: web::Data<Identity>,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse> {
+    admin_caller(&req, &id, "identity:update_role").await?;
+    let rid = path.into_inner();
+    let r: UpdateRoleRequest = parse_json(&body)?;
+    let row = id
+        .write(move |c| {
+            let cur = store::role(c, &rid)?.ok_or_else(|| Error::NotFound {
+                kind: "role",
+                id: rid.clone(),
+            })?;
+            match r.role.name {
+                Some(n) if n != cur.name => admin::rename_role_tx(c, &rid, &n),
+                _ => Ok(cur),
+            }
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(RoleResponse {
+        role: role_json(&base_url(&req), row),
+    }))
+}
+
+/// Deletes a role and its assignments (admin), revoking the tokens of the
+/// users that held it; the built-in roles cannot be deleted.
+#[utoipa::path(
+    delete,
+    path = "/v3/roles/{role_id}",
+    tag = "roles",
+    params(("role_id" = String, Path, description = "Role id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 403, description = "Not admin, or a built-in role", body = ErrorResponse),
+        (status = 404, description = "No such role", body = ErrorResponse),
+    )
+)]
+pub(crate) async fn delete_role(
+    req: HttpRequest,
+    id: web::Data<Identity>,
+    path: web::Path<String>,
+) -> Result<HttpResponse> {
+    admin_caller(&req, &id, "identity:delete_role").await?;
+    let rid = path.into_inner();
+    let exp = id.event_expiry_us();
+    let ch = id
+        .write(move |c| {
+            store::role(c, &rid)?.ok_or_else(|| Error::NotFound {
+                kind: "role",
+                id: rid.clone(),
+            })?;
+            admin::delete_role_tx(c, &rid, exp)
+        })
+        .await?;
+    let r = id.apply(ch);
+    tracing::info!(role_id = %r.id, name = %r.name, "role deleted");
+    Ok(HttpResponse::NoContent().finish())
 }

@@ -696,3 +696,80 @@ async fn catalog_entities() {
         StatusCode::METHOD_NOT_ALLOWED
     );
 }
+
+#[actix_web::test]
+async fn role_create_rename_delete() {
+    let (_d, id) = identity();
+    let app = app!(id);
+    let (adm, _) = login!(app, "admin", "adminpw", Some("admin"));
+    let with = |r: test::TestRequest| r.insert_header(("X-Auth-Token", adm.clone()));
+    let res = call!(
+        app,
+        with(req(Method::POST, "/v3/roles")).set_json(json!({"role": {"name": "swiftoperator"}}))
+    );
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let v = json_of(res).await;
+    assert_eq!(v["role"]["name"], "swiftoperator");
+    let rid = v["role"]["id"].as_str().unwrap().to_string();
+    let res = call!(
+        app,
+        with(req(Method::POST, "/v3/roles")).set_json(json!({"role": {"name": "swiftoperator"}}))
+    );
+    assert_eq!(res.status(), StatusCode::CONFLICT);
+    let res = call!(
+        app,
+        with(req(Method::POST, "/v3/roles"))
+            .set_json(json!({"role": {"name": "d", "domain_id": "default"}}))
+    );
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+
+    // A holder's token carries the role; deleting the role revokes it.
+    admin::create_project(&id, "rp", "").unwrap();
+    admin::create_user(&id, "ru", "pw", Some("rp")).unwrap();
+    admin::add_role(&id, "ru", "rp", "swiftoperator").unwrap();
+    let (ut, body) = login!(app, "ru", "pw", Some("rp"));
+    let names: Vec<&str> = body["token"]["roles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["swiftoperator"]);
+    let url = format!("/v3/roles/{rid}");
+    let res = call!(
+        app,
+        with(req(Method::PATCH, &url)).set_json(json!({"role": {"name": "operator2"}}))
+    );
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(json_of(res).await["role"]["name"], "operator2");
+    assert_eq!(
+        call!(app, with(req(Method::DELETE, &url))).status(),
+        StatusCode::NO_CONTENT
+    );
+    let res = call!(
+        app,
+        req(Method::GET, "/v3/auth/projects").insert_header(("X-Auth-Token", ut.as_str()))
+    );
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        call!(app, with(req(Method::DELETE, &url))).status(),
+        StatusCode::NOT_FOUND
+    );
+
+    // Built-in roles stay.
+    let member = json_of(call!(app, with(req(Method::GET, "/v3/roles?name=member")))).await
+        ["roles"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let murl = format!("/v3/roles/{member}");
+    assert_eq!(
+        call!(app, with(req(Method::DELETE, &murl))).status(),
+        StatusCode::FORBIDDEN
+    );
+    let res = call!(
+        app,
+        with(req(Method::PATCH, &murl)).set_json(json!({"role": {"name": "m2"}}))
+    );
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+}
