@@ -5,6 +5,7 @@ diesel::table! {
         id -> Text,
         name -> Text,
         enabled -> Bool,
+        description -> Text,
     }
 }
 

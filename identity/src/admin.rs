@@ -128,6 +128,75 @@ pub(crate) fn update_project_tx(
     })
 }
 
+/// Changes to a domain; `None` keeps a field.
+#[derive(Debug, Default)]
+pub(crate) struct DomainChanges {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub enabled: Option<bool>,
+}
+
+/// Applies `ch` to domain `did`. Disabling it revokes the tokens of its
+/// users and those scoped to its projects (logins are refused while it is
+/// disabled).
+pub(crate) fn update_domain_tx(
+    c: &mut Conn,
+    did: &str,
+    ch: DomainChanges,
+    exp_us: i64,
+) -> Result<Changed<store::DomainRow>> {
+    let mut d = store::domain(c, did)?;
+    let disabling = d.enabled && ch.enabled == Some(false);
+    if disabling && d.id == DEFAULT_DOMAIN_ID {
+        return Err(Error::ForbiddenMessage(
+            "The default domain holds the admin project and user; it cannot be disabled.".into(),
+        ));
+    }
+    if let Some(n) = ch.name {
+        d.name = n;
+    }
+    if let Some(t) = ch.description {
+        d.description = t;
+    }
+    if let Some(e) = ch.enabled {
+        d.enabled = e;
+    }
+    store::update_domain(c, &d)?;
+    let mut revoked = Vec::new();
+    if disabling {
+        let at_us = now_us();
+        let (projects, users) = store::domain_members(c, &d.id)?;
+        for project_id in projects {
+            revoked.push(Revocation::Project { project_id, at_us });
+        }
+        for user_id in users {
+            revoked.push(Revocation::User { user_id, at_us });
+        }
+        for r in &revoked {
+            revoke::persist(c, r, exp_us)?;
+        }
+    }
+    Ok(Changed { value: d, revoked })
+}
+
+/// Deletes a disabled domain with its projects and users (Keystone refuses
+/// an enabled one); their tokens were revoked when it was disabled.
+pub(crate) fn delete_domain_tx(c: &mut Conn, did: &str) -> Result<store::DomainRow> {
+    let d = store::domain(c, did)?;
+    if d.id == DEFAULT_DOMAIN_ID {
+        return Err(Error::ForbiddenMessage(
+            "The default domain cannot be deleted.".into(),
+        ));
+    }
+    if d.enabled {
+        return Err(Error::ForbiddenMessage(
+            "Cannot delete a domain that is enabled, please disable it first.".into(),
+        ));
+    }
+    store::delete_domain(c, &d.id)?;
+    Ok(d)
+}
+
 // ---- users ----
 
 pub(crate) fn create_user_tx(
@@ -433,6 +502,7 @@ pub(crate) fn bootstrap(id: &Identity, admin_password: Option<String>) -> Result
                 domains::id.eq(DEFAULT_DOMAIN_ID),
                 domains::name.eq(DEFAULT_DOMAIN_NAME),
                 domains::enabled.eq(true),
+                domains::description.eq("The default domain"),
             ))
             .execute(c)?;
         for r in BUILTIN_ROLES {

@@ -118,6 +118,10 @@ fn resolve_scope(
         ScopeReq::Project { .. } => None,
     };
     let project = project.filter(|p| p.enabled).ok_or(Error::Unauthorized)?;
+    // A project of a disabled domain cannot be scoped to, whoever asks.
+    if !store::domain(c, &project.domain_id).is_ok_and(|d| d.enabled) {
+        return Err(Error::Unauthorized);
+    }
     let roles = store::assigned_role_names(c, &user.id, &project.id)?;
     if roles.is_empty() {
         return Err(Error::Unauthorized);

@@ -824,3 +824,49 @@ pub struct RoleUpdate {
     #[serde(default)]
     pub name: Option<String>,
 }
+
+/// `POST /v3/domains` body.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct CreateDomainRequest {
+    /// The domain.
+    pub domain: NewDomain,
+}
+
+/// A domain to create.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct NewDomain {
+    /// Unique name, 1 to 64 characters.
+    pub name: String,
+    /// Description.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Enabled (default true).
+    #[serde(default)]
+    pub enabled: Option<bool>,
+}
+
+/// `PATCH /v3/domains/{domain_id}` body.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct UpdateDomainRequest {
+    /// The fields to change.
+    pub domain: DomainUpdate,
+}
+
+/// Domain fields to change; absent ones keep their value.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+pub struct DomainUpdate {
+    /// New unique name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// New description (null clears it).
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub description: Option<Option<String>>,
+    /// Enable or disable; disabling revokes the tokens of its users and
+    /// projects.
+    #[serde(default)]
+    pub enabled: Option<bool>,
+    /// Must be the domain's own id if given.
+    #[serde(default)]
+    pub id: Option<String>,
+}

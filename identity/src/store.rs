@@ -26,6 +26,8 @@ pub struct DomainRow {
     pub name: String,
     /// Disabled domains authenticate nobody.
     pub enabled: bool,
+    /// Free text.
+    pub description: String,
 }
 
 /// A project row.
@@ -133,6 +135,95 @@ pub fn list_domains(c: &mut Conn) -> Result<Vec<DomainRow>> {
         .load(c)?)
 }
 
+/// Creates a domain; 409 if its name is taken.
+pub fn create_domain(
+    c: &mut Conn,
+    name: &str,
+    description: &str,
+    enabled: bool,
+) -> Result<DomainRow> {
+    check_domain_name(name)?;
+    domain_name_free(c, name, None)?;
+    let row = DomainRow {
+        id: new_id(),
+        name: name.into(),
+        enabled,
+        description: description.into(),
+    };
+    diesel::insert_into(domains::table)
+        .values(&row)
+        .execute(c)?;
+    Ok(row)
+}
+
+/// Saves a domain's name, description and enabled flag; 409 if the new
+/// name is taken.
+pub fn update_domain(c: &mut Conn, d: &DomainRow) -> Result<()> {
+    check_domain_name(&d.name)?;
+    domain_name_free(c, &d.name, Some(&d.id))?;
+    diesel::update(domains::table.find(&d.id))
+        .set((
+            domains::name.eq(&d.name),
+            domains::description.eq(&d.description),
+            domains::enabled.eq(d.enabled),
+        ))
+        .execute(c)?;
+    Ok(())
+}
+
+/// Ids of the projects and of the users of a domain.
+pub fn domain_members(c: &mut Conn, id: &str) -> Result<(Vec<String>, Vec<String>)> {
+    let p = projects::table
+        .filter(projects::domain_id.eq(id))
+        .select(projects::id)
+        .load(c)?;
+    let u = users::table
+        .filter(users::domain_id.eq(id))
+        .select(users::id)
+        .load(c)?;
+    Ok((p, u))
+}
+
+/// Deletes a domain with its projects, users and their role assignments.
+pub fn delete_domain(c: &mut Conn, id: &str) -> Result<()> {
+    let (projects_of, users_of) = domain_members(c, id)?;
+    for p in &projects_of {
+        delete_project(c, p)?;
+    }
+    for u in &users_of {
+        delete_user(c, u)?;
+    }
+    let n = diesel::delete(domains::table.find(id)).execute(c)?;
+    if n == 0 {
+        return Err(Error::NotFound {
+            kind: "domain",
+            id: id.into(),
+        });
+    }
+    Ok(())
+}
+
+fn domain_name_free(c: &mut Conn, name: &str, except: Option<&str>) -> Result<()> {
+    if domain_by_name(c, name)?.is_some_and(|d| Some(d.id.as_str()) != except) {
+        return Err(Error::Conflict {
+            kind: "domain",
+            detail: format!("Duplicate entry found with name {name}."),
+        });
+    }
+    Ok(())
+}
+
+/// Keystone's domain names: 1 to 64 characters.
+fn check_domain_name(name: &str) -> Result<()> {
+    if name.is_empty() || name.chars().count() > 64 || name.trim() != name {
+        return Err(Error::BadRequest(format!(
+            "Invalid input for field 'name': {name:?} must be 1 to 64 characters without \
+             surrounding spaces."
+        )));
+    }
+    Ok(())
+}
+
 // ---- projects ----
 
 /// The project with this id, if any.
@@ -190,7 +281,7 @@ pub fn create_project(
     domain_id: &str,
     description: &str,
 ) -> Result<ProjectRow> {
-    check_name(name)?;
+    check_project_name(name)?;
     domain(c, domain_id)?;
     if project_by_name(c, domain_id, name)?.is_some() {
         return Err(Error::Conflict {
@@ -232,7 +323,7 @@ pub fn delete_project(c: &mut Conn, id: &str) -> Result<()> {
 /// Saves a project's name, description and enabled flag; 409 if the new
 /// name is taken in its domain.
 pub fn update_project(c: &mut Conn, p: &ProjectRow) -> Result<()> {
-    check_name(&p.name)?;
+    check_project_name(&p.name)?;
     if project_by_name(c, &p.domain_id, &p.name)?.is_some_and(|o| o.id != p.id) {
         return Err(Error::Conflict {
             kind: "project",
@@ -608,6 +699,17 @@ pub fn projects_of_user(c: &mut Conn, user_id: &str) -> Result<Vec<ProjectRow>> 
         .order(projects::name)
         .select(ProjectRow::as_select())
         .load(c)?)
+}
+
+/// Keystone's project names: at most 64 characters, besides [`check_name`].
+fn check_project_name(name: &str) -> Result<()> {
+    check_name(name)?;
+    if name.chars().count() > 64 {
+        return Err(Error::BadRequest(format!(
+            "Invalid input for field 'name': {name:?} is too long (at most 64 characters)."
+        )));
+    }
+    Ok(())
 }
 
 /// Names must be non-empty, short and free of `:` (TempAuth's separator).

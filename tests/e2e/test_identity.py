@@ -463,3 +463,33 @@ def test_custom_operator_role_owns_the_account(openstack, server):
     for u in ("op-u", "ob-u"):
         openstack("user", "delete", u).ok()
     openstack("role", "delete", "observer").ok()
+
+
+def test_domains_through_the_cli(openstack, server):
+    """`openstack domain create/set/delete` with a project and user in the
+    domain: disabling refuses their logins; only a disabled domain may be
+    deleted, and it takes its projects and users with it."""
+    dom = json_out(openstack("domain", "create", "--description", "lab", "lab-dom", "-f", "json"))
+    assert dom["description"] == "lab" and dom["enabled"] is True, dom
+    openstack("project", "create", "--domain", "lab-dom", "lab-p").ok()
+    openstack("user", "create", "--domain", "lab-dom", "--password", "lab-pw", "lab-u").ok()
+    openstack(
+        "role", "add", "--project", "lab-p", "--project-domain", "lab-dom",
+        "--user", "lab-u", "--user-domain", "lab-dom", "member",
+    ).ok()
+    body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
+        "name": "lab-u", "domain": {"name": "lab-dom"}, "password": "lab-pw"}}},
+        "scope": {"project": {"name": "lab-p", "domain": {"name": "lab-dom"}}}}}
+    r = requests.post(f"{server.auth_url}/auth/tokens", json=body, timeout=10)
+    assert r.status_code == 201, r.text
+    token = r.headers["X-Subject-Token"]
+
+    openstack("domain", "delete", "lab-dom").failed()
+    openstack("domain", "set", "--disable", "lab-dom").ok()
+    assert json_out(openstack("domain", "show", "lab-dom", "-f", "json"))["enabled"] is False
+    assert requests.post(f"{server.auth_url}/auth/tokens", json=body, timeout=10).status_code == 401
+    r = requests.get(f"{server.auth_url}/auth/projects", headers={"X-Auth-Token": token}, timeout=10)
+    assert r.status_code == 401
+    openstack("domain", "delete", "lab-dom").ok()
+    assert "lab-dom" not in {d["Name"] for d in json_out(openstack("domain", "list", "-f", "json"))}
+    assert "lab-p" not in {p["Name"] for p in json_out(openstack("project", "list", "-f", "json"))}

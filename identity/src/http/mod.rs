@@ -103,8 +103,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     .delete(roles::delete_role),
             )
             .service(res("/role_assignments").get(roles::list_role_assignments))
-            .service(res("/domains").get(roles::list_domains))
-            .service(res("/domains/{domain_id}").get(roles::get_domain))
+            .service(
+                res("/domains")
+                    .get(roles::list_domains)
+                    .post(roles::create_domain),
+            )
+            .service(
+                res("/domains/{domain_id}")
+                    .get(roles::get_domain)
+                    .patch(roles::update_domain)
+                    .delete(roles::delete_domain),
+            )
             .service(res("/services").get(catalog::list_services))
             .service(res("/services/{service_id}").get(catalog::get_service))
             .service(res("/endpoints").get(catalog::list_endpoints))

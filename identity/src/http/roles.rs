@@ -4,9 +4,10 @@ use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::{admin_caller, base_url, caller, collection_links, parse_json, query, query_flag};
 use crate::dto::{
-    AssignmentLinks, AssignmentScope, CreateRoleRequest, Domain, DomainRef, DomainResponse,
-    DomainsResponse, ErrorResponse, NamedRef, Role, RoleAssignment, RoleAssignmentsResponse,
-    RoleResponse, RolesResponse, SelfLink, UpdateRoleRequest,
+    AssignmentLinks, AssignmentScope, CreateDomainRequest, CreateRoleRequest, Domain, DomainRef,
+    DomainResponse, DomainsResponse, ErrorResponse, NamedRef, Role, RoleAssignment,
+    RoleAssignmentsResponse, RoleResponse, RolesResponse, SelfLink, UpdateDomainRequest,
+    UpdateRoleRequest,
 };
 use crate::error::{Error, Result};
 use crate::store::{self, AssignmentRow, DomainRow, RoleRow};
@@ -329,11 +330,7 @@ fn domain_json(base: &str, d: DomainRow) -> Domain {
         links: SelfLink {
             self_: format!("{base}/v3/domains/{}", d.id),
         },
-        description: if d.id == store::DEFAULT_DOMAIN_ID {
-            "The default domain".into()
-        } else {
-            String::new()
-        },
+        description: d.description,
         id: d.id,
         name: d.name,
         enabled: d.enabled,
@@ -503,5 +500,112 @@ pub(crate) async fn delete_role(
         .await?;
     let r = id.apply(ch);
     tracing::info!(role_id = %r.id, name = %r.name, "role deleted");
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Creates a domain (admin).
+#[utoipa::path(
+    post,
+    path = "/v3/domains",
+    tag = "domains",
+    request_body = CreateDomainRequest,
+    responses(
+        (status = 201, description = "Created", body = DomainResponse),
+        (status = 400, description = "Malformed", body = ErrorResponse),
+        (status = 403, description = "Not admin", body = ErrorResponse),
+        (status = 409, description = "Name taken", body = ErrorResponse),
+    )
+)]
+pub(crate) async fn create_domain(
+    req: HttpRequest,
+    id: web::Data<Identity>,
+    body: web::Bytes,
+) -> Result<HttpResponse> {
+    admin_caller(&req, &id, "identity:create_domain").await?;
+    let r: CreateDomainRequest = parse_json(&body)?;
+    let d = r.domain;
+    let row = id
+        .write(move |c| {
+            store::create_domain(
+                c,
+                &d.name,
+                d.description.as_deref().unwrap_or(""),
+                d.enabled.unwrap_or(true),
+            )
+        })
+        .await?;
+    tracing::info!(domain_id = %row.id, name = %row.name, "domain created");
+    Ok(HttpResponse::Created().json(DomainResponse {
+        domain: domain_json(&base_url(&req), row),
+    }))
+}
+
+/// Changes a domain's name, description or enabled flag (admin).
+/// Disabling it refuses logins of its users and revokes their tokens and
+/// those scoped to its projects.
+#[utoipa::path(
+    patch,
+    path = "/v3/domains/{domain_id}",
+    tag = "domains",
+    params(("domain_id" = String, Path, description = "Domain id")),
+    request_body = UpdateDomainRequest,
+    responses(
+        (status = 200, description = "Updated", body = DomainResponse),
+        (status = 400, description = "Malformed", body = ErrorResponse),
+        (status = 403, description = "Not admin, or disabling the default domain", body = ErrorResponse),
+        (status = 404, description = "No such domain", body = ErrorResponse),
+        (status = 409, description = "Name taken", body = ErrorResponse),
+    )
+)]
+pub(crate) async fn update_domain(
+    req: HttpRequest,
+    id: web::Data<Identity>,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse> {
+    admin_caller(&req, &id, "identity:update_domain").await?;
+    let did = path.into_inner();
+    let r: UpdateDomainRequest = parse_json(&body)?;
+    let u = r.domain;
+    if u.id.as_ref().is_some_and(|i| *i != did) {
+        return Err(Error::BadRequest("Cannot change ID".into()));
+    }
+    let changes = admin::DomainChanges {
+        name: u.name,
+        description: u.description.map(Option::unwrap_or_default),
+        enabled: u.enabled,
+    };
+    let exp = id.event_expiry_us();
+    let ch = id
+        .write(move |c| admin::update_domain_tx(c, &did, changes, exp))
+        .await?;
+    let d = id.apply(ch);
+    tracing::info!(domain_id = %d.id, enabled = d.enabled, "domain updated");
+    Ok(HttpResponse::Ok().json(DomainResponse {
+        domain: domain_json(&base_url(&req), d),
+    }))
+}
+
+/// Deletes a disabled domain with its projects and users (admin).
+#[utoipa::path(
+    delete,
+    path = "/v3/domains/{domain_id}",
+    tag = "domains",
+    params(("domain_id" = String, Path, description = "Domain id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 403, description = "Not admin, enabled, or the default domain", body = ErrorResponse),
+        (status = 404, description = "No such domain", body = ErrorResponse),
+    )
+)]
+pub(crate) async fn delete_domain(
+    req: HttpRequest,
+    id: web::Data<Identity>,
+    path: web::Path<String>,
+) -> Result<HttpResponse> {
+    admin_caller(&req, &id, "identity:delete_domain").await?;
+    let did = path.into_inner();
+    let d = id.write(move |c| admin::delete_domain_tx(c, &did)).await?;
+    tracing::info!(domain_id = %d.id, name = %d.name, "domain deleted");
     Ok(HttpResponse::NoContent().finish())
 }

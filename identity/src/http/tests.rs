@@ -773,3 +773,118 @@ async fn role_create_rename_delete() {
     );
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
 }
+
+#[actix_web::test]
+async fn domain_create_disable_delete() {
+    let (_d, id) = identity();
+    let app = app!(id);
+    let (adm, _) = login!(app, "admin", "adminpw", Some("admin"));
+    let with = |r: test::TestRequest| r.insert_header(("X-Auth-Token", adm.clone()));
+    let res = call!(
+        app,
+        with(req(Method::POST, "/v3/domains"))
+            .set_json(json!({"domain": {"name": "d1", "description": "first"}}))
+    );
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let v = json_of(res).await;
+    assert_eq!(v["domain"]["description"], "first");
+    assert_eq!(v["domain"]["enabled"], true);
+    let did = v["domain"]["id"].as_str().unwrap().to_string();
+    for bad in [
+        json!({"domain": {"name": ""}}),
+        json!({"domain": {"name": "x".repeat(65)}}),
+    ] {
+        let res = call!(app, with(req(Method::POST, "/v3/domains")).set_json(bad));
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    }
+    let res = call!(
+        app,
+        with(req(Method::POST, "/v3/domains")).set_json(json!({"domain": {"name": "d1"}}))
+    );
+    assert_eq!(res.status(), StatusCode::CONFLICT);
+
+    // A project and user in it log in; disabling the domain ends that.
+    let res = call!(
+        app,
+        with(req(Method::POST, "/v3/projects"))
+            .set_json(json!({"project": {"name": "dp", "domain_id": did}}))
+    );
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let pid = json_of(res).await["project"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let res = call!(
+        app,
+        with(req(Method::POST, "/v3/users"))
+            .set_json(json!({"user": {"name": "du", "password": "pw", "domain_id": did}}))
+    );
+    let uid = json_of(res).await["user"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let member = json_of(call!(app, with(req(Method::GET, "/v3/roles?name=member")))).await
+        ["roles"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let grant = format!("/v3/projects/{pid}/users/{uid}/roles/{member}");
+    assert_eq!(
+        call!(app, with(req(Method::PUT, &grant))).status(),
+        StatusCode::NO_CONTENT
+    );
+    let scoped = json!({"auth": {"identity": {"methods": ["password"],
+        "password": {"user": {"id": uid, "password": "pw"}}},
+        "scope": {"project": {"id": pid}}}});
+    let res = call!(app, req(Method::POST, "/v3/auth/tokens").set_json(&scoped));
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let ut = header(&res, "X-Subject-Token").unwrap();
+
+    let durl = format!("/v3/domains/{did}");
+    assert_eq!(
+        call!(app, with(req(Method::DELETE, &durl))).status(),
+        StatusCode::FORBIDDEN,
+        "an enabled domain cannot be deleted"
+    );
+    let res = call!(
+        app,
+        with(req(Method::PATCH, &durl)).set_json(json!({"domain": {"enabled": false}}))
+    );
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(json_of(res).await["domain"]["enabled"], false);
+    let res = call!(
+        app,
+        req(Method::GET, "/v3/auth/projects").insert_header(("X-Auth-Token", ut.as_str()))
+    );
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        call!(app, req(Method::POST, "/v3/auth/tokens").set_json(&scoped)).status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        call!(app, with(req(Method::DELETE, &durl))).status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        call!(app, with(req(Method::GET, &format!("/v3/users/{uid}")))).status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        call!(app, with(req(Method::GET, &format!("/v3/projects/{pid}")))).status(),
+        StatusCode::NOT_FOUND
+    );
+
+    // The default domain stays.
+    let res = call!(
+        app,
+        with(req(Method::PATCH, "/v3/domains/default"))
+            .set_json(json!({"domain": {"enabled": false}}))
+    );
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        call!(app, with(req(Method::DELETE, "/v3/domains/default"))).status(),
+        StatusCode::FORBIDDEN
+    );
+    let v = json_of(call!(app, with(req(Method::GET, "/v3/domains/default")))).await;
+    assert_eq!(v["domain"]["description"], "The default domain");
+}
