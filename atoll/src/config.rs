@@ -344,6 +344,10 @@ impl FileConfig {
     fn policy_names(&self) -> Vec<String> {
         let sc = self.store_config();
         let mut names: Vec<String> = sc.policies.keys().cloned().collect();
+        // blockd adds a "default" policy when the file names others only.
+        if !names.iter().any(|n| n == "default") {
+            names.push("default".into());
+        }
         names.sort();
         if let Some(i) = names.iter().position(|n| *n == sc.default_policy) {
             let d = names.remove(i);

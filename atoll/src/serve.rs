@@ -234,12 +234,18 @@ async fn run(
         "image",
         1.max(workers / 2),
     )?;
+    let cinder = cinder_api::Cinder::new(arch.clone(), identity.clone(), cfg.cinder_config());
+    {
+        // Creates the configured volume types that are missing: a database
+        // transaction, so off the executor.
+        let c = cinder.clone();
+        tokio::task::spawn_blocking(move || c.seed_types_blocking())
+            .await
+            .context("seeding volume types")?
+            .context("seeding volume types")?;
+    }
     let volume_server = api_server(
-        web::Data::new(cinder_api::Cinder::new(
-            arch.clone(),
-            identity.clone(),
-            cfg.cinder_config(),
-        )),
+        web::Data::new(cinder),
         cinder_api::configure,
         &cfg.listen.host,
         cfg.listen.volume_port,

@@ -63,6 +63,7 @@ pub async fn volume_action(
             Ok(HttpResponse::Accepted().finish())
         }
         "os-force_detach" => force_detach(cinder, &caller, &id, &arg).await,
+        "os-retype" => retype(cinder, &caller, &id, &arg).await,
         "revert" => revert(cinder, &caller, &id, &arg).await,
         "os-volume_upload_image" => upload_to_image(cinder, &caller, &id, &arg).await,
         "os-set_image_metadata" | "os-unset_image_metadata" | "os-show_image_metadata" => {
@@ -103,6 +104,64 @@ where
         Ok(v)
     })
     .await
+}
+
+/// `os-retype`: a new type whose storage policy is the one the volume's
+/// blocks are under is a metadata change; moving blocks to another policy
+/// (Cinder's migration) is not offered, so such a retype is refused.
+async fn retype(cinder: &Cinder, caller: &Caller, id: &str, arg: &Value) -> Result<HttpResponse> {
+    caller.require_write("volume:retype")?;
+    let new_type = field(arg, "new_type")?
+        .as_str()
+        .ok_or_else(|| CinderError::invalid_input("new_type must be a string"))?
+        .to_string();
+    match arg.get("migration_policy").and_then(Value::as_str) {
+        None | Some("never") | Some("on-demand") => {}
+        Some(p) => {
+            return Err(CinderError::invalid_input(format!(
+                "Invalid migration policy '{p}'"
+            )))
+        }
+    }
+    let (c2, i2, cfg) = (caller.clone(), id.to_string(), cinder.cfg.clone());
+    tx(cinder, move |c| {
+        let mut v = visible_volume(c, &c2, &i2)?;
+        if v.status != "available" && v.status != "in-use" {
+            return Err(CinderError::BadRequest(format!(
+                "Invalid volume: Volume {} status must be available or in-use, but current \
+                 status is: {}.",
+                v.id, v.status
+            )));
+        }
+        let t = crate::types::visible(c, &c2, &new_type)?.ok_or_else(|| {
+            CinderError::NotFound(format!("Volume type {new_type} could not be found."))
+        })?;
+        if t.name == v.volume_type {
+            return Err(CinderError::invalid_input(format!(
+                "New volume_type same as original: {}.",
+                t.name
+            )));
+        }
+        let current = match &v.resource_id {
+            Some(rid) => archipelago::meta::get_resource(c, rid)?.policy,
+            None => cfg.volume_types[0].policy.clone(),
+        };
+        let wanted = t.policy(&cfg);
+        if wanted != current {
+            return Err(CinderError::BadRequest(format!(
+                "Invalid volume type: the volume's blocks are under storage policy {current} \
+                 and type {} stores under {wanted}; moving blocks between policies is not \
+                 offered.",
+                t.name
+            )));
+        }
+        v.volume_type = t.name;
+        v.updated_at = db::now_micros();
+        db::volumes::update_volume(c, &v)?;
+        Ok(())
+    })
+    .await?;
+    Ok(HttpResponse::Accepted().finish())
 }
 
 /// `os-extend`: available volumes, and in-use ones from 3.42. The status
@@ -378,12 +437,10 @@ async fn upload_to_image(
         })
         .await?;
     tracing::info!(volume = %vol.id, image = %image_id, "volume uploaded to image");
-    let vtype = views::find_type(cinder, &vol.volume_type).map(|t| {
-        json!(views::type_view(
-            t,
-            vol.volume_type == cinder.cfg.volume_types[0].name
-        ))
-    });
+    let tname = vol.volume_type.clone();
+    let vtype = views::run(cinder, move |c| crate::types::lookup(c, &tname))
+        .await?
+        .map(|t| json!(t.view()));
     let mut out = Map::new();
     out.insert("id".into(), json!(vol.id));
     out.insert(

@@ -207,9 +207,16 @@ pub struct VolumeTypeView {
     pub name: String,
     pub description: Option<String>,
     pub is_public: bool,
-    #[serde(rename = "os-volume-type-access:is_public")]
-    pub access_is_public: bool,
-    pub qos_specs_id: Option<String>,
+    /// In show, list and create answers, not in update's (as Cinder).
+    #[serde(
+        rename = "os-volume-type-access:is_public",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub access_is_public: Option<bool>,
+    /// In show and list answers only (always null: no QoS specs).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub qos_specs_id: Option<Option<String>>,
     pub extra_specs: BTreeMap<String, String>,
 }
 
@@ -292,3 +299,43 @@ pub struct MetaItemBody {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[schema(value_type = Object)]
 pub struct ActionRequest(pub Map<String, Value>);
+
+/// `POST /types` body (documentation; validated against Cinder's schema).
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct VolumeTypeCreateRequest {
+    pub volume_type: VolumeTypeCreate,
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct VolumeTypeCreate {
+    pub name: String,
+    pub description: Option<String>,
+    /// `atoll:storage_policy` names the storage policy.
+    pub extra_specs: Option<BTreeMap<String, String>>,
+    #[serde(rename = "os-volume-type-access:is_public")]
+    pub is_public: Option<bool>,
+}
+
+/// `PUT /types/{id}` body: at least one field.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct VolumeTypeUpdateRequest {
+    pub volume_type: VolumeTypeUpdate,
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct VolumeTypeUpdate {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub is_public: Option<bool>,
+}
+
+/// A type's extra specs (`{"extra_specs": {...}}`).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ExtraSpecsBody {
+    pub extra_specs: BTreeMap<String, String>,
+}
+
+/// One extra spec (`{"key": "value"}`).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(value_type = Object)]
+pub struct ExtraSpecItem(pub BTreeMap<String, String>);

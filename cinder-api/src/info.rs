@@ -1,13 +1,12 @@
-//! Read-only service information: limits, quota sets, availability zones,
-//! volume types (each naming a storage policy) and, for admins, services.
+//! Read-only service information: limits, quota sets, availability zones
+//! and, for admins, services (a backend per storage policy).
 
 use actix_web::{web, HttpResponse};
 use serde_json::{json, Map, Value};
 
-use crate::dto::*;
 use crate::error::{CinderError, Result};
 use crate::http::{query, str_bool, timestamp, Caller};
-use crate::views::{self, run};
+use crate::views::run;
 use crate::{quota, Cinder};
 
 /// Absolute limits and the caller's usage.
@@ -32,7 +31,7 @@ pub struct QuotaPath {
     pub target: String,
 }
 
-fn quota_body(cinder: &Cinder, id: &str, u: Option<quota::Usage>) -> Value {
+fn quota_body(cinder: &Cinder, types: &[String], id: &str, u: Option<quota::Usage>) -> Value {
     let q = &cinder.cfg.quotas;
     let item = |limit: i64, used: i64| match u {
         Some(_) => json!({"limit": limit, "in_use": used, "reserved": 0}),
@@ -51,11 +50,11 @@ fn quota_body(cinder: &Cinder, id: &str, u: Option<quota::Usage>) -> Value {
         item(q.per_volume_gigabytes, 0),
     );
     m.insert("groups".into(), item(q.groups, 0));
-    for t in &cinder.cfg.volume_types {
+    for t in types {
         // Per-type quotas are unlimited; usage is not split by type here.
-        m.insert(format!("volumes_{}", t.name), item(-1, 0));
-        m.insert(format!("snapshots_{}", t.name), item(-1, 0));
-        m.insert(format!("gigabytes_{}", t.name), item(-1, 0));
+        m.insert(format!("volumes_{t}"), item(-1, 0));
+        m.insert(format!("snapshots_{t}"), item(-1, 0));
+        m.insert(format!("gigabytes_{t}"), item(-1, 0));
     }
     json!({"quota_set": m})
 }
@@ -83,7 +82,8 @@ pub async fn quota_set(
     } else {
         None
     };
-    Ok(HttpResponse::Ok().json(quota_body(&cinder, &target, u)))
+    let types = crate::types::names(&cinder).await?;
+    Ok(HttpResponse::Ok().json(quota_body(&cinder, &types, &target, u)))
 }
 
 /// The default quotas.
@@ -94,7 +94,8 @@ pub async fn quota_defaults(
     cinder: web::Data<Cinder>,
     path: web::Path<QuotaPath>,
 ) -> Result<HttpResponse> {
-    Ok(HttpResponse::Ok().json(quota_body(&cinder, &path.target, None)))
+    let types = crate::types::names(&cinder).await?;
+    Ok(HttpResponse::Ok().json(quota_body(&cinder, &types, &path.target, None)))
 }
 
 /// The one availability zone.
@@ -108,85 +109,40 @@ pub async fn availability_zones(
         {"zoneName": cinder.cfg.availability_zone, "zoneState": {"available": true}}]})))
 }
 
-/// The volume types; the first configured is the default.
-#[utoipa::path(get, path = "/v3/{project_id}/types", tag = "types",
-    responses((status = 200, body = VolumeTypesResponse)))]
-pub async fn list_types(_caller: Caller, cinder: web::Data<Cinder>) -> Result<HttpResponse> {
-    let types = cinder
-        .cfg
-        .volume_types
-        .iter()
-        .enumerate()
-        .map(|(i, t)| views::type_view(t, i == 0))
-        .collect();
-    Ok(HttpResponse::Ok().json(VolumeTypesResponse {
-        volume_types: types,
-    }))
-}
-
-/// The default volume type.
-#[utoipa::path(get, path = "/v3/{project_id}/types/default", tag = "types",
-    responses((status = 200, body = VolumeTypeResponse)))]
-pub async fn default_type(_caller: Caller, cinder: web::Data<Cinder>) -> Result<HttpResponse> {
-    Ok(HttpResponse::Ok().json(VolumeTypeResponse {
-        volume_type: views::type_view(&cinder.cfg.volume_types[0], true),
-    }))
-}
-
-#[derive(Debug, serde::Deserialize)]
-pub struct TypePath {
-    pub type_id: String,
-}
-
-fn find(cinder: &Cinder, id: &str) -> Result<VolumeTypeView> {
-    let t = views::find_type(cinder, id)
-        .ok_or_else(|| CinderError::NotFound(format!("Volume type {id} could not be found.")))?;
-    Ok(views::type_view(
-        t,
-        t.name == cinder.cfg.volume_types[0].name,
-    ))
-}
-
-/// One volume type, by id or name.
-#[utoipa::path(get, path = "/v3/{project_id}/types/{type_id}", tag = "types",
-    responses((status = 200, body = VolumeTypeResponse), (status = 404, description = "No such type")))]
-pub async fn show_type(
-    _caller: Caller,
-    cinder: web::Data<Cinder>,
-    path: web::Path<TypePath>,
-) -> Result<HttpResponse> {
-    Ok(HttpResponse::Ok().json(VolumeTypeResponse {
-        volume_type: find(&cinder, &path.type_id)?,
-    }))
-}
-
-/// A volume type's extra specs (its storage policy among them).
-#[utoipa::path(get, path = "/v3/{project_id}/types/{type_id}/extra_specs", tag = "types",
-    responses((status = 200, description = "Extra specs")))]
-pub async fn type_extra_specs(
-    _caller: Caller,
-    cinder: web::Data<Cinder>,
-    path: web::Path<TypePath>,
-) -> Result<HttpResponse> {
-    let t = find(&cinder, &path.type_id)?;
-    Ok(HttpResponse::Ok().json(json!({"extra_specs": t.extra_specs})))
-}
-
 /// The services of this deployment (admin only).
 #[utoipa::path(get, path = "/v3/{project_id}/os-services", tag = "info",
     responses((status = 200, description = "Services"), (status = 403, description = "Not admin")))]
-pub async fn services(caller: Caller, cinder: web::Data<Cinder>) -> Result<HttpResponse> {
+pub async fn services(
+    caller: Caller,
+    req: actix_web::HttpRequest,
+    cinder: web::Data<Cinder>,
+) -> Result<HttpResponse> {
     caller.require_admin("volume_extension:services:index")?;
+    let q = query(&req)?;
     let now = timestamp(db::now_micros());
     let zone = &cinder.cfg.availability_zone;
     let svc = |binary: &str, host: &str| {
         json!({"binary": binary, "host": host, "zone": zone, "status": "enabled",
             "state": "up", "updated_at": now, "disabled_reason": null})
     };
+    // One volume backend per storage policy (the configured types name
+    // each policy once).
     let mut list = vec![svc("cinder-scheduler", "atoll")];
     for t in &cinder.cfg.volume_types {
-        list.push(svc("cinder-volume", &format!("atoll@{}", t.name)));
+        list.push(svc("cinder-volume", &format!("atoll@{}", t.policy)));
     }
+    // A host filter matches the host and its backends (`host@backend`),
+    // as Cinder's does.
+    list.retain(|s| {
+        let host = s["host"].as_str().unwrap_or_default();
+        q.get("binary").is_none_or(|b| s["binary"] == b.as_str())
+            && q.get("host").is_none_or(|h| {
+                host == h
+                    || host
+                        .strip_prefix(h.as_str())
+                        .is_some_and(|r| r.starts_with('@'))
+            })
+    });
     Ok(HttpResponse::Ok().json(json!({"services": list})))
 }
 

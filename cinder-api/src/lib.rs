@@ -36,6 +36,7 @@ pub mod quota;
 pub mod schema;
 pub mod snapshots;
 pub mod state;
+pub mod types;
 pub mod views;
 pub mod volumes;
 
@@ -87,6 +88,9 @@ pub struct Cinder {
     pub arch: archipelago::Archipelago,
     pub identity: identity::Identity,
     pub cfg: std::sync::Arc<CinderConfig>,
+    /// Volume type name to id and storage policy, for volume views (see
+    /// [`types`]).
+    type_ids: types::TypeIds,
 }
 
 impl Cinder {
@@ -103,7 +107,38 @@ impl Cinder {
             arch,
             identity,
             cfg: std::sync::Arc::new(cfg),
+            type_ids: Default::default(),
         }
+    }
+
+    /// Creates the configured volume types that are missing and loads the
+    /// type cache. Blocking: call once at start, before serving.
+    pub fn seed_types_blocking(&self) -> error::Result<()> {
+        types::seed_blocking(self)
+    }
+
+    fn remember_types(&self, rows: &[types::TypeRow]) {
+        let map = rows
+            .iter()
+            .map(|t| (t.name.clone(), (t.id.clone(), t.policy(&self.cfg))))
+            .collect();
+        *self.type_ids.write().unwrap_or_else(|p| p.into_inner()) = map;
+    }
+
+    /// The id and storage policy of the type named `name`, as last loaded
+    /// on this host.
+    pub(crate) fn type_of(&self, name: &str) -> (String, String) {
+        self.type_ids
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+            .cloned()
+            .unwrap_or_else(|| {
+                (
+                    views::type_id(name),
+                    self.cfg.volume_types[0].policy.clone(),
+                )
+            })
     }
 }
 
@@ -206,10 +241,31 @@ fn routes(s: actix_web::Scope, p: &str) -> actix_web::Scope {
     .service(r("/os-quota-sets/{target}").route(get().to(info::quota_set)))
     .service(r("/os-quota-sets/{target}/defaults").route(get().to(info::quota_defaults)))
     .service(r("/os-availability-zone").route(get().to(info::availability_zones)))
-    .service(r("/types").route(get().to(info::list_types)))
-    .service(r("/types/default").route(get().to(info::default_type)))
-    .service(r("/types/{type_id}").route(get().to(info::show_type)))
-    .service(r("/types/{type_id}/extra_specs").route(get().to(info::type_extra_specs)))
+    .service(
+        r("/types")
+            .route(get().to(types::list_types))
+            .route(post().to(types::create_type)),
+    )
+    .service(r("/types/default").route(get().to(types::default_type)))
+    .service(
+        r("/types/{type_id}")
+            .route(get().to(types::show_type))
+            .route(put().to(types::update_type))
+            .route(delete().to(types::delete_type)),
+    )
+    .service(r("/types/{type_id}/action").route(post().to(types::type_action)))
+    .service(r("/types/{type_id}/os-volume-type-access").route(get().to(types::list_access)))
+    .service(
+        r("/types/{type_id}/extra_specs")
+            .route(get().to(types::list_specs))
+            .route(post().to(types::create_specs)),
+    )
+    .service(
+        r("/types/{type_id}/extra_specs/{key}")
+            .route(get().to(types::show_spec))
+            .route(put().to(types::update_spec))
+            .route(delete().to(types::delete_spec)),
+    )
     .service(r("/os-services").route(get().to(info::services)))
     .service(r("/extensions").route(get().to(info::extensions)))
 }

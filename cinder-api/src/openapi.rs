@@ -2,7 +2,7 @@
 
 use utoipa::OpenApi;
 
-use crate::{actions, attach, discovery, dto, info, metadata, snapshots, volumes};
+use crate::{actions, attach, discovery, dto, info, metadata, snapshots, types, volumes};
 
 /// OpenAPI document of the volume API; every handler is listed here.
 #[derive(OpenApi)]
@@ -48,10 +48,19 @@ use crate::{actions, attach, discovery, dto, info, metadata, snapshots, volumes}
         info::quota_set,
         info::quota_defaults,
         info::availability_zones,
-        info::list_types,
-        info::default_type,
-        info::show_type,
-        info::type_extra_specs,
+        types::list_types,
+        types::default_type,
+        types::show_type,
+        types::create_type,
+        types::update_type,
+        types::delete_type,
+        types::list_specs,
+        types::show_spec,
+        types::create_specs,
+        types::update_spec,
+        types::delete_spec,
+        types::list_access,
+        types::type_action,
         info::services,
         info::extensions,
     ),
@@ -63,7 +72,7 @@ use crate::{actions, attach, discovery, dto, info, metadata, snapshots, volumes}
         (name = "metadata", description = "Volume and snapshot metadata"),
         (name = "snapshots", description = "Snapshots"),
         (name = "attachments", description = "Attachments (3.27+)"),
-        (name = "types", description = "Volume types"),
+        (name = "types", description = "Volume types, their extra specs (atoll:storage_policy names the storage policy) and access to private types"),
         (name = "info", description = "Limits, quotas, zones, services"),
     )
 )]

@@ -11,7 +11,7 @@ use crate::dto::*;
 use crate::error::{CinderError, Result};
 use crate::http::{base_url, timestamp, Caller};
 use crate::microversion::features as mv;
-use crate::{Cinder, VolumeTypeConfig};
+use crate::Cinder;
 
 /// Bytes in a GiB: Cinder sizes are whole GiB.
 pub const GIB: u64 = 1 << 30;
@@ -25,17 +25,9 @@ pub fn meta_text(m: &BTreeMap<String, String>) -> String {
     serde_json::to_string(m).unwrap_or_else(|_| "{}".into())
 }
 
-/// The configured type named `name_or_id` (by name, then by id).
-pub fn find_type<'a>(cinder: &'a Cinder, name_or_id: &str) -> Option<&'a VolumeTypeConfig> {
-    cinder
-        .cfg
-        .volume_types
-        .iter()
-        .find(|t| t.name == name_or_id || type_id(&t.name) == name_or_id)
-}
-
-/// A volume type's id: stable across restarts and hosts, derived from its
-/// name (a UUID-shaped FNV-1a 128 hash), so no table is needed.
+/// The id of a configured volume type: stable across restarts and hosts,
+/// derived from its name (a UUID-shaped FNV-1a 128 hash), so every host
+/// seeds the same rows.
 pub fn type_id(name: &str) -> String {
     let mut h: u128 = 0x6c62272e07bb014262b821756295c58d;
     for b in name.bytes() {
@@ -46,25 +38,6 @@ pub fn type_id(name: &str) -> String {
     bytes[6] = (bytes[6] & 0x0f) | 0x80; // version 8: custom
     bytes[8] = (bytes[8] & 0x3f) | 0x80;
     uuid::Uuid::from_bytes(bytes).hyphenated().to_string()
-}
-
-pub fn type_view(t: &VolumeTypeConfig, default: bool) -> VolumeTypeView {
-    let mut specs = BTreeMap::new();
-    specs.insert("volume_backend_name".to_string(), "atoll".to_string());
-    specs.insert("atoll:storage_policy".to_string(), t.policy.clone());
-    VolumeTypeView {
-        id: type_id(&t.name),
-        name: t.name.clone(),
-        description: Some(if default {
-            "Default Volume Type".to_string()
-        } else {
-            format!("Volumes stored under policy {}", t.policy)
-        }),
-        is_public: true,
-        access_is_public: true,
-        qos_specs_id: None,
-        extra_specs: specs,
-    }
 }
 
 fn links(req: &HttpRequest, project: &str, coll: &str, id: &str) -> Vec<Link> {
@@ -136,9 +109,11 @@ pub fn volume_view(
     }
     if caller.is_admin() {
         extra.insert("migration_status".into(), Value::Null);
+        // The backend is the storage policy, which a retype keeps.
+        let (_, policy) = cinder.type_of(&v.volume_type);
         extra.insert(
             "os-vol-host-attr:host".into(),
-            json!(format!("atoll@{}#{}", v.volume_type, v.volume_type)),
+            json!(format!("atoll@{policy}#{policy}")),
         );
         extra.insert("os-vol-mig-status-attr:migstat".into(), Value::Null);
         extra.insert("os-vol-mig-status-attr:name_id".into(), Value::Null);
@@ -159,12 +134,14 @@ pub fn volume_view(
         extra.insert("cluster_name".into(), Value::Null);
     }
     if ver >= mv::VOLUME_TYPE_ID {
-        extra.insert("volume_type_id".into(), json!(type_id(&v.volume_type)));
+        extra.insert(
+            "volume_type_id".into(),
+            json!(cinder.type_of(&v.volume_type).0),
+        );
     }
     if ver >= mv::USE_QUOTA {
         extra.insert("consumes_quota".into(), json!(true));
     }
-    let _ = cinder;
     VolumeView {
         id: v.id.clone(),
         status: v.status.clone(),

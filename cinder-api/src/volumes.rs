@@ -305,16 +305,24 @@ pub async fn create_volume(
             }
         }));
     }
-    if type_name.is_none() {
-        type_name = src_type;
-    }
-    let vtype = match &type_name {
-        Some(t) => views::find_type(&cinder, t)
-            .ok_or_else(|| {
+    // An explicit type must be one the caller may use; a clone keeps its
+    // source's type; else the default type.
+    let vtype = {
+        let caller = caller.clone();
+        let explicit = type_name.take();
+        let default = crate::types::default_id(&cinder);
+        run(&cinder, move |c| match (explicit, src_type) {
+            (Some(t), _) => crate::types::visible(c, &caller, &t)?.ok_or_else(|| {
                 CinderError::NotFound(format!("Volume type with name {t} could not be found."))
-            })?
-            .clone(),
-        None => cinder.cfg.volume_types[0].clone(),
+            }),
+            (None, Some(t)) => crate::types::lookup(c, &t)?.ok_or_else(|| {
+                CinderError::NotFound(format!("Volume type with name {t} could not be found."))
+            }),
+            (None, None) => crate::types::lookup(c, &default)?.ok_or_else(|| {
+                CinderError::NotFound("The default volume type could not be found.".into())
+            }),
+        })
+        .await?
     };
     let now = db::now_micros();
     let mut row = VolumeRow {
@@ -365,7 +373,7 @@ pub async fn create_volume(
         Ok(row)
     };
     let bytes = size as u64 * GIB;
-    let policy = vtype.policy.clone();
+    let policy = vtype.policy(&cinder.cfg);
     let row = match resource {
         None => {
             cinder

@@ -255,6 +255,24 @@ diesel::joinable!(users -> domains (domain_id));
 diesel::joinable!(role_assignments -> users (user_id));
 diesel::joinable!(role_assignments -> projects (project_id));
 diesel::joinable!(role_assignments -> roles (role_id));
+diesel::table! {
+    volume_types (id) {
+        id -> Text,
+        name -> Text,
+        description -> Nullable<Text>,
+        is_public -> Bool,
+        extra_specs -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    volume_type_projects (type_id, project_id) {
+        type_id -> Text,
+        project_id -> Text,
+    }
+}
+
 diesel::joinable!(resources -> layers (layer_id));
 diesel::joinable!(map_entries -> layers (layer_id));
 diesel::joinable!(swift_objects -> resources (resource_id));
@@ -262,6 +280,7 @@ diesel::joinable!(image_members -> images (image_id));
 diesel::joinable!(nbd_exports -> resources (resource_id));
 diesel::joinable!(volume_snapshots -> volumes (volume_id));
 diesel::joinable!(volume_attachments -> volumes (volume_id));
+diesel::joinable!(volume_type_projects -> volume_types (type_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     domains,
@@ -284,4 +303,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     volumes,
     volume_snapshots,
     volume_attachments,
+    volume_types,
+    volume_type_projects,
 );

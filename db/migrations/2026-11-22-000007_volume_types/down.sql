@@ -1,0 +1,2 @@
+DROP TABLE volume_type_projects;
+DROP TABLE volume_types;
