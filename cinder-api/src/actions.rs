@@ -176,7 +176,7 @@ async fn extend(cinder: &Cinder, caller: &Caller, id: &str, arg: &Value) -> Resu
     let (rid, prev) = tx(cinder, move |c| {
         let mut v = visible_volume(c, &c2, &i2)?;
         state::check_extend(&v.id, &v.status, in_use_ok, v.size, new_size)?;
-        quota::check_extend(c, &quotas, &v.project_id, new_size - v.size)?;
+        quota::check_extend(c, &quotas, &v.project_id, &v.volume_type, new_size - v.size)?;
         let prev = std::mem::replace(&mut v.status, "extending".into());
         v.updated_at = db::now_micros();
         db::volumes::update_volume(c, &v)?;

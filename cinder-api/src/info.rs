@@ -1,5 +1,6 @@
-//! Read-only service information: limits, quota sets, availability zones
-//! and, for admins, services (a backend per storage policy).
+//! Service information: limits, quota sets and classes (admins set
+//! them), availability zones and, for admins, services (a backend per
+//! storage policy).
 
 use actix_web::{web, HttpResponse};
 use serde_json::{json, Map, Value};
@@ -13,9 +14,12 @@ use crate::{quota, Cinder};
 #[utoipa::path(get, path = "/v3/{project_id}/limits", tag = "info",
     responses((status = 200, description = "Limits")))]
 pub async fn limits(caller: Caller, cinder: web::Data<Cinder>) -> Result<HttpResponse> {
-    let p = caller.project.clone();
-    let u = run(&cinder, move |c| quota::usage(c, &p)).await?;
-    let q = &cinder.cfg.quotas;
+    let (p, cfg) = (caller.project.clone(), cinder.cfg.quotas.clone());
+    let (u, q) = run(&cinder, move |c| {
+        Ok((quota::usage(c, &p)?, quota::effective(c, &cfg, &p)?))
+    })
+    .await?;
+    let q = &q;
     Ok(
         HttpResponse::Ok().json(json!({"limits": {"rate": [], "absolute": {
         "totalSnapshotsUsed": u.snapshots, "maxTotalBackups": q.backups,
@@ -31,32 +35,63 @@ pub struct QuotaPath {
     pub target: String,
 }
 
-fn quota_body(cinder: &Cinder, types: &[String], id: &str, u: Option<quota::Usage>) -> Value {
-    let q = &cinder.cfg.quotas;
-    let item = |limit: i64, used: i64| match u {
-        Some(_) => json!({"limit": limit, "in_use": used, "reserved": 0}),
-        None => json!(limit),
-    };
-    let u0 = u.unwrap_or_default();
-    let mut m = Map::new();
-    m.insert("id".into(), json!(id));
-    m.insert("volumes".into(), item(q.volumes, u0.volumes));
-    m.insert("snapshots".into(), item(q.snapshots, u0.snapshots));
-    m.insert("gigabytes".into(), item(q.gigabytes, u0.gigabytes));
-    m.insert("backups".into(), item(q.backups, 0));
-    m.insert("backup_gigabytes".into(), item(q.backup_gigabytes, 0));
-    m.insert(
-        "per_volume_gigabytes".into(),
-        item(q.per_volume_gigabytes, 0),
-    );
-    m.insert("groups".into(), item(q.groups, 0));
-    for t in types {
-        // Per-type quotas are unlimited; usage is not split by type here.
-        m.insert(format!("volumes_{t}"), item(-1, 0));
-        m.insert(format!("snapshots_{t}"), item(-1, 0));
-        m.insert(format!("gigabytes_{t}"), item(-1, 0));
-    }
-    json!({"quota_set": m})
+/// A quota set as Cinder shows it: the limits of a project (`project`)
+/// or of a quota class, with usage when `usage` (and a project), its id
+/// when given, and the per-type keys of every volume type.
+async fn quota_view(
+    cinder: &Cinder,
+    project: Option<String>,
+    class: String,
+    id: Option<String>,
+    usage: bool,
+) -> Result<Map<String, Value>> {
+    let cfg = cinder.cfg.quotas.clone();
+    let types = crate::types::names(cinder).await?;
+    run(cinder, move |c| {
+        let q = match &project {
+            Some(p) => quota::effective(c, &cfg, p)?,
+            None => quota::class_limits(c, &cfg, &class)?,
+        };
+        let per_type = quota::type_limits(c, project.as_deref(), &class)?;
+        let u = match (&project, usage) {
+            (Some(p), true) => Some(quota::usage(c, p)?),
+            _ => None,
+        };
+        let item = |limit: i64, used: i64| match u {
+            Some(_) => json!({"limit": limit, "in_use": used, "reserved": 0}),
+            None => json!(limit),
+        };
+        let u0 = u.unwrap_or_default();
+        let mut m = Map::new();
+        if let Some(id) = &id {
+            m.insert("id".into(), json!(id));
+        }
+        m.insert("volumes".into(), item(q.volumes, u0.volumes));
+        m.insert("snapshots".into(), item(q.snapshots, u0.snapshots));
+        m.insert("gigabytes".into(), item(q.gigabytes, u0.gigabytes));
+        m.insert("backups".into(), item(q.backups, 0));
+        m.insert("backup_gigabytes".into(), item(q.backup_gigabytes, 0));
+        m.insert(
+            "per_volume_gigabytes".into(),
+            item(q.per_volume_gigabytes, 0),
+        );
+        m.insert("groups".into(), item(q.groups, 0));
+        for t in &types {
+            let (nv, vgb, ns, sgb) = match (&project, usage) {
+                (Some(p), true) => db::volumes::type_usage(c, p, t)?,
+                _ => (0, 0, 0, 0),
+            };
+            let limit = |k: &str| per_type.get(&format!("{k}_{t}")).copied().unwrap_or(-1);
+            m.insert(format!("volumes_{t}"), item(limit("volumes"), nv));
+            m.insert(format!("snapshots_{t}"), item(limit("snapshots"), ns));
+            m.insert(
+                format!("gigabytes_{t}"),
+                item(limit("gigabytes"), vgb + sgb),
+            );
+        }
+        Ok(m)
+    })
+    .await
 }
 
 /// A project's quotas; with `usage=True`, limit, in_use and reserved.
@@ -76,14 +111,15 @@ pub async fn quota_set(
     let usage = query(&req)?
         .get("usage")
         .is_some_and(|v| str_bool(v) == Some(true));
-    let u = if usage {
-        let t = target.clone();
-        Some(run(&cinder, move |c| quota::usage(c, &t)).await?)
-    } else {
-        None
-    };
-    let types = crate::types::names(&cinder).await?;
-    Ok(HttpResponse::Ok().json(quota_body(&cinder, &types, &target, u)))
+    let m = quota_view(
+        &cinder,
+        Some(target.clone()),
+        "default".into(),
+        Some(target),
+        usage,
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(json!({ "quota_set": m })))
 }
 
 /// The default quotas.
@@ -94,8 +130,117 @@ pub async fn quota_defaults(
     cinder: web::Data<Cinder>,
     path: web::Path<QuotaPath>,
 ) -> Result<HttpResponse> {
+    let m = quota_view(
+        &cinder,
+        None,
+        "default".into(),
+        Some(path.target.clone()),
+        false,
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(json!({ "quota_set": m })))
+}
+
+/// The `quota_set` / `quota_class_set` object of an update body.
+fn limits_of(body: &[u8], key: &str, types: &[String]) -> Result<Vec<(String, i64)>> {
+    let v: Value = serde_json::from_slice(body).map_err(|_| crate::http::malformed())?;
+    let m = v.get(key).and_then(Value::as_object).ok_or_else(|| {
+        CinderError::BadRequest(format!("Missing required element '{key}' in request body."))
+    })?;
+    let mut m = m.clone();
+    // Keys Cinder ignores here (cinderclient sends tenant_id), and its flag
+    // for checking limits against usage, which atoll never does on update.
+    for k in ["skip_validation", "tenant_id", "id", "class_name"] {
+        m.remove(k);
+    }
+    quota::parse_limits(&m, types)
+}
+
+/// Sets a project's limits (admin); the answer holds all of them.
+#[utoipa::path(put, path = "/v3/{project_id}/os-quota-sets/{target}", tag = "info",
+    request_body = crate::dto::ActionRequest,
+    responses((status = 200, description = "Quota set"), (status = 400, description = "Bad key or value"),
+        (status = 403, description = "Not admin")))]
+pub async fn update_quota_set(
+    caller: Caller,
+    cinder: web::Data<Cinder>,
+    path: web::Path<QuotaPath>,
+    body: web::Bytes,
+) -> Result<HttpResponse> {
+    caller.require_admin("volume_extension:quotas:update")?;
     let types = crate::types::names(&cinder).await?;
-    Ok(HttpResponse::Ok().json(quota_body(&cinder, &types, &path.target, None)))
+    let limits = limits_of(&body, "quota_set", &types)?;
+    let t = path.target.clone();
+    crate::views::tx(&cinder, move |c| quota::store(c, false, &t, &limits)).await?;
+    let m = quota_view(
+        &cinder,
+        Some(path.target.clone()),
+        "default".into(),
+        None,
+        false,
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(json!({ "quota_set": m })))
+}
+
+/// Drops a project's own limits (admin): the defaults apply again.
+#[utoipa::path(delete, path = "/v3/{project_id}/os-quota-sets/{target}", tag = "info",
+    responses((status = 200, description = "Reset"), (status = 403, description = "Not admin")))]
+pub async fn delete_quota_set(
+    caller: Caller,
+    cinder: web::Data<Cinder>,
+    path: web::Path<QuotaPath>,
+) -> Result<HttpResponse> {
+    caller.require_admin("volume_extension:quotas:delete")?;
+    let t = path.target.clone();
+    crate::views::tx(&cinder, move |c| quota::reset_project(c, &t)).await?;
+    Ok(HttpResponse::Ok().finish())
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub struct ClassPath {
+    pub class: String,
+}
+
+/// A quota class's limits (admin); `default` holds every project's
+/// defaults.
+#[utoipa::path(get, path = "/v3/{project_id}/os-quota-class-sets/{class}", tag = "info",
+    responses((status = 200, description = "Quota class set"), (status = 403, description = "Not admin")))]
+pub async fn quota_class(
+    caller: Caller,
+    cinder: web::Data<Cinder>,
+    path: web::Path<ClassPath>,
+) -> Result<HttpResponse> {
+    caller.require_admin("volume_extension:quota_classes")?;
+    let m = quota_view(
+        &cinder,
+        None,
+        path.class.clone(),
+        Some(path.class.clone()),
+        false,
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(json!({ "quota_class_set": m })))
+}
+
+/// Sets a quota class's limits (admin).
+#[utoipa::path(put, path = "/v3/{project_id}/os-quota-class-sets/{class}", tag = "info",
+    request_body = crate::dto::ActionRequest,
+    responses((status = 200, description = "Quota class set"), (status = 400, description = "Bad key or value"),
+        (status = 403, description = "Not admin")))]
+pub async fn update_quota_class(
+    caller: Caller,
+    cinder: web::Data<Cinder>,
+    path: web::Path<ClassPath>,
+    body: web::Bytes,
+) -> Result<HttpResponse> {
+    caller.require_admin("volume_extension:quota_classes:update")?;
+    let types = crate::types::names(&cinder).await?;
+    let limits = limits_of(&body, "quota_class_set", &types)?;
+    let k = path.class.clone();
+    crate::views::tx(&cinder, move |c| quota::store(c, true, &k, &limits)).await?;
+    let m = quota_view(&cinder, None, path.class.clone(), None, false).await?;
+    Ok(HttpResponse::Ok().json(json!({ "quota_class_set": m })))
 }
 
 /// The one availability zone.

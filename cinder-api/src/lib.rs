@@ -238,7 +238,17 @@ fn routes(s: actix_web::Scope, p: &str) -> actix_web::Scope {
     )
     .service(r("/attachments/{attachment_id}/action").route(post().to(attach::attachment_action)))
     .service(r("/limits").route(get().to(info::limits)))
-    .service(r("/os-quota-sets/{target}").route(get().to(info::quota_set)))
+    .service(
+        r("/os-quota-sets/{target}")
+            .route(get().to(info::quota_set))
+            .route(put().to(info::update_quota_set))
+            .route(delete().to(info::delete_quota_set)),
+    )
+    .service(
+        r("/os-quota-class-sets/{class}")
+            .route(get().to(info::quota_class))
+            .route(put().to(info::update_quota_class)),
+    )
     .service(r("/os-quota-sets/{target}/defaults").route(get().to(info::quota_defaults)))
     .service(r("/os-availability-zone").route(get().to(info::availability_zones)))
     .service(

@@ -186,7 +186,7 @@ pub async fn create_snapshot(
             // snapshot row commit together.
             let v = visible_volume(c, &c2, &volume_id)?;
             state::check_snapshot(&v.id, &v.status, force)?;
-            quota::check_snapshot(c, &quotas, &v.project_id, v.size)?;
+            quota::check_snapshot(c, &quotas, &v.project_id, &v.volume_type, v.size)?;
             let mut row = row;
             row.size = v.size;
             row.resource_id = Some(snap_rid.to_string());

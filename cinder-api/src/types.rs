@@ -497,6 +497,7 @@ pub async fn update_type(
             diesel::update(volumes::table.filter(volumes::volume_type.eq(&row.name)))
                 .set(volumes::volume_type.eq(&n))
                 .execute(c)?;
+            crate::quota::rename_type(c, &row.name, Some(&n))?;
             row.name = n;
         }
         if let Some(d) = description {
@@ -551,6 +552,7 @@ pub async fn delete_type(
         }
         diesel::delete(vtp::table.filter(vtp::type_id.eq(&row.id))).execute(c)?;
         diesel::delete(vt::table.find(&row.id)).execute(c)?;
+        crate::quota::rename_type(c, &row.name, None)?;
         Ok(())
     })
     .await?;

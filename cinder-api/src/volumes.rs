@@ -367,7 +367,7 @@ pub async fn create_volume(
     };
     let quotas = cinder.cfg.quotas.clone();
     let view = move |c: &mut db::Conn, rid: &str| -> Result<VolumeRow> {
-        quota::check_volume(c, &quotas, &row.project_id, row.size)?;
+        quota::check_volume(c, &quotas, &row.project_id, &row.volume_type, row.size)?;
         row.resource_id = Some(rid.to_string());
         db::volumes::insert_volume(c, &row)?;
         Ok(row)

@@ -273,6 +273,14 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    volume_quota_limits (scope, resource) {
+        scope -> Text,
+        resource -> Text,
+        hard_limit -> BigInt,
+    }
+}
+
 diesel::joinable!(resources -> layers (layer_id));
 diesel::joinable!(map_entries -> layers (layer_id));
 diesel::joinable!(swift_objects -> resources (resource_id));
@@ -305,4 +313,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     volume_attachments,
     volume_types,
     volume_type_projects,
+    volume_quota_limits,
 );

@@ -137,6 +137,31 @@ pub fn volume_usage(c: &mut Conn, project_id: &str) -> Result<(i64, i64)> {
     Ok((sizes.len() as i64, sizes.iter().sum()))
 }
 
+/// Volumes of type `volume_type` in a project: their number and GiB, and
+/// their snapshots' number and GiB (Cinder's per-type quota usage).
+pub fn type_usage(
+    c: &mut Conn,
+    project_id: &str,
+    volume_type: &str,
+) -> Result<(i64, i64, i64, i64)> {
+    let vols: Vec<(String, i64)> = volumes::table
+        .filter(volumes::project_id.eq(project_id))
+        .filter(volumes::volume_type.eq(volume_type))
+        .select((volumes::id, volumes::size))
+        .load(c)?;
+    let ids: Vec<&String> = vols.iter().map(|(id, _)| id).collect();
+    let snaps: Vec<i64> = volume_snapshots::table
+        .filter(volume_snapshots::volume_id.eq_any(ids))
+        .select(volume_snapshots::size)
+        .load(c)?;
+    Ok((
+        vols.len() as i64,
+        vols.iter().map(|(_, s)| s).sum(),
+        snaps.len() as i64,
+        snaps.iter().sum(),
+    ))
+}
+
 pub fn get_snapshot(c: &mut Conn, id: &str) -> Result<Option<SnapshotRow>> {
     Ok(volume_snapshots::table
         .find(id)

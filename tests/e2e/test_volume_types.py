@@ -177,3 +177,61 @@ def test_retype_within_a_storage_policy(openstack, server):
     assert [s["Binary"] for s in services] == ["cinder-volume"], services
     openstack("volume", "delete", v["id"]).ok()
     openstack("volume", "type", "delete", "plain2", "fast2").ok()
+
+
+@pytest.fixture(scope="module")
+def cinder_cli(admin_env):
+    def _run(*args):
+        return util.run([util.client_bin("cinder"), *args], env=admin_env, timeout=120)
+
+    return _run
+
+
+def test_quota_updates_are_enforced(cinder_cli, openstack, member, api_as):
+    """`cinder quota-update` (also per volume type), `quota-delete` and
+    `quota-class-update`: what an admin sets is what a project's next
+    volume is checked against."""
+    tok, project = member
+    openstack("volume", "type", "create", "quota-t").ok()
+    cinder_cli("quota-update", "--volumes", "2", "--gigabytes", "5", project).ok()
+    cinder_cli("quota-update", "--volume-type", "quota-t", "--volumes", "1", project).ok()
+    shown = cinder_cli("quota-show", project).ok().stdout
+    assert " 2 " in next(l for l in shown.splitlines() if "| volumes " in l), shown
+    assert " 1 " in next(l for l in shown.splitlines() if "| volumes_quota-t " in l), shown
+
+    made = []
+    def create(size, vtype=None):
+        body = {"volume": {"size": size, **({"volume_type": vtype} if vtype else {})}}
+        r = api_as(tok, project, "POST", "/volumes", body)
+        if r.status_code == 202:
+            made.append(r.json()["volume"]["id"])
+        return r
+
+    assert create(6).status_code == 413  # gigabytes 5
+    assert create(1, "quota-t").status_code == 202
+    r = create(1, "quota-t")
+    assert r.status_code == 413 and "volumes_quota-t" in r.text, r.text
+    assert create(1).status_code == 202
+    r = create(1)
+    assert r.status_code == 413 and "VolumeLimitExceeded" in r.text, r.text
+    r = api_as(tok, project, "GET", f"/os-quota-sets/{project}?usage=True")
+    qs = r.json()["quota_set"]
+    assert qs["volumes"] == {"limit": 2, "in_use": 2, "reserved": 0}, qs
+    assert qs["volumes_quota-t"]["in_use"] == 1, qs
+
+    # Bad keys and values are refused; members may not update.
+    assert api_as(tok, project, "PUT", f"/os-quota-sets/{project}",
+                  {"quota_set": {"volumes": 50}}).status_code == 403
+    cinder_cli("quota-update", "--volumes", "-2", project).failed()
+
+    # quota-delete returns the project to the defaults, which the default
+    # quota class sets.
+    cinder_cli("quota-class-update", "--volumes", "12", "default").ok()
+    cinder_cli("quota-delete", project).ok()
+    r = api_as(tok, project, "GET", f"/os-quota-sets/{project}")
+    assert r.json()["quota_set"]["volumes"] == 12, r.text
+    assert create(1).status_code == 202
+    cinder_cli("quota-class-update", "--volumes", "10", "default").ok()
+    for v in made:
+        assert api_as(tok, project, "DELETE", f"/volumes/{v}").status_code == 202
+    openstack("volume", "type", "delete", "quota-t").ok()
