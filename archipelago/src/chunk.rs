@@ -124,4 +124,19 @@ pub trait ChunkStore: Send + Sync + 'static {
 
     /// Checks every fragment and rewrites the missing or corrupt ones.
     async fn repair(&self) -> Result<RepairReport, ChunkError>;
+
+    /// Room for block data under the named policy (the default when
+    /// `None`), after the policy's redundancy; `None` when the store cannot
+    /// tell.
+    async fn capacity(&self, policy: Option<&str>) -> Result<Option<Capacity>, ChunkError> {
+        let _ = policy;
+        Ok(None)
+    }
+}
+
+/// Bytes of block data a store holds room for, and of those still free.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Capacity {
+    pub total: u64,
+    pub free: u64,
 }

@@ -35,7 +35,7 @@ mod writer;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use chunk::{BlockId, ChunkError, ChunkStore, RepairReport, StoredBlock};
+pub use chunk::{BlockId, Capacity, ChunkError, ChunkStore, RepairReport, StoredBlock};
 pub use destage::PendingWrites;
 pub use error::{Error, Result};
 pub use export_ops::Span;
@@ -125,6 +125,12 @@ impl Archipelago {
 
     pub fn db(&self) -> &db::Db {
         &self.db
+    }
+
+    /// Room for block data under storage policy `policy`, as the chunk
+    /// store reports it (`None` when it cannot tell).
+    pub async fn capacity(&self, policy: &str) -> Result<Option<Capacity>> {
+        Ok(self.store.capacity(Some(policy)).await?)
     }
 
     /// Starts a streaming upload of a new read-only resource.

@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use archipelago::{BlockId, ChunkError, ChunkStore, RepairReport, StoredBlock};
+use archipelago::{BlockId, Capacity, ChunkError, ChunkStore, RepairReport, StoredBlock};
 use bytes::Bytes;
 use tokio::sync::oneshot;
 
@@ -109,6 +109,23 @@ impl LocalStore {
             .policies
             .get(name)
             .ok_or_else(|| BlockdError::UnknownPolicy(name.to_string()))
+    }
+
+    /// Room for block data under `policy`: the free and total space of the
+    /// device filesystems (each filesystem counted once) times k/(k+m) of
+    /// the policy's code.
+    pub async fn capacity_of(&self, policy: Option<&str>) -> Result<Capacity, BlockdError> {
+        let coded = self.policy(policy)?.coded;
+        let devices = self.devices().to_vec();
+        let (total, free) = tokio::task::spawn_blocking(move || fs_space(&devices))
+            .await
+            .map_err(|_| BlockdError::ShutDown)??;
+        let share =
+            |raw: u64| (raw as u128 * coded.k as u128 / (coded.k as u128 + coded.m as u128)) as u64;
+        Ok(Capacity {
+            total: share(total),
+            free: share(free),
+        })
     }
 
     /// Finishes queued I/O and joins the worker threads. Later calls fail
@@ -226,8 +243,42 @@ impl Drop for LocalStore {
     }
 }
 
+/// Total and available bytes of the filesystems holding `dirs`, each
+/// filesystem once. Blocking (statvfs).
+fn fs_space(dirs: &[PathBuf]) -> Result<(u64, u64), BlockdError> {
+    let mut seen = std::collections::HashSet::new();
+    let (mut total, mut free) = (0u64, 0u64);
+    for d in dirs {
+        let path = std::ffi::CString::new(d.as_os_str().as_encoded_bytes())
+            .map_err(|_| BlockdError::Config(format!("device path {} has a NUL", d.display())))?;
+        let mut st = std::mem::MaybeUninit::<libc::statvfs>::uninit();
+        // SAFETY: `path` is NUL-terminated and `st` is written by statvfs
+        // before it is read (only when it returns 0).
+        let rc = unsafe { libc::statvfs(path.as_ptr(), st.as_mut_ptr()) };
+        if rc != 0 {
+            return Err(BlockdError::io(
+                "statvfs",
+                d.clone(),
+                std::io::Error::last_os_error(),
+            ));
+        }
+        // SAFETY: statvfs returned 0, so it filled `st`.
+        let st = unsafe { st.assume_init() };
+        if !seen.insert(st.f_fsid) {
+            continue;
+        }
+        total += st.f_blocks * st.f_frsize;
+        free += st.f_bavail * st.f_frsize;
+    }
+    Ok((total, free))
+}
+
 #[async_trait::async_trait]
 impl ChunkStore for LocalStore {
+    async fn capacity(&self, policy: Option<&str>) -> Result<Option<Capacity>, ChunkError> {
+        Ok(Some(self.capacity_of(policy).await?))
+    }
+
     async fn put(&self, id: BlockId, data: Bytes, policy: Option<&str>) -> Result<(), ChunkError> {
         Ok(self.put_block(id, data, policy).await?)
     }

@@ -504,3 +504,39 @@ async fn timings() {
         eprintln!("{engine}: put 4 MiB {put:?}, get 4 MiB {get:?}, get_range 4 KiB {range:?}");
     }
 }
+
+/// Capacity is the device filesystem's space once (all six devices share
+/// one filesystem here), times k/(k+m) of the policy.
+#[tokio::test]
+async fn capacity_counts_each_filesystem_once_after_the_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let cap = store
+        .capacity(None)
+        .await
+        .unwrap()
+        .expect("a local store knows its capacity");
+    let out = std::process::Command::new("df")
+        .args(["-B1", "--output=size"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let size: u64 = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .nth(1)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    // default policy: 4+2.
+    let want = size / 6 * 4;
+    assert!(
+        cap.total.abs_diff(want) < (64 << 20),
+        "{cap:?} vs df {size}"
+    );
+    assert!(cap.free > 0 && cap.free <= cap.total, "{cap:?}");
+    assert!(matches!(
+        store.capacity(Some("nope")).await,
+        Err(ChunkError::Backend(_))
+    ));
+}

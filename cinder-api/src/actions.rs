@@ -146,6 +146,8 @@ async fn retype(cinder: &Cinder, caller: &Caller, id: &str, arg: &Value) -> Resu
             Some(rid) => archipelago::meta::get_resource(c, rid)?.policy,
             None => cfg.volume_types[0].policy.clone(),
         };
+        // The new type's per-type limits count this volume from now on.
+        crate::quota::check_type(c, &v.project_id, &t.name, 1, 0, v.size)?;
         let wanted = t.policy(&cfg);
         if wanted != current {
             return Err(CinderError::BadRequest(format!(
@@ -440,7 +442,7 @@ async fn upload_to_image(
     let tname = vol.volume_type.clone();
     let vtype = views::run(cinder, move |c| crate::types::lookup(c, &tname))
         .await?
-        .map(|t| json!(t.view()));
+        .map(|t| json!(t.view(caller.is_admin())));
     let mut out = Map::new();
     out.insert("id".into(), json!(vol.id));
     out.insert(

@@ -297,3 +297,81 @@ pub async fn services(
 pub async fn extensions(_caller: Caller) -> Result<HttpResponse> {
     Ok(HttpResponse::Ok().json(json!({"extensions": []})))
 }
+
+/// One pool per storage policy (`atoll@<policy>#<policy>`), with its
+/// capacity when `detail` (admin).
+#[utoipa::path(get, path = "/v3/{project_id}/scheduler-stats/get_pools", tag = "info",
+    params(("detail" = Option<bool>, Query, description = "Include capabilities")),
+    responses((status = 200, description = "Pools"), (status = 403, description = "Not admin")))]
+pub async fn pools(
+    caller: Caller,
+    req: actix_web::HttpRequest,
+    cinder: web::Data<Cinder>,
+) -> Result<HttpResponse> {
+    caller.require_admin("scheduler_extension:scheduler_stats:get_pools")?;
+    let detail = query(&req)?
+        .get("detail")
+        .is_some_and(|v| str_bool(v) == Some(true));
+    let mut out = Vec::new();
+    for policy in policies(&cinder) {
+        let name = format!("atoll@{policy}#{policy}");
+        if !detail {
+            out.push(json!({ "name": name }));
+            continue;
+        }
+        let cap = cinder.arch.capacity(&policy).await?;
+        let gib = |b: u64| (b as f64 / (1u64 << 30) as f64 * 100.0).round() / 100.0;
+        let (total, free) = match cap {
+            Some(c) => (json!(gib(c.total)), json!(gib(c.free))),
+            None => (json!("unknown"), json!("unknown")),
+        };
+        let now = timestamp(db::now_micros());
+        out.push(json!({"name": name, "capabilities": {
+            "updated": now, "timestamp": now, "QoS_support": false,
+            "total_capacity_gb": total, "free_capacity_gb": free,
+            "volume_backend_name": policy, "driver_version": env!("CARGO_PKG_VERSION"),
+            "reserved_percentage": 0, "storage_protocol": "nbd", "vendor_name": "atoll",
+            "thin_provisioning_support": true, "multiattach": false}}));
+    }
+    Ok(HttpResponse::Ok().json(json!({ "pools": out })))
+}
+
+/// The storage policies, each once, the default first.
+fn policies(cinder: &Cinder) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for t in &cinder.cfg.volume_types {
+        if !out.contains(&t.policy) {
+            out.push(t.policy.clone());
+        }
+    }
+    out
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub struct HostPath {
+    pub host: String,
+}
+
+/// A backend's capabilities (admin); the host is `atoll@<policy>`.
+#[utoipa::path(get, path = "/v3/{project_id}/capabilities/{host}", tag = "info",
+    responses((status = 200, description = "Capabilities"), (status = 404, description = "No such backend")))]
+pub async fn capabilities(
+    caller: Caller,
+    cinder: web::Data<Cinder>,
+    path: web::Path<HostPath>,
+) -> Result<HttpResponse> {
+    caller.require_admin("volume_extension:capabilities")?;
+    let host = path.host.split('#').next().unwrap_or_default();
+    let policy = host
+        .strip_prefix("atoll@")
+        .filter(|p| policies(&cinder).iter().any(|x| x == p))
+        .ok_or_else(|| {
+            CinderError::NotFound(format!("Service {} could not be found.", path.host))
+        })?;
+    Ok(HttpResponse::Ok().json(json!({
+        "namespace": format!("OS::Storage::Capabilities::{host}"),
+        "vendor_name": "atoll", "volume_backend_name": policy, "pool_name": null,
+        "driver_version": env!("CARGO_PKG_VERSION"), "storage_protocol": "nbd",
+        "display_name": null, "description": null, "visibility": null,
+        "replication_targets": [], "properties": {}})))
+}

@@ -277,5 +277,7 @@ fn routes(s: actix_web::Scope, p: &str) -> actix_web::Scope {
             .route(delete().to(types::delete_spec)),
     )
     .service(r("/os-services").route(get().to(info::services)))
+    .service(r("/scheduler-stats/get_pools").route(get().to(info::pools)))
+    .service(r("/capabilities/{host}").route(get().to(info::capabilities)))
     .service(r("/extensions").route(get().to(info::extensions)))
 }

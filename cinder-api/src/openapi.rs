@@ -66,6 +66,8 @@ use crate::{actions, attach, discovery, dto, info, metadata, snapshots, types, v
         types::list_access,
         types::type_action,
         info::services,
+        info::pools,
+        info::capabilities,
         info::extensions,
     ),
     components(schemas(dto::ConnectionInfo, dto::ConnectionData, dto::VolumeView, dto::SnapshotView)),

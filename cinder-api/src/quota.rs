@@ -167,7 +167,7 @@ pub fn rename_type(c: &mut db::Conn, from: &str, to: Option<&str>) -> Result<()>
 
 /// Refuses going past a per-type limit of `vtype`: `volumes` more volumes,
 /// `snapshots` more snapshots, `gib` more GiB.
-fn check_type(
+pub fn check_type(
     c: &mut db::Conn,
     project: &str,
     vtype: &str,

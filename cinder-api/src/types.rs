@@ -31,6 +31,13 @@ use crate::{Cinder, CinderConfig};
 /// The extra spec naming a type's storage policy.
 pub const POLICY_SPEC: &str = "atoll:storage_policy";
 
+/// Extra specs Cinder shows to callers other than admins.
+const USER_VISIBLE_SPECS: [&str; 3] = [
+    "RESKEY:availability_zones",
+    "multiattach",
+    "replication_enabled",
+];
+
 /// A `volume_types` row.
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
 #[diesel(table_name = vt)]
@@ -56,8 +63,18 @@ impl TypeRow {
             .unwrap_or_else(|| cfg.volume_types[0].policy.clone())
     }
 
+    /// The extra specs `admin` or not may see: Cinder shows other callers
+    /// only the user-visible ones.
+    pub fn visible_specs(&self, admin: bool) -> BTreeMap<String, String> {
+        let mut specs = self.specs();
+        if !admin {
+            specs.retain(|k, _| USER_VISIBLE_SPECS.contains(&k.as_str()));
+        }
+        specs
+    }
+
     /// As show and list answer it.
-    pub fn view(&self) -> VolumeTypeView {
+    pub fn view(&self, admin: bool) -> VolumeTypeView {
         VolumeTypeView {
             id: self.id.clone(),
             name: self.name.clone(),
@@ -65,7 +82,7 @@ impl TypeRow {
             is_public: self.is_public,
             access_is_public: Some(self.is_public),
             qos_specs_id: Some(None),
-            extra_specs: self.specs(),
+            extra_specs: self.visible_specs(admin),
         }
     }
 
@@ -73,7 +90,7 @@ impl TypeRow {
     fn created_view(&self) -> VolumeTypeView {
         VolumeTypeView {
             qos_specs_id: None,
-            ..self.view()
+            ..self.view(true)
         }
     }
 
@@ -82,7 +99,7 @@ impl TypeRow {
         VolumeTypeView {
             access_is_public: None,
             qos_specs_id: None,
-            ..self.view()
+            ..self.view(true)
         }
     }
 }
@@ -155,6 +172,15 @@ pub fn lookup(c: &mut db::Conn, name_or_id: &str) -> Result<Option<TypeRow>> {
         .select(TypeRow::as_select())
         .first(c)
         .optional()?)
+}
+
+/// True when a volume names the type.
+fn in_use(c: &mut db::Conn, name: &str) -> Result<bool> {
+    Ok(volumes::table
+        .filter(volumes::volume_type.eq(name))
+        .count()
+        .get_result::<i64>(c)?
+        > 0)
 }
 
 fn has_access(c: &mut db::Conn, type_id: &str, project: &str) -> Result<bool> {
@@ -257,7 +283,7 @@ pub async fn list_types(
     })
     .await?;
     Ok(HttpResponse::Ok().json(VolumeTypesResponse {
-        volume_types: rows.iter().map(|t| t.view()).collect(),
+        volume_types: rows.iter().map(|t| t.view(caller.is_admin())).collect(),
     }))
 }
 
@@ -267,7 +293,7 @@ pub async fn list_types(
 pub async fn default_type(caller: Caller, cinder: web::Data<Cinder>) -> Result<HttpResponse> {
     let t = find(&cinder, &caller, &default_id(&cinder)).await?;
     Ok(HttpResponse::Ok().json(VolumeTypeResponse {
-        volume_type: t.view(),
+        volume_type: t.view(caller.is_admin()),
     }))
 }
 
@@ -281,7 +307,7 @@ pub async fn show_type(
 ) -> Result<HttpResponse> {
     let t = find(&cinder, &caller, &path.type_id).await?;
     Ok(HttpResponse::Ok().json(VolumeTypeResponse {
-        volume_type: t.view(),
+        volume_type: t.view(caller.is_admin()),
     }))
 }
 
@@ -517,6 +543,7 @@ pub async fn update_type(
     })
     .await?;
     refresh(&cinder).await?;
+    tracing::info!(type_id = %row.id, name = %row.name, "volume type updated");
     Ok(HttpResponse::Ok().json(VolumeTypeResponse {
         volume_type: row.updated_view(),
     }))
@@ -541,11 +568,7 @@ pub async fn delete_type(
                 "Default volume type can not be deleted.".into(),
             ));
         }
-        let users: i64 = volumes::table
-            .filter(volumes::volume_type.eq(&row.name))
-            .count()
-            .get_result(c)?;
-        if users > 0 {
+        if in_use(c, &row.name)? {
             return Err(CinderError::BadRequest(
                 "Target volume type is still in use.".into(),
             ));
@@ -557,6 +580,7 @@ pub async fn delete_type(
     })
     .await?;
     refresh(&cinder).await?;
+    tracing::info!(type_id = %path.type_id, "volume type deleted");
     Ok(HttpResponse::Accepted().finish())
 }
 
@@ -571,7 +595,7 @@ pub async fn list_specs(
     path: web::Path<TypePath>,
 ) -> Result<HttpResponse> {
     let t = find(&cinder, &caller, &path.type_id).await?;
-    Ok(HttpResponse::Ok().json(json!({"extra_specs": t.specs()})))
+    Ok(HttpResponse::Ok().json(json!({"extra_specs": t.visible_specs(caller.is_admin())})))
 }
 
 /// One extra spec.
@@ -584,7 +608,7 @@ pub async fn show_spec(
 ) -> Result<HttpResponse> {
     let t = find(&cinder, &caller, &path.type_id).await?;
     let v = t
-        .specs()
+        .visible_specs(caller.is_admin())
         .remove(&path.key)
         .ok_or_else(|| no_spec(&t.id, &path.key))?;
     Ok(HttpResponse::Ok().json(json!({ path.key.clone(): v })))
@@ -607,6 +631,14 @@ async fn change_specs(
     let id = id.to_string();
     tx(cinder, move |c| {
         let row = lookup(c, &id)?.ok_or_else(|| not_found(&id))?;
+        // As Cinder (allow_inuse_volume_type_modification off): besides,
+        // a changed storage policy would no longer be where the type's
+        // volumes are.
+        if in_use(c, &row.name)? {
+            return Err(CinderError::BadRequest(
+                "Volume Type is currently in use.".into(),
+            ));
+        }
         let mut specs = row.specs();
         f(&mut specs)?;
         diesel::update(vt::table.find(&row.id))

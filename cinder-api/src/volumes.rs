@@ -366,7 +366,14 @@ pub async fn create_volume(
         }
     };
     let quotas = cinder.cfg.quotas.clone();
+    let type_id = vtype.id.clone();
     let view = move |c: &mut db::Conn, rid: &str| -> Result<VolumeRow> {
+        // The type as it is now, in this transaction: renamed or deleted
+        // since it was looked up, the volume must not name a stale one.
+        let t = crate::types::lookup(c, &type_id)?.ok_or_else(|| {
+            CinderError::NotFound(format!("Volume type {type_id} could not be found."))
+        })?;
+        row.volume_type = t.name;
         quota::check_volume(c, &quotas, &row.project_id, &row.volume_type, row.size)?;
         row.resource_id = Some(rid.to_string());
         db::volumes::insert_volume(c, &row)?;

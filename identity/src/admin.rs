@@ -181,7 +181,11 @@ pub(crate) fn update_domain_tx(
 
 /// Deletes a disabled domain with its projects and users (Keystone refuses
 /// an enabled one); their tokens were revoked when it was disabled.
-pub(crate) fn delete_domain_tx(c: &mut Conn, did: &str) -> Result<store::DomainRow> {
+pub(crate) fn delete_domain_tx(
+    c: &mut Conn,
+    did: &str,
+    exp_us: i64,
+) -> Result<Changed<store::DomainRow>> {
     let d = store::domain(c, did)?;
     if d.id == DEFAULT_DOMAIN_ID {
         return Err(Error::ForbiddenMessage(
@@ -193,8 +197,22 @@ pub(crate) fn delete_domain_tx(c: &mut Conn, did: &str) -> Result<store::DomainR
             "Cannot delete a domain that is enabled, please disable it first.".into(),
         ));
     }
+    // Disabling revoked these already; again here, so nothing issued in
+    // between outlives what it was scoped to.
+    let at_us = now_us();
+    let (projects, users) = store::domain_members(c, &d.id)?;
+    let mut revoked = Vec::new();
+    for project_id in projects {
+        revoked.push(Revocation::Project { project_id, at_us });
+    }
+    for user_id in users {
+        revoked.push(Revocation::User { user_id, at_us });
+    }
+    for r in &revoked {
+        revoke::persist(c, r, exp_us)?;
+    }
     store::delete_domain(c, &d.id)?;
-    Ok(d)
+    Ok(Changed { value: d, revoked })
 }
 
 // ---- users ----
@@ -405,12 +423,41 @@ pub fn create_role(id: &Identity, name: &str) -> Result<store::RoleRow> {
     id.write_blocking(|c| store::create_role(c, name))
 }
 
-pub(crate) fn rename_role_tx(c: &mut Conn, role: &str, name: &str) -> Result<store::RoleRow> {
+/// Revokes the tokens of every holder of role `role_id` on the projects
+/// they hold it on: tokens carry role names, so a renamed or deleted role
+/// must not live on in them.
+fn revoke_holders(
+    c: &mut Conn,
+    holders: Vec<(String, String)>,
+    exp_us: i64,
+) -> Result<Vec<Revocation>> {
+    let at_us = now_us();
+    let mut revoked = Vec::new();
+    for (user_id, project_id) in holders {
+        let rv = Revocation::Grant {
+            user_id,
+            project_id,
+            at_us,
+        };
+        revoke::persist(c, &rv, exp_us)?;
+        revoked.push(rv);
+    }
+    Ok(revoked)
+}
+
+pub(crate) fn rename_role_tx(
+    c: &mut Conn,
+    role: &str,
+    name: &str,
+    exp_us: i64,
+) -> Result<Changed<store::RoleRow>> {
     let mut r = store::resolve_role(c, role)?;
     not_builtin(&r)?;
     store::rename_role(c, &r.id, name)?;
     r.name = name.into();
-    Ok(r)
+    let holders = store::role_holders(c, &r.id)?;
+    let revoked = revoke_holders(c, holders, exp_us)?;
+    Ok(Changed { value: r, revoked })
 }
 
 pub(crate) fn delete_role_tx(
@@ -420,18 +467,8 @@ pub(crate) fn delete_role_tx(
 ) -> Result<Changed<store::RoleRow>> {
     let r = store::resolve_role(c, role)?;
     not_builtin(&r)?;
-    let at_us = now_us();
-    let mut revoked = Vec::new();
-    // Tokens carry role names: every holder's tokens on that project go.
-    for (user_id, project_id) in store::delete_role(c, &r.id)? {
-        let rv = Revocation::Grant {
-            user_id,
-            project_id,
-            at_us,
-        };
-        revoke::persist(c, &rv, exp_us)?;
-        revoked.push(rv);
-    }
+    let holders = store::delete_role(c, &r.id)?;
+    let revoked = revoke_holders(c, holders, exp_us)?;
     Ok(Changed { value: r, revoked })
 }
 

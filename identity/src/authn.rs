@@ -96,7 +96,7 @@ fn resolve_scope(
                 return Ok(None);
             };
             match store::project(c, pid)? {
-                Some(p) if p.enabled => {
+                Some(p) if p.enabled && domain_enabled(c, &p.domain_id) => {
                     let roles = store::assigned_role_names(c, &user.id, &p.id)?;
                     if roles.is_empty() {
                         return Ok(None);
@@ -119,7 +119,7 @@ fn resolve_scope(
     };
     let project = project.filter(|p| p.enabled).ok_or(Error::Unauthorized)?;
     // A project of a disabled domain cannot be scoped to, whoever asks.
-    if !store::domain(c, &project.domain_id).is_ok_and(|d| d.enabled) {
+    if !domain_enabled(c, &project.domain_id) {
         return Err(Error::Unauthorized);
     }
     let roles = store::assigned_role_names(c, &user.id, &project.id)?;
@@ -127,6 +127,11 @@ fn resolve_scope(
         return Err(Error::Unauthorized);
     }
     Ok(Some((project, expand_implied(&roles))))
+}
+
+/// True when the domain exists and is enabled.
+pub(crate) fn domain_enabled(c: &mut db::Conn, domain_id: &str) -> bool {
+    store::domain(c, domain_id).is_ok_and(|d| d.enabled)
 }
 
 /// Loads an enabled user in an enabled domain.

@@ -562,13 +562,18 @@ pub fn rename_role(c: &mut Conn, id: &str, name: &str) -> Result<()> {
     Ok(())
 }
 
+/// The (user, project) pairs that hold role `id`.
+pub fn role_holders(c: &mut Conn, id: &str) -> Result<Vec<(String, String)>> {
+    Ok(role_assignments::table
+        .filter(role_assignments::role_id.eq(id))
+        .select((role_assignments::user_id, role_assignments::project_id))
+        .load(c)?)
+}
+
 /// Deletes a role and every assignment of it; returns the (user, project)
 /// pairs that held it.
 pub fn delete_role(c: &mut Conn, id: &str) -> Result<Vec<(String, String)>> {
-    let holders = role_assignments::table
-        .filter(role_assignments::role_id.eq(id))
-        .select((role_assignments::user_id, role_assignments::project_id))
-        .load(c)?;
+    let holders = role_holders(c, id)?;
     diesel::delete(role_assignments::table.filter(role_assignments::role_id.eq(id))).execute(c)?;
     let n = diesel::delete(roles::table.find(id)).execute(c)?;
     if n == 0 {

@@ -8,7 +8,7 @@ block-storage API tests, and its volume-type and quota admin tests with an
 admin account of their own (the other admin suites set themselves up through
 identity admin APIs atoll does not offer, such as group and catalog CRUD and
 system role assignments, or test Cinder features atoll lacks: QoS, backups,
-transfers, hosts and pools). For object storage Tempest reads
+transfers, hosts). For object storage Tempest reads
 `/info` (`discoverable_apis` below is what atoll advertises), so it skips
 the middleware atoll does not offer (static web, form POST, bulk upload,
 account quotas, container sync, crossdomain) rather than fail them; volume
@@ -34,7 +34,7 @@ OBJECT_STORAGE_FLOOR = 125
 VOLUME_FLOOR = 86
 IMAGE_FLOOR = 27
 IDENTITY_FLOOR = 11
-VOLUME_ADMIN_FLOOR = 41
+VOLUME_ADMIN_FLOOR = 45
 
 ACCOUNTS = 4
 
@@ -143,6 +143,8 @@ region = RegionOne
 [volume]
 region = RegionOne
 catalog_type = volumev3
+vendor_name = atoll
+storage_protocol = nbd
 
 [volume-feature-enabled]
 backup = false
@@ -216,7 +218,7 @@ SUITES = {
         r"|test_volume_types_extra_specs|test_volume_types_negative"
         r"|test_volume_types_extra_specs_negative|test_volume_retype"
         r"|test_volume_quotas|test_volume_quota_classes|test_volume_quotas_negative"
-        r"|test_volume_snapshot_quotas_negative)",
+        r"|test_volume_snapshot_quotas_negative|test_volume_pools|test_backends_capabilities)",
         1,
         VOLUME_ADMIN_FLOOR,
     ),

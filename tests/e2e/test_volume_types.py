@@ -6,6 +6,7 @@ Cinder gives."""
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 
 import pytest
@@ -61,21 +62,26 @@ def test_configured_types_and_policy_spec(openstack, server):
         "--property", "atoll:storage_policy=fast", "gold", "-f", "json",
     ))
     assert gold["name"] == "gold" and gold["is_public"] is True, gold
+    openstack("volume", "type", "set", "--property", "tier=gold", "gold").ok()
+    shown = cli_json(openstack("volume", "type", "show", "gold", "-f", "json"))
+    assert "tier" in str(shown["properties"]) and "fast" in str(shown["properties"]), shown
+    openstack("volume", "type", "unset", "--property", "tier", "gold").ok()
+    assert "tier" not in str(cli_json(openstack("volume", "type", "show", "gold", "-f", "json"))["properties"])
+
     v = cli_json(openstack("volume", "create", "--size", "1", "--type", "gold", "vt-gold", "-f", "json"))
     assert v["type"] == "gold", v
     assert resource_policy(server, v["id"]) == "fast"
     plain = cli_json(openstack("volume", "create", "--size", "1", "vt-plain", "-f", "json"))
     assert resource_policy(server, plain["id"]) == "default"
 
-    # A policy that does not exist is refused; the type keeps its specs.
+    # A policy that does not exist is refused; so is any spec change of a
+    # type in use (as Cinder: its volumes' blocks stay where they are).
     res = openstack("volume", "type", "set", "--property", "atoll:storage_policy=nope", "gold")
     res.failed()
     assert "names no storage policy" in res.stderr, res.describe()
-    openstack("volume", "type", "set", "--property", "tier=gold", "gold").ok()
-    shown = cli_json(openstack("volume", "type", "show", "gold", "-f", "json"))
-    assert "tier" in str(shown["properties"]) and "fast" in str(shown["properties"]), shown
-    openstack("volume", "type", "unset", "--property", "tier", "gold").ok()
-    assert "tier" not in str(cli_json(openstack("volume", "type", "show", "gold", "-f", "json"))["properties"])
+    res = openstack("volume", "type", "set", "--property", "tier=gold", "gold")
+    res.failed()
+    assert "currently in use" in res.stderr, res.describe()
 
     # In use: no delete; a rename follows into the volume.
     openstack("volume", "type", "delete", "gold").failed()
@@ -106,7 +112,9 @@ def test_private_type_access(openstack, server, member, api_as):
     vid = r.json()["volume"]["id"]
     assert api_as(tok, project, "DELETE", f"/volumes/{vid}").status_code == 202
 
-    # Members may not manage types.
+    # Members see no admin-only extra specs, and may not manage types.
+    shown = api_as(tok, project, "GET", "/types/secret").json()["volume_type"]
+    assert shown["extra_specs"] == {}, shown
     r = api_as(tok, project, "POST", "/types", {"volume_type": {"name": "mine"}})
     assert r.status_code == 403, r.text
     openstack("volume", "type", "unset", "--project", "vt-other", "secret").ok()
@@ -235,3 +243,28 @@ def test_quota_updates_are_enforced(cinder_cli, openstack, member, api_as):
     for v in made:
         assert api_as(tok, project, "DELETE", f"/volumes/{v}").status_code == 202
     openstack("volume", "type", "delete", "quota-t").ok()
+
+
+def test_pools_and_capabilities(openstack, server, token_admin, api_as):
+    """`openstack volume backend pool list --long` and `volume backend
+    capability show`: a pool per storage policy with the capacity its code
+    leaves of the filesystem."""
+    pools = cli_json(openstack("volume", "backend", "pool", "list", "--long", "-f", "json"))
+    by_name = {p["Name"]: p for p in pools}
+    assert {"atoll@default#default", "atoll@fast#fast"} <= set(by_name), pools
+    tok, project = token_admin
+    detail = api_as(tok, project, "GET", "/scheduler-stats/get_pools?detail=True").json()["pools"]
+    caps = {p["name"]: p["capabilities"] for p in detail}
+    st = os.statvfs(server.data_dir)
+    raw_gib = st.f_blocks * st.f_frsize / 2**30
+    # default is 4+2 (two thirds usable), fast 2+1 (also two thirds).
+    for name in ("atoll@default#default", "atoll@fast#fast"):
+        total = caps[name]["total_capacity_gb"]
+        assert abs(total - raw_gib * 2 / 3) < 1, (name, total, raw_gib)
+        assert 0 < caps[name]["free_capacity_gb"] <= total
+    # The CLI lists the backend's properties (none); the API has the rest.
+    assert cli_json(openstack("volume", "backend", "capability", "show", "atoll@fast", "-f", "json")) == []
+    r = api_as(tok, project, "GET", "/capabilities/atoll@fast")
+    assert r.status_code == 200 and r.json()["volume_backend_name"] == "fast", r.text
+    r = api_as(tok, project, "GET", "/capabilities/atoll@nope")
+    assert r.status_code == 404, r.text

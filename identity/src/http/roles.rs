@@ -451,18 +451,24 @@ pub(crate) async fn update_role(
     admin_caller(&req, &id, "identity:update_role").await?;
     let rid = path.into_inner();
     let r: UpdateRoleRequest = parse_json(&body)?;
-    let row = id
+    let exp = id.event_expiry_us();
+    let ch = id
         .write(move |c| {
             let cur = store::role(c, &rid)?.ok_or_else(|| Error::NotFound {
                 kind: "role",
                 id: rid.clone(),
             })?;
             match r.role.name {
-                Some(n) if n != cur.name => admin::rename_role_tx(c, &rid, &n),
-                _ => Ok(cur),
+                Some(n) if n != cur.name => admin::rename_role_tx(c, &rid, &n, exp),
+                _ => Ok(admin::Changed {
+                    value: cur,
+                    revoked: Vec::new(),
+                }),
             }
         })
         .await?;
+    let row = id.apply(ch);
+    tracing::info!(role_id = %row.id, name = %row.name, "role updated");
     Ok(HttpResponse::Ok().json(RoleResponse {
         role: role_json(&base_url(&req), row),
     }))
@@ -605,7 +611,11 @@ pub(crate) async fn delete_domain(
 ) -> Result<HttpResponse> {
     admin_caller(&req, &id, "identity:delete_domain").await?;
     let did = path.into_inner();
-    let d = id.write(move |c| admin::delete_domain_tx(c, &did)).await?;
+    let exp = id.event_expiry_us();
+    let ch = id
+        .write(move |c| admin::delete_domain_tx(c, &did, exp))
+        .await?;
+    let d = id.apply(ch);
     tracing::info!(domain_id = %d.id, name = %d.name, "domain deleted");
     Ok(HttpResponse::NoContent().finish())
 }

@@ -742,6 +742,13 @@ async fn role_create_rename_delete() {
     );
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(json_of(res).await["role"]["name"], "operator2");
+    // The token named the old role: a rename revokes it.
+    let res = call!(
+        app,
+        req(Method::GET, "/v3/auth/projects").insert_header(("X-Auth-Token", ut.as_str()))
+    );
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    let (ut, _) = login!(app, "ru", "pw", Some("rp"));
     assert_eq!(
         call!(app, with(req(Method::DELETE, &url))).status(),
         StatusCode::NO_CONTENT

@@ -257,7 +257,16 @@ pub(crate) async fn change_password(
     let denied =
         |why: &str| Error::UnauthorizedMessage(format!("Error when changing user password: {why}"));
     let lookup = uid.clone();
-    let user = id.read(move |c| store::user(c, &lookup)).await?;
+    let user = id
+        .read(move |c| {
+            // A user of a disabled domain is disabled too, as Keystone's
+            // assert_user_enabled has it.
+            Ok(store::user(c, &lookup)?.map(|mut u| {
+                u.enabled = u.enabled && crate::authn::domain_enabled(c, &u.domain_id);
+                u
+            }))
+        })
+        .await?;
     let Some(user) = user else {
         // The cost of a real check, so timing does not tell which ids exist.
         password::waste_a_verification(pc.original_password).await;
