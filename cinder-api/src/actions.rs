@@ -147,7 +147,8 @@ async fn retype(cinder: &Cinder, caller: &Caller, id: &str, arg: &Value) -> Resu
             None => cfg.volume_types[0].policy.clone(),
         };
         // The new type's per-type limits count this volume from now on.
-        crate::quota::check_type(c, &v.project_id, &t.name, 1, 0, v.size)?;
+        let (_, per_type) = crate::quota::limits(c, &cfg.quotas, Some(&v.project_id), "default")?;
+        crate::quota::check_type(c, &per_type, &v.project_id, &t.name, 1, 0, v.size)?;
         let wanted = t.policy(&cfg);
         if wanted != current {
             return Err(CinderError::BadRequest(format!(

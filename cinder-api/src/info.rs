@@ -16,7 +16,10 @@ use crate::{quota, Cinder};
 pub async fn limits(caller: Caller, cinder: web::Data<Cinder>) -> Result<HttpResponse> {
     let (p, cfg) = (caller.project.clone(), cinder.cfg.quotas.clone());
     let (u, q) = run(&cinder, move |c| {
-        Ok((quota::usage(c, &p)?, quota::effective(c, &cfg, &p)?))
+        Ok((
+            quota::usage(c, &p)?,
+            quota::limits(c, &cfg, Some(&p), "default")?.0,
+        ))
     })
     .await?;
     let q = &q;
@@ -48,11 +51,7 @@ async fn quota_view(
     let cfg = cinder.cfg.quotas.clone();
     let types = crate::types::names(cinder).await?;
     run(cinder, move |c| {
-        let q = match &project {
-            Some(p) => quota::effective(c, &cfg, p)?,
-            None => quota::class_limits(c, &cfg, &class)?,
-        };
-        let per_type = quota::type_limits(c, project.as_deref(), &class)?;
+        let (q, per_type) = quota::limits(c, &cfg, project.as_deref(), &class)?;
         let u = match (&project, usage) {
             (Some(p), true) => Some(quota::usage(c, p)?),
             _ => None,
@@ -270,11 +269,10 @@ pub async fn services(
         json!({"binary": binary, "host": host, "zone": zone, "status": "enabled",
             "state": "up", "updated_at": now, "disabled_reason": null})
     };
-    // One volume backend per storage policy (the configured types name
-    // each policy once).
+    // One volume backend per storage policy.
     let mut list = vec![svc("cinder-scheduler", "atoll")];
-    for t in &cinder.cfg.volume_types {
-        list.push(svc("cinder-volume", &format!("atoll@{}", t.policy)));
+    for p in policies(&cinder) {
+        list.push(svc("cinder-volume", &format!("atoll@{p}")));
     }
     // A host filter matches the host and its backends (`host@backend`),
     // as Cinder's does.

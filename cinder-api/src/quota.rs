@@ -48,19 +48,6 @@ pub const RESOURCES: [&str; 7] = [
 ];
 
 impl QuotaConfig {
-    pub fn get(&self, resource: &str) -> Option<i64> {
-        Some(match resource {
-            "volumes" => self.volumes,
-            "snapshots" => self.snapshots,
-            "gigabytes" => self.gigabytes,
-            "backups" => self.backups,
-            "backup_gigabytes" => self.backup_gigabytes,
-            "per_volume_gigabytes" => self.per_volume_gigabytes,
-            "groups" => self.groups,
-            _ => return None,
-        })
-    }
-
     fn set(&mut self, resource: &str, v: i64) {
         match resource {
             "volumes" => self.volumes = v,
@@ -83,48 +70,22 @@ fn class_scope(class: &str) -> String {
     format!("class:{class}")
 }
 
-fn overlay(c: &mut db::Conn, q: &mut QuotaConfig, scope: &str) -> Result<()> {
-    let rows: Vec<(String, i64)> = ql::table
-        .filter(ql::scope.eq(scope))
-        .select((ql::resource, ql::hard_limit))
-        .load(c)?;
-    for (r, v) in rows {
-        q.set(&r, v);
-    }
-    Ok(())
-}
-
-/// The limits of quota class `class` (`default`: every project's defaults).
-pub fn class_limits(c: &mut db::Conn, cfg: &QuotaConfig, class: &str) -> Result<QuotaConfig> {
-    let mut q = cfg.clone();
-    overlay(c, &mut q, &class_scope("default"))?;
-    if class != "default" {
-        overlay(c, &mut q, &class_scope(class))?;
-    }
-    Ok(q)
-}
-
-/// A project's limits.
-pub fn effective(c: &mut db::Conn, cfg: &QuotaConfig, project: &str) -> Result<QuotaConfig> {
-    let mut q = class_limits(c, cfg, "default")?;
-    overlay(c, &mut q, &project_scope(project))?;
-    Ok(q)
-}
+/// Per-type limits (`volumes_<type>` -> limit); a key not present is
+/// unlimited.
+pub type TypeLimits = std::collections::BTreeMap<String, i64>;
 
 /// The per-type prefixes of quota keys (`volumes_<type>`, ...).
 pub const TYPE_PREFIXES: [&str; 3] = ["volumes_", "snapshots_", "gigabytes_"];
 
-fn is_type_key(k: &str) -> bool {
-    TYPE_PREFIXES.iter().any(|p| k.starts_with(p))
-}
-
-/// Per-type limits set for a project or class (`volumes_<type>` ->
-/// limit); a key not present is unlimited.
-pub fn type_limits(
+/// The limits of a project (`Some`) or of quota class `class`: the
+/// configured ones, overridden by the `default` class, then by `class`,
+/// then by the project's own, in one query.
+pub fn limits(
     c: &mut db::Conn,
+    cfg: &QuotaConfig,
     project: Option<&str>,
     class: &str,
-) -> Result<std::collections::BTreeMap<String, i64>> {
+) -> Result<(QuotaConfig, TypeLimits)> {
     let mut scopes = vec![class_scope("default")];
     if class != "default" {
         scopes.push(class_scope(class));
@@ -132,19 +93,21 @@ pub fn type_limits(
     if let Some(p) = project {
         scopes.push(project_scope(p));
     }
-    let mut out = std::collections::BTreeMap::new();
-    for scope in scopes {
-        let rows: Vec<(String, i64)> = ql::table
-            .filter(ql::scope.eq(&scope))
-            .select((ql::resource, ql::hard_limit))
-            .load(c)?;
-        for (r, v) in rows {
-            if is_type_key(&r) {
-                out.insert(r, v);
-            }
+    let mut rows: Vec<(String, String, i64)> = ql::table
+        .filter(ql::scope.eq_any(&scopes))
+        .select((ql::scope, ql::resource, ql::hard_limit))
+        .load(c)?;
+    // Later scopes override earlier ones.
+    rows.sort_by_key(|(scope, ..)| scopes.iter().position(|s| s == scope));
+    let (mut q, mut per_type) = (cfg.clone(), TypeLimits::new());
+    for (_, r, v) in rows {
+        if TYPE_PREFIXES.iter().any(|p| r.starts_with(p)) {
+            per_type.insert(r, v);
+        } else {
+            q.set(&r, v);
         }
     }
-    Ok(out)
+    Ok((q, per_type))
 }
 
 /// Renames or drops (`to`: None) the per-type limits of a volume type.
@@ -169,13 +132,13 @@ pub fn rename_type(c: &mut db::Conn, from: &str, to: Option<&str>) -> Result<()>
 /// `snapshots` more snapshots, `gib` more GiB.
 pub fn check_type(
     c: &mut db::Conn,
+    limits: &TypeLimits,
     project: &str,
     vtype: &str,
     volumes: i64,
     snapshots: i64,
     gib: i64,
 ) -> Result<()> {
-    let limits = type_limits(c, Some(project), "default")?;
     let limit = |k: &str| limits.get(&format!("{k}_{vtype}")).copied().unwrap_or(-1);
     let (lv, ls, lg) = (limit("volumes"), limit("snapshots"), limit("gigabytes"));
     if lv < 0 && ls < 0 && lg < 0 {
@@ -313,10 +276,10 @@ pub fn check_volume(
     vtype: &str,
     size: i64,
 ) -> Result<()> {
-    let q = effective(c, q, project)?;
+    let (q, per_type) = limits(c, q, Some(project), "default")?;
     let u = usage(c, project)?;
     check_volume_usage(&q, &u, size)?;
-    check_type(c, project, vtype, 1, 0, size)
+    check_type(c, &per_type, project, vtype, 1, 0, size)
 }
 
 /// The pure part of [`check_volume`].
@@ -346,8 +309,8 @@ pub fn check_snapshot(
     vtype: &str,
     size: i64,
 ) -> Result<()> {
-    check_type(c, project, vtype, 0, 1, size)?;
-    let q = &effective(c, q, project)?;
+    let (q, per_type) = &limits(c, q, Some(project), "default")?;
+    check_type(c, per_type, project, vtype, 0, 1, size)?;
     let u = usage(c, project)?;
     if q.snapshots >= 0 && u.snapshots + 1 > q.snapshots {
         return Err(CinderError::OverLimit(format!(
@@ -366,10 +329,10 @@ pub fn check_extend(
     vtype: &str,
     delta: i64,
 ) -> Result<()> {
-    let q = effective(c, q, project)?;
+    let (q, per_type) = limits(c, q, Some(project), "default")?;
     let u = usage(c, project)?;
     gigabytes_exceeded(&q, &u, delta).map_or(Ok(()), Err)?;
-    check_type(c, project, vtype, 0, 0, delta)
+    check_type(c, &per_type, project, vtype, 0, 0, delta)
 }
 
 #[cfg(test)]

@@ -587,6 +587,60 @@ pub mod bodies {
         top("os-extend", &["os-extend"], inner, vec![])
     }
 
+    /// A volume type name: 1 to 255 characters (`nullable` in updates).
+    fn type_name(nullable: bool) -> S {
+        S::Str {
+            nullable,
+            min: Some(1),
+            max: Some(255),
+            length_format: None,
+        }
+    }
+
+    /// `types.create`.
+    pub fn volume_type_create() -> S {
+        let inner = S::Obj {
+            props: vec![
+                ("name", type_name(false)),
+                ("description", str255()),
+                ("extra_specs", S::Metadata { nullable: true }),
+                (
+                    "os-volume-type-access:is_public",
+                    S::Bool { nullable: false },
+                ),
+            ],
+            required: &["name"],
+            additional: false,
+            any_of_required: &[],
+        };
+        top("volume_type", &["volume_type"], inner, vec![])
+    }
+
+    /// `types.update`.
+    pub fn volume_type_update() -> S {
+        let inner = S::Obj {
+            props: vec![
+                ("name", type_name(true)),
+                ("description", str255()),
+                ("is_public", S::Bool { nullable: false }),
+            ],
+            required: &[],
+            additional: false,
+            any_of_required: &[],
+        };
+        top("volume_type", &["volume_type"], inner, vec![])
+    }
+
+    /// `types_extra_specs.create`.
+    pub fn extra_specs_create() -> S {
+        top(
+            "extra_specs",
+            &["extra_specs"],
+            S::Metadata { nullable: false },
+            vec![],
+        )
+    }
+
     /// `attachments.create` (+ `mode` 3.54).
     pub fn attachment_create(v: ApiVersion) -> S {
         let mut props = vec![

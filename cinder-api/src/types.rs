@@ -24,7 +24,7 @@ use crate::dto::{
 };
 use crate::error::{CinderError, Result};
 use crate::http::{action_of, parse_valid, query, str_bool, Caller};
-use crate::schema::S;
+use crate::schema::bodies;
 use crate::views::{run, tx, type_id};
 use crate::{Cinder, CinderConfig};
 
@@ -311,87 +311,6 @@ pub async fn show_type(
     }))
 }
 
-fn name_schema() -> S {
-    S::Str {
-        nullable: false,
-        min: Some(1),
-        max: Some(255),
-        length_format: None,
-    }
-}
-
-fn description_schema() -> S {
-    S::Str {
-        nullable: true,
-        min: Some(0),
-        max: Some(255),
-        length_format: None,
-    }
-}
-
-fn create_schema() -> S {
-    S::Obj {
-        props: vec![(
-            "volume_type",
-            S::Obj {
-                props: vec![
-                    ("name", name_schema()),
-                    ("description", description_schema()),
-                    ("extra_specs", S::Metadata { nullable: true }),
-                    (
-                        "os-volume-type-access:is_public",
-                        S::Bool { nullable: false },
-                    ),
-                ],
-                required: &["name"],
-                additional: false,
-                any_of_required: &[],
-            },
-        )],
-        required: &["volume_type"],
-        additional: false,
-        any_of_required: &[],
-    }
-}
-
-fn update_schema() -> S {
-    S::Obj {
-        props: vec![(
-            "volume_type",
-            S::Obj {
-                props: vec![
-                    (
-                        "name",
-                        S::Str {
-                            nullable: true,
-                            min: Some(1),
-                            max: Some(255),
-                            length_format: None,
-                        },
-                    ),
-                    ("description", description_schema()),
-                    ("is_public", S::Bool { nullable: false }),
-                ],
-                required: &[],
-                additional: false,
-                any_of_required: &[],
-            },
-        )],
-        required: &["volume_type"],
-        additional: false,
-        any_of_required: &[],
-    }
-}
-
-fn specs_schema() -> S {
-    S::Obj {
-        props: vec![("extra_specs", S::Metadata { nullable: false })],
-        required: &["extra_specs"],
-        additional: false,
-        any_of_required: &[],
-    }
-}
-
 /// Refuses a storage policy this deployment does not have.
 fn check_specs(cinder: &Cinder, specs: &BTreeMap<String, String>) -> Result<()> {
     if let Some(p) = specs.get(POLICY_SPEC) {
@@ -443,7 +362,7 @@ pub async fn create_type(
     body: web::Bytes,
 ) -> Result<HttpResponse> {
     caller.require_admin("volume_extension:types_manage")?;
-    let v: Value = parse_valid(&body, &create_schema())?;
+    let v: Value = parse_valid(&body, &bodies::volume_type_create())?;
     let t = &v["volume_type"];
     let name = t["name"].as_str().unwrap_or_default().trim().to_string();
     if name.is_empty() {
@@ -495,7 +414,7 @@ pub async fn update_type(
     body: web::Bytes,
 ) -> Result<HttpResponse> {
     caller.require_admin("volume_extension:types_manage")?;
-    let v: Value = parse_valid(&body, &update_schema())?;
+    let v: Value = parse_valid(&body, &bodies::volume_type_update())?;
     let t = &v["volume_type"];
     let name = t
         .get("name")
@@ -661,7 +580,7 @@ pub async fn create_specs(
     body: web::Bytes,
 ) -> Result<HttpResponse> {
     caller.require_admin("volume_extension:types_extra_specs:create")?;
-    let v: Value = parse_valid(&body, &specs_schema())?;
+    let v: Value = parse_valid(&body, &bodies::extra_specs_create())?;
     let new = specs_of(v.get("extra_specs"));
     check_specs(&cinder, &new)?;
     let n2 = new.clone();

@@ -162,21 +162,31 @@ pub(crate) fn update_domain_tx(
         d.enabled = e;
     }
     store::update_domain(c, &d)?;
-    let mut revoked = Vec::new();
-    if disabling {
-        let at_us = now_us();
-        let (projects, users) = store::domain_members(c, &d.id)?;
-        for project_id in projects {
-            revoked.push(Revocation::Project { project_id, at_us });
-        }
-        for user_id in users {
-            revoked.push(Revocation::User { user_id, at_us });
-        }
-        for r in &revoked {
-            revoke::persist(c, r, exp_us)?;
-        }
-    }
+    let revoked = if disabling {
+        revoke_domain_members(c, &d.id, exp_us)?
+    } else {
+        Vec::new()
+    };
     Ok(Changed { value: d, revoked })
+}
+
+/// Revokes the tokens of a domain's users and those scoped to its projects.
+fn revoke_domain_members(c: &mut Conn, did: &str, exp_us: i64) -> Result<Vec<Revocation>> {
+    let at_us = now_us();
+    let (projects, users) = store::domain_members(c, did)?;
+    let revoked: Vec<Revocation> = projects
+        .into_iter()
+        .map(|project_id| Revocation::Project { project_id, at_us })
+        .chain(
+            users
+                .into_iter()
+                .map(|user_id| Revocation::User { user_id, at_us }),
+        )
+        .collect();
+    for r in &revoked {
+        revoke::persist(c, r, exp_us)?;
+    }
+    Ok(revoked)
 }
 
 /// Deletes a disabled domain with its projects and users (Keystone refuses
@@ -199,18 +209,7 @@ pub(crate) fn delete_domain_tx(
     }
     // Disabling revoked these already; again here, so nothing issued in
     // between outlives what it was scoped to.
-    let at_us = now_us();
-    let (projects, users) = store::domain_members(c, &d.id)?;
-    let mut revoked = Vec::new();
-    for project_id in projects {
-        revoked.push(Revocation::Project { project_id, at_us });
-    }
-    for user_id in users {
-        revoked.push(Revocation::User { user_id, at_us });
-    }
-    for r in &revoked {
-        revoke::persist(c, r, exp_us)?;
-    }
+    let revoked = revoke_domain_members(c, &d.id, exp_us)?;
     store::delete_domain(c, &d.id)?;
     Ok(Changed { value: d, revoked })
 }

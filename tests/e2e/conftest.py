@@ -71,6 +71,13 @@ def server(server_factory, server_config) -> util.AtollServer:
 
 
 @pytest.fixture(scope="module")
+def token(server) -> tuple[str, str]:
+    """An admin token scoped to the admin project, and that project's id."""
+    tok, body = server.issue_token("admin", server.admin_password, "admin")
+    return tok, body["project"]["id"]
+
+
+@pytest.fixture(scope="module")
 def admin_env(server) -> dict[str, str]:
     """Environment for the CLIs: the server's openrc, nothing else OS_*."""
     rc = server.openrc()

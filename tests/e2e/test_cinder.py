@@ -19,14 +19,6 @@ def cli_json(res: util.CmdResult):
 
 
 @pytest.fixture(scope="module")
-def token(server):
-    body = server.password_auth_body("admin", server.admin_password, "admin")
-    r = requests.post(f"{server.auth_url}/auth/tokens", json=body, timeout=10)
-    assert r.status_code == 201, r.text
-    return r.headers["X-Subject-Token"], r.json()["token"]["project"]["id"]
-
-
-@pytest.fixture(scope="module")
 def api(server, token):
     tok, project = token
 

@@ -43,10 +43,8 @@ def member(server):
     server.admin("project", "create", "vt-other").ok()
     server.admin("user", "create", "vt-bob", "--password", "pw", "--project", "vt-other").ok()
     server.admin("role", "add", "--user", "vt-bob", "--project", "vt-other", "member").ok()
-    body = server.password_auth_body("vt-bob", "pw", "vt-other")
-    r = requests.post(f"{server.auth_url}/auth/tokens", json=body, timeout=10)
-    assert r.status_code == 201, r.text
-    return r.headers["X-Subject-Token"], r.json()["token"]["project"]["id"]
+    tok, body = server.issue_token("vt-bob", "pw", "vt-other")
+    return tok, body["project"]["id"]
 
 
 def test_configured_types_and_policy_spec(openstack, server):
@@ -123,8 +121,8 @@ def test_private_type_access(openstack, server, member, api_as):
     openstack("volume", "type", "delete", "secret").ok()
 
 
-def test_type_errors_like_cinder(api_as, token_admin):
-    tok, project = token_admin
+def test_type_errors_like_cinder(api_as, token):
+    tok, project = token
     r = api_as(tok, project, "POST", "/types", {"volume_type": {"name": "dup"}})
     assert r.status_code == 200, r.text
     tid = r.json()["volume_type"]["id"]
@@ -145,14 +143,6 @@ def test_type_errors_like_cinder(api_as, token_admin):
     assert r.status_code == 400, r.text
     assert api_as(tok, project, "DELETE", f"/types/{tid}").status_code == 202
     assert api_as(tok, project, "GET", f"/types/{tid}").status_code == 404
-
-
-@pytest.fixture(scope="module")
-def token_admin(server):
-    body = server.password_auth_body("admin", server.admin_password, "admin")
-    r = requests.post(f"{server.auth_url}/auth/tokens", json=body, timeout=10)
-    assert r.status_code == 201, r.text
-    return r.headers["X-Subject-Token"], r.json()["token"]["project"]["id"]
 
 
 @pytest.fixture(scope="module")
@@ -245,14 +235,14 @@ def test_quota_updates_are_enforced(cinder_cli, openstack, member, api_as):
     openstack("volume", "type", "delete", "quota-t").ok()
 
 
-def test_pools_and_capabilities(openstack, server, token_admin, api_as):
+def test_pools_and_capabilities(openstack, server, token, api_as):
     """`openstack volume backend pool list --long` and `volume backend
     capability show`: a pool per storage policy with the capacity its code
     leaves of the filesystem."""
     pools = cli_json(openstack("volume", "backend", "pool", "list", "--long", "-f", "json"))
     by_name = {p["Name"]: p for p in pools}
     assert {"atoll@default#default", "atoll@fast#fast"} <= set(by_name), pools
-    tok, project = token_admin
+    tok, project = token
     detail = api_as(tok, project, "GET", "/scheduler-stats/get_pools?detail=True").json()["pools"]
     caps = {p["name"]: p["capabilities"] for p in detail}
     st = os.statvfs(server.data_dir)
