@@ -195,6 +195,62 @@ fn flushed_writes_survive_a_fresh_stack() {
 }
 
 #[test]
+fn a_flush_covers_every_write_sent_before_it() {
+    // Cached acks (a write is answered once in the log's memory) over a
+    // log directory that remembers what was synced: after a FLUSH is
+    // answered, a crash must keep every write answered before it.
+    let mem = Arc::new(blockd::wlog::io::MemDir::default());
+    let wcfg = blockd::wlog::WlogConfig {
+        durable_acks: false,
+        destage_delay: Duration::from_secs(600),
+        ..wlog_config()
+    };
+    let wlog = blockd::wlog::WriteLog::open(mem.clone(), wcfg.clone()).unwrap();
+    let srv = Server::start_with_log(tempfile::tempdir().unwrap(), nbd_config(), wlog);
+    let v = srv.export(SIZE, None, false);
+    let (mut c, _) = Raw::open(srv.port, &v.name);
+    const LEN: u32 = 16 << 10;
+    let slots = SIZE / LEN as u64;
+    for round in 0..20u64 {
+        // Writes and a FLUSH pipelined in one send, so the server reads
+        // them together and runs them as concurrent tasks.
+        let mut wire = Vec::new();
+        let mut sent = std::collections::HashMap::new();
+        for i in 0..48u64 {
+            let off = (round * 7 + i * 13) % slots * LEN as u64;
+            let pat = (round * 48 + i) as u8 | 1;
+            let data = vec![pat; LEN as usize];
+            wire.extend_from_slice(&request_bytes(CMD_WRITE, 0, i + 1, off, LEN, &data));
+            sent.insert(i + 1, (off, pat));
+        }
+        wire.extend_from_slice(&request_bytes(CMD_FLUSH, 0, 1000, 0, 0, &[]));
+        c.s.write_all(&wire).unwrap();
+        let mut answered = Vec::new();
+        loop {
+            let (err, cookie) = c.reply().unwrap();
+            assert_eq!(err, 0);
+            if cookie == 1000 {
+                break;
+            }
+            answered.push(sent[&cookie]);
+        }
+        let crashed = Arc::new(mem.after_crash(0.0));
+        let after = blockd::wlog::WriteLog::open(crashed, wcfg.clone()).unwrap();
+        for (off, pat) in answered {
+            let got = srv
+                .rt
+                .block_on(after.read_at(srv.arch(), &v.rid, off, LEN as u64))
+                .unwrap();
+            assert!(
+                all(&got, pat),
+                "round {round}: write at {off} lost after its FLUSH"
+            );
+        }
+        after.close();
+    }
+}
+
+#[test]
 fn two_concurrent_clients_keep_each_others_writes() {
     if !have("qemu-io") {
         return;

@@ -21,11 +21,13 @@
 //! Durability: with the write log (`crate::wlog`), a WRITE, TRIM or
 //! WRITE_ZEROES becomes a log record and is answered once the log says so
 //! (after its group's fdatasync, or for a cached write without FUA once
-//! written when `durable_acks` is off); FLUSH waits for the log. Reads
+//! written when `durable_acks` is off); FLUSH waits for the writes sent
+//! before it on its connection (see [`Unanswered`]), then for the log. Reads
 //! overlay the log's pending ranges on the resource. Without a log, each
 //! call goes to the resource layer, durable on return (see
 //! `archipelago/src/export_ops.rs`).
 
+use std::collections::BTreeSet;
 use std::io;
 use std::sync::Arc;
 
@@ -63,6 +65,46 @@ struct Reply {
     _permits: (OwnedSemaphorePermit, OwnedSemaphorePermit),
 }
 
+/// Arrival numbers of a connection's writes (WRITE, TRIM, WRITE_ZEROES)
+/// not yet done.
+///
+/// Requests run as separate tasks in no particular order, so a FLUSH could
+/// overtake a write sent before it: flushed first, that write would still
+/// be answered before the FLUSH (a cached write is answered at once) yet
+/// be lost to a crash after it. NBD's FLUSH only has to cover writes
+/// answered before it was read; atoll covers every write sent before it,
+/// which is what a client that pipelines writes and a FLUSH expects. So
+/// a FLUSH first waits for the writes that arrived before it; later ones
+/// do not hold it up.
+type Unanswered = Arc<watch::Sender<BTreeSet<u64>>>;
+
+/// A write in `unanswered` (arrival numbers of the connection's writes not
+/// yet done) until dropped, even when its task fails.
+struct WriteDone {
+    unanswered: Unanswered,
+    n: u64,
+}
+
+impl WriteDone {
+    fn open(unanswered: &Unanswered, n: u64) -> WriteDone {
+        unanswered.send_modify(|w| {
+            w.insert(n);
+        });
+        WriteDone {
+            unanswered: unanswered.clone(),
+            n,
+        }
+    }
+}
+
+impl Drop for WriteDone {
+    fn drop(&mut self) {
+        self.unanswered.send_modify(|w| {
+            w.remove(&self.n);
+        });
+    }
+}
+
 /// Why the reader loop stopped.
 #[derive(Debug)]
 enum End {
@@ -91,6 +133,8 @@ pub(crate) async fn run(
     let writer = tokio::spawn(write_replies(wr, rx));
     let count = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
     let bytes = Arc::new(Semaphore::new(MAX_BYTES_IN_FLIGHT as usize));
+    let unanswered: Unanswered = Arc::new(watch::Sender::new(BTreeSet::new()));
+    let mut arrived = 0u64;
     let mut tasks = JoinSet::new();
     let end = loop {
         while let Some(r) = tasks.try_join_next() {
@@ -141,13 +185,27 @@ pub(crate) async fn run(
         } else {
             None
         };
+        arrived += 1;
+        let write = matches!(
+            req.kind,
+            proto::CMD_WRITE | proto::CMD_TRIM | proto::CMD_WRITE_ZEROES
+        );
+        let done = write.then(|| WriteDone::open(&unanswered, arrived));
+        let before = (req.kind == proto::CMD_FLUSH).then(|| (unanswered.subscribe(), arrived));
         let (arch, export, tx) = (arch.clone(), export.clone(), tx.clone());
         let io = Backend {
             arch,
             wlog: wlog.clone(),
         };
         tasks.spawn(async move {
+            if let Some((mut open, me)) = before {
+                // The sender outlives every task of the loop.
+                let _ = open
+                    .wait_for(|w| w.first().is_none_or(|&first| first > me))
+                    .await;
+            }
             let segments = respond(&io, &export, session, &req, payload).await;
+            drop(done);
             let reply = Reply {
                 segments,
                 _permits: (p1, p2),

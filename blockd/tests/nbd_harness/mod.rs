@@ -110,8 +110,19 @@ impl Server {
     /// before), its writes going through a write log in `dir/wlog`.
     pub fn start_in(
         dir: tempfile::TempDir,
-        mut cfg: NbdConfig,
+        cfg: NbdConfig,
         wcfg: blockd::wlog::WlogConfig,
+    ) -> Server {
+        let wlog = blockd::wlog::WriteLog::open_dir(dir.path().join("wlog"), wcfg).unwrap();
+        Server::start_with_log(dir, cfg, wlog)
+    }
+
+    /// A server over the stack in `dir` whose writes go through `wlog`
+    /// (one over a test directory that can crash, say).
+    pub fn start_with_log(
+        dir: tempfile::TempDir,
+        mut cfg: NbdConfig,
+        wlog: blockd::wlog::WriteLog,
     ) -> Server {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -121,7 +132,6 @@ impl Server {
         let store = LocalStore::open(store_config(dir.path())).unwrap();
         let db = db::Db::open_sqlite(&dir.path().join("meta.db"), 4).unwrap();
         let arch = Archipelago::new(db.clone(), Arc::new(store), arch_config());
-        let wlog = blockd::wlog::WriteLog::open_dir(dir.path().join("wlog"), wcfg).unwrap();
         wlog.attach_to(&arch);
         let destager = Some(wlog.start_destager(arch.clone()).unwrap());
         cfg.write_log = Some(wlog.clone());
@@ -425,14 +435,7 @@ impl Raw {
         len: u32,
         data: &[u8],
     ) {
-        let mut b = Vec::with_capacity(28 + data.len());
-        b.extend_from_slice(&0x2560_9513u32.to_be_bytes());
-        b.extend_from_slice(&flags.to_be_bytes());
-        b.extend_from_slice(&kind.to_be_bytes());
-        b.extend_from_slice(&cookie.to_be_bytes());
-        b.extend_from_slice(&offset.to_be_bytes());
-        b.extend_from_slice(&len.to_be_bytes());
-        b.extend_from_slice(data);
+        let b = request_bytes(kind, flags, cookie, offset, len, data);
         self.s.write_all(&b).unwrap();
     }
 
@@ -479,6 +482,26 @@ impl Raw {
             ),
         }
     }
+}
+
+/// One request on the wire: the header and its payload.
+pub fn request_bytes(
+    kind: u16,
+    flags: u16,
+    cookie: u64,
+    offset: u64,
+    len: u32,
+    data: &[u8],
+) -> Vec<u8> {
+    let mut b = Vec::with_capacity(28 + data.len());
+    b.extend_from_slice(&0x2560_9513u32.to_be_bytes());
+    b.extend_from_slice(&flags.to_be_bytes());
+    b.extend_from_slice(&kind.to_be_bytes());
+    b.extend_from_slice(&cookie.to_be_bytes());
+    b.extend_from_slice(&offset.to_be_bytes());
+    b.extend_from_slice(&len.to_be_bytes());
+    b.extend_from_slice(data);
+    b
 }
 
 pub fn all(b: &[u8], v: u8) -> bool {
