@@ -92,25 +92,34 @@ pub enum UserCmd {
 /// `atoll admin role ...`
 #[derive(Debug, Clone, Subcommand)]
 pub enum RoleCmd {
-    /// Grant a role (admin, member, reader) on a project to a user.
+    /// Grant a role (admin, member, reader) on a project, or on the system
+    /// (`--system`: system-scoped tokens, identity administration), to a
+    /// user.
     Add {
         /// User name or id.
         #[arg(long)]
         user: String,
         /// Project name or id.
+        #[arg(long, required_unless_present = "system", conflicts_with = "system")]
+        project: Option<String>,
+        /// On the system instead of a project.
         #[arg(long)]
-        project: String,
+        system: bool,
         /// Role name or id.
         role: String,
     },
-    /// Remove a role assignment; the user's tokens on the project are revoked.
+    /// Remove a role assignment; the user's tokens on the project (or its
+    /// system-scoped tokens) are revoked.
     Remove {
         /// User name or id.
         #[arg(long)]
         user: String,
         /// Project name or id.
+        #[arg(long, required_unless_present = "system", conflicts_with = "system")]
+        project: Option<String>,
+        /// On the system instead of a project.
         #[arg(long)]
-        project: String,
+        system: bool,
         /// Role name or id.
         role: String,
     },
@@ -256,8 +265,35 @@ fn role(cmd: RoleCmd, id: &Identity) -> Result<()> {
     match cmd {
         RoleCmd::Add {
             user,
-            project,
+            project: None,
             role,
+            ..
+        } => {
+            let a = admin::add_system_role(id, &user, &role)
+                .with_context(|| format!("granting {role} on the system to {user}"))?;
+            println!(
+                "Granted {} on the system to user {}",
+                a.role.name, a.user.name
+            );
+        }
+        RoleCmd::Remove {
+            user,
+            project: None,
+            role,
+            ..
+        } => {
+            let a = admin::remove_system_role(id, &user, &role)
+                .with_context(|| format!("removing {role} on the system from {user}"))?;
+            println!(
+                "Removed {} on the system from user {}",
+                a.role.name, a.user.name
+            );
+        }
+        RoleCmd::Add {
+            user,
+            project: Some(project),
+            role,
+            ..
         } => {
             let a = admin::add_role(id, &user, &project, &role)
                 .with_context(|| format!("granting {role} on {project} to {user}"))?;
@@ -268,8 +304,9 @@ fn role(cmd: RoleCmd, id: &Identity) -> Result<()> {
         }
         RoleCmd::Remove {
             user,
-            project,
+            project: Some(project),
             role,
+            ..
         } => {
             let a = admin::remove_role(id, &user, &project, &role)
                 .with_context(|| format!("removing {role} on {project} from {user}"))?;
@@ -289,13 +326,22 @@ fn role(cmd: RoleCmd, id: &Identity) -> Result<()> {
             println!("Deleted role {} ({})", r.name, r.id);
         }
         RoleCmd::List { user, project } => {
-            let rows: Vec<Vec<String>> =
+            let mut rows: Vec<Vec<String>> =
                 admin::list_role_assignments(id, user.as_deref(), project.as_deref())
                     .context("listing role assignments")?
                     .into_iter()
-                    .map(|a| vec![a.role.name, a.user.name, a.project.name])
+                    .map(|a| vec![a.role.name, a.user.name, a.project.name, String::new()])
                     .collect();
-            print_table(&["Role", "User", "Project"], &rows);
+            if project.is_none() {
+                let system = admin::list_system_role_assignments(id, user.as_deref())
+                    .context("listing system role assignments")?;
+                rows.extend(
+                    system
+                        .into_iter()
+                        .map(|a| vec![a.role.name, a.user.name, String::new(), "all".into()]),
+                );
+            }
+            print_table(&["Role", "User", "Project", "System"], &rows);
         }
     }
     Ok(())

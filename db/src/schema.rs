@@ -46,6 +46,13 @@ diesel::table! {
 }
 
 diesel::table! {
+    system_role_assignments (user_id, role_id) {
+        user_id -> Text,
+        role_id -> Text,
+    }
+}
+
+diesel::table! {
     token_revocations (audit_id) {
         audit_id -> Text,
         expires_at -> BigInt,
@@ -255,6 +262,8 @@ diesel::joinable!(users -> domains (domain_id));
 diesel::joinable!(role_assignments -> users (user_id));
 diesel::joinable!(role_assignments -> projects (project_id));
 diesel::joinable!(role_assignments -> roles (role_id));
+diesel::joinable!(system_role_assignments -> users (user_id));
+diesel::joinable!(system_role_assignments -> roles (role_id));
 diesel::table! {
     volume_types (id) {
         id -> Text,
@@ -296,6 +305,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     users,
     roles,
     role_assignments,
+    system_role_assignments,
     token_revocations,
     settings,
     layers,

@@ -82,8 +82,10 @@ impl Caller {
         self.ctx.project_id.as_deref().unwrap_or("")
     }
 
+    /// Admin on a project: Glance's policies are project-scoped, so a
+    /// system-scoped admin token administers identity, not images.
     pub fn is_admin(&self) -> bool {
-        self.ctx.is_admin()
+        self.ctx.is_admin() && !self.ctx.system
     }
 
     /// Glance's default policy: writes need the member (or admin) role on

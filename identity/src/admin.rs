@@ -404,6 +404,56 @@ pub fn remove_role(id: &Identity, user: &str, project: &str, role: &str) -> Resu
     Ok(id.apply(ch))
 }
 
+/// Grants `role` on the system to `user` (each by name or id); idempotent.
+pub(crate) fn add_system_role_tx(
+    c: &mut Conn,
+    user: &str,
+    role: &str,
+) -> Result<store::SystemAssignmentRow> {
+    let user = store::resolve_user(c, user)?.redacted();
+    let role = store::resolve_role(c, role)?;
+    store::add_system_assignment(c, &user.id, &role.id)?;
+    Ok(store::SystemAssignmentRow { user, role })
+}
+
+/// Grants `role` on the system to `user`; idempotent.
+pub fn add_system_role(
+    id: &Identity,
+    user: &str,
+    role: &str,
+) -> Result<store::SystemAssignmentRow> {
+    id.write_blocking(|c| add_system_role_tx(c, user, role))
+}
+
+/// Removes a system grant and revokes the user's system-scoped tokens.
+pub(crate) fn remove_system_role_tx(
+    c: &mut Conn,
+    user: &str,
+    role: &str,
+    exp_us: i64,
+) -> Result<Changed<store::SystemAssignmentRow>> {
+    let user = store::resolve_user(c, user)?.redacted();
+    let role = store::resolve_role(c, role)?;
+    store::remove_system_assignment(c, &user.id, &role.id)?;
+    let r = Revocation::Grant {
+        user_id: user.id.clone(),
+        project_id: store::SYSTEM.into(),
+        at_us: now_us(),
+    };
+    revoking(c, store::SystemAssignmentRow { user, role }, r, exp_us)
+}
+
+/// Removes a system grant and revokes the user's system-scoped tokens.
+pub fn remove_system_role(
+    id: &Identity,
+    user: &str,
+    role: &str,
+) -> Result<store::SystemAssignmentRow> {
+    let exp = id.event_expiry_us();
+    let ch = id.write_blocking(|c| remove_system_role_tx(c, user, role, exp))?;
+    Ok(id.apply(ch))
+}
+
 /// Refuses to rename or delete admin, member and reader: access rules and
 /// bootstrap rely on those names.
 fn not_builtin(r: &store::RoleRow) -> Result<()> {
@@ -502,6 +552,24 @@ pub fn list_role_assignments(
     })
 }
 
+/// System role assignments, optionally of one user.
+pub fn list_system_role_assignments(
+    id: &Identity,
+    user: Option<&str>,
+) -> Result<Vec<store::SystemAssignmentRow>> {
+    id.read_blocking(|c| {
+        let uid = user
+            .map(|u| store::resolve_user(c, u))
+            .transpose()?
+            .map(|u| u.id);
+        let mut rows = store::list_system_assignments(c, uid.as_deref(), None)?;
+        for r in &mut rows {
+            r.user = r.user.redacted();
+        }
+        Ok(rows)
+    })
+}
+
 /// All role names.
 pub fn list_roles(id: &Identity) -> Result<Vec<store::RoleRow>> {
     id.read_blocking(|c| store::list_roles(c, None))
@@ -581,6 +649,9 @@ pub(crate) fn bootstrap(id: &Identity, admin_password: Option<String>) -> Result
         };
         let admin_role = store::resolve_role(c, crate::context::ROLE_ADMIN)?;
         store::add_assignment(c, &user.id, &project.id, &admin_role.id)?;
+        // As `keystone-manage bootstrap`: the admin also administers the
+        // system (system-scoped tokens, e.g. for Tempest's system creds).
+        store::add_system_assignment(c, &user.id, &admin_role.id)?;
         Ok(created)
     })?;
     if created_user || new_hash.is_some() {

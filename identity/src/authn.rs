@@ -24,8 +24,18 @@ enum ScopeReq {
         name: Option<String>,
         domain: Option<DomainSelector>,
     },
-    /// Domain or system scope, which this subset does not grant.
+    /// The system: `{"system": {"all": true}}`.
+    System,
+    /// Domain scope, which this subset does not grant.
     Unsupported,
+}
+
+/// What a token is scoped to, with the effective roles there.
+#[derive(Debug, Clone)]
+pub(crate) enum Scope {
+    Unscoped,
+    Project(ProjectRow, Vec<String>),
+    System(Vec<String>),
 }
 
 fn parse_scope(scope: Option<&serde_json::Value>) -> Result<ScopeReq> {
@@ -56,7 +66,13 @@ fn parse_scope(scope: Option<&serde_json::Value>) -> Result<ScopeReq> {
                     name: p.name,
                     domain: p.domain,
                 })
-            } else if o.contains_key("domain") || o.contains_key("system") {
+            } else if let Some(sys) = o.get("system") {
+                // Keystone knows one system, "all".
+                if sys.get("all").and_then(serde_json::Value::as_bool) != Some(true) {
+                    return Err(bad("system scope must be {\"all\": true}"));
+                }
+                Ok(ScopeReq::System)
+            } else if o.contains_key("domain") {
                 Ok(ScopeReq::Unsupported)
             } else {
                 Err(bad("expected project, domain or system"))
@@ -79,31 +95,34 @@ fn domain_id_of(c: &mut db::Conn, d: &DomainSelector) -> Result<String> {
     Ok(row.id)
 }
 
-/// The user's project and effective roles for `scope`, or `None` for an
-/// unscoped token.
-fn resolve_scope(
-    c: &mut db::Conn,
-    user: &UserRow,
-    scope: &ScopeReq,
-) -> Result<Option<(ProjectRow, Vec<String>)>> {
+/// What `scope` resolves to for `user`, with the user's effective roles
+/// there; a scope the user holds no role on fails.
+fn resolve_scope(c: &mut db::Conn, user: &UserRow, scope: &ScopeReq) -> Result<Scope> {
     let project = match scope {
-        ScopeReq::Unscoped => return Ok(None),
+        ScopeReq::Unscoped => return Ok(Scope::Unscoped),
         ScopeReq::Unsupported => return Err(Error::Unauthorized),
+        ScopeReq::System => {
+            let roles = store::system_role_names(c, &user.id)?;
+            if roles.is_empty() {
+                return Err(Error::Unauthorized);
+            }
+            return Ok(Scope::System(expand_implied(&roles)));
+        }
         ScopeReq::Default => {
             // Keystone scopes a scope-less request to the default project
             // when the user may use it, and quietly leaves it unscoped if not.
             let Some(pid) = &user.default_project_id else {
-                return Ok(None);
+                return Ok(Scope::Unscoped);
             };
             match store::project(c, pid)? {
                 Some(p) if p.enabled && domain_enabled(c, &p.domain_id) => {
                     let roles = store::assigned_role_names(c, &user.id, &p.id)?;
                     if roles.is_empty() {
-                        return Ok(None);
+                        return Ok(Scope::Unscoped);
                     }
-                    return Ok(Some((p, expand_implied(&roles))));
+                    return Ok(Scope::Project(p, expand_implied(&roles)));
                 }
-                _ => return Ok(None),
+                _ => return Ok(Scope::Unscoped),
             }
         }
         ScopeReq::Project { id: Some(id), .. } => store::project(c, id)?,
@@ -126,7 +145,7 @@ fn resolve_scope(
     if roles.is_empty() {
         return Err(Error::Unauthorized);
     }
-    Ok(Some((project, expand_implied(&roles))))
+    Ok(Scope::Project(project, expand_implied(&roles)))
 }
 
 /// True when the domain exists and is enabled.
@@ -161,7 +180,7 @@ fn load_user(
 
 fn claims_for(
     user: &UserRow,
-    scope: Option<(ProjectRow, Vec<String>)>,
+    scope: Scope,
     methods: Vec<String>,
     parent: Option<&Claims>,
     ttl_secs: u64,
@@ -170,9 +189,11 @@ fn claims_for(
     let iat = now.unix_timestamp();
     // A re-scoped token never outlives the token it came from.
     let exp = parent.map(|p| p.exp).unwrap_or(iat + ttl_secs as i64);
+    let sys = matches!(scope, Scope::System(_));
     let (pid, pnm, pdm, roles) = match scope {
-        Some((p, roles)) => (Some(p.id), Some(p.name), Some(p.domain_id), roles),
-        None => (None, None, None, Vec::new()),
+        Scope::Project(p, roles) => (Some(p.id), Some(p.name), Some(p.domain_id), roles),
+        Scope::System(roles) => (None, None, None, roles),
+        Scope::Unscoped => (None, None, None, Vec::new()),
     };
     Claims {
         sub: user.id.clone(),
@@ -181,6 +202,7 @@ fn claims_for(
         pid,
         pnm,
         pdm,
+        sys,
         roles,
         mth: methods,
         aid: new_audit_id(),
@@ -313,7 +335,7 @@ pub(crate) async fn tempauth_login(
     }
     let claims = claims_for(
         &user,
-        Some((project, expand_implied(&roles))),
+        Scope::Project(project, expand_implied(&roles)),
         vec!["password".into()],
         None,
         id.config().token_ttl_secs,

@@ -28,7 +28,11 @@ pub struct AuthContext {
     pub project_name: Option<String>,
     /// Domain of that project.
     pub project_domain_id: Option<String>,
-    /// Effective role names on the project, implied roles included (an
+    /// True for a system-scoped token: its roles are held on the
+    /// deployment as a whole (identity administration), never on a
+    /// project, so it owns no project's resources.
+    pub system: bool,
+    /// Effective role names on the scope, implied roles included (an
     /// `admin` also holds `member` and `reader`). Empty for unscoped tokens
     /// and for TempAuth users who reach a project only as its default.
     pub roles: Vec<String>,
@@ -51,9 +55,17 @@ impl AuthContext {
     }
 
     /// True for cloud administrators: the `admin` role on the scoped project,
-    /// which Keystone's default policy treats as admin everywhere.
+    /// which Keystone's default policy treats as admin everywhere, or on
+    /// the system.
     pub fn is_admin(&self) -> bool {
         self.has_role(ROLE_ADMIN)
+    }
+
+    /// True for a system-scoped token holding `reader` (implied by member
+    /// and admin): Keystone's default policy lets it read every identity
+    /// resource.
+    pub fn is_system_reader(&self) -> bool {
+        self.system && self.has_role(ROLE_READER)
     }
 
     /// The audit ids as Keystone lists them: own first, then the chain's.
@@ -102,6 +114,7 @@ mod tests {
             project_id: Some("p".into()),
             project_name: Some("pn".into()),
             project_domain_id: Some("default".into()),
+            system: false,
             roles: roles.iter().map(|s| s.to_string()).collect(),
             methods: vec!["password".into()],
             issued_at: OffsetDateTime::UNIX_EPOCH,

@@ -270,10 +270,14 @@ pub struct Token {
     /// Scoped project (absent when unscoped).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub project: Option<TokenProject>,
-    /// False: projects are never domains here (absent when unscoped).
+    /// False: projects are never domains here (absent unless
+    /// project-scoped).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub is_domain: Option<bool>,
-    /// Roles on the project (absent when unscoped).
+    /// The system, for a system-scoped token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub system: Option<SystemRef>,
+    /// Roles on the project or the system (absent when unscoped).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub roles: Option<Vec<RoleRef>>,
     /// Service catalog (absent with `?nocatalog` and when unscoped).
@@ -487,11 +491,35 @@ pub struct NamedRef {
     pub domain: Option<DomainRef>,
 }
 
-/// Scope of an assignment.
+/// `{"all": true}`: the one system Keystone knows.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SystemRef {
+    /// Always true.
+    pub all: bool,
+}
+
+impl SystemRef {
+    pub const ALL: SystemRef = SystemRef { all: true };
+}
+
+/// Scope of an assignment: a project or the system.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct AssignmentScope {
     /// The project.
-    pub project: NamedRef,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub project: Option<NamedRef>,
+    /// The system.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub system: Option<SystemRef>,
+}
+
+/// `GET /v3/auth/system`: the systems the token's user holds a role on.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AuthSystemResponse {
+    /// `[{"all": true}]`, or empty.
+    pub system: Vec<SystemRef>,
+    /// Links.
+    pub links: CollectionLinks,
 }
 
 /// Link of an assignment.

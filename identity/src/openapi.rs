@@ -2,7 +2,7 @@
 
 use utoipa::OpenApi;
 
-use crate::http::{catalog, discovery, projects, roles, tokens, users};
+use crate::http::{catalog, discovery, projects, roles, system, tokens, users};
 
 /// OpenAPI document of the identity API; every handler is listed here.
 #[derive(OpenApi)]
@@ -44,6 +44,12 @@ use crate::http::{catalog, discovery, projects, roles, tokens, users};
         roles::create_domain,
         roles::update_domain,
         roles::delete_domain,
+        system::list_system_grants,
+        system::create_system_grant,
+        system::check_system_grant,
+        system::get_system_grant,
+        system::revoke_system_grant,
+        system::auth_system,
         catalog::list_services,
         catalog::get_service,
         catalog::list_endpoints,
@@ -77,6 +83,8 @@ mod tests {
             "/v3/auth/tokens",
             "/v3/role_assignments",
             "/v3/projects/{project_id}",
+            "/v3/system/users/{user_id}/roles/{role_id}",
+            "/v3/auth/system",
         ] {
             assert!(paths.iter().any(|x| *x == p), "{p} missing from {paths:?}");
         }

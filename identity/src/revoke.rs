@@ -9,6 +9,7 @@
 //! | `user:<user id>:<T>` | every token of the user with `iat_us <= T` |
 //! | `project:<project id>:<T>` | every token scoped to the project with `iat_us <= T` |
 //! | `grant:<user id>:<project id>:<T>` | the user's tokens on that project with `iat_us <= T` |
+//! | `grant:<user id>:system:<T>` | the user's system-scoped tokens with `iat_us <= T` |
 //!
 //! `T` is microseconds since the epoch. `expires_at` (microseconds) is when no
 //! token the row matches can still be alive; rows past it are deleted whenever
@@ -127,6 +128,12 @@ impl State {
         }
         if let Some(p) = &c.pid {
             if hit(self.projects.get(p)) || hit(self.grants.get(&(c.sub.clone(), p.clone()))) {
+                return true;
+            }
+        }
+        if c.sys {
+            let key = (c.sub.clone(), crate::store::SYSTEM.to_string());
+            if hit(self.grants.get(&key)) {
                 return true;
             }
         }

@@ -8,7 +8,7 @@
 use diesel::prelude::*;
 
 use crate::error::{Error, Result};
-use db::schema::{domains, projects, role_assignments, roles, users};
+use db::schema::{domains, projects, role_assignments, roles, system_role_assignments, users};
 use db::Conn;
 
 /// Id of the domain every project and user lives in unless told otherwise.
@@ -95,6 +95,19 @@ pub struct AssignmentRow {
     /// The role.
     pub role: RoleRow,
 }
+
+/// A role a user holds on the system (the deployment as a whole).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SystemAssignmentRow {
+    /// The user.
+    pub user: UserRow,
+    /// The role.
+    pub role: RoleRow,
+}
+
+/// The target name of system assignments in messages and revocation keys
+/// (never a project id: those are 32 hex characters).
+pub const SYSTEM: &str = "system";
 
 /// A new random id.
 pub fn new_id() -> String {
@@ -564,10 +577,16 @@ pub fn rename_role(c: &mut Conn, id: &str, name: &str) -> Result<()> {
 
 /// The (user, project) pairs that hold role `id`.
 pub fn role_holders(c: &mut Conn, id: &str) -> Result<Vec<(String, String)>> {
-    Ok(role_assignments::table
+    let mut out: Vec<(String, String)> = role_assignments::table
         .filter(role_assignments::role_id.eq(id))
         .select((role_assignments::user_id, role_assignments::project_id))
-        .load(c)?)
+        .load(c)?;
+    let system: Vec<String> = system_role_assignments::table
+        .filter(system_role_assignments::role_id.eq(id))
+        .select(system_role_assignments::user_id)
+        .load(c)?;
+    out.extend(system.into_iter().map(|u| (u, SYSTEM.to_string())));
+    Ok(out)
 }
 
 /// Deletes a role and every assignment of it; returns the (user, project)
@@ -575,6 +594,8 @@ pub fn role_holders(c: &mut Conn, id: &str) -> Result<Vec<(String, String)>> {
 pub fn delete_role(c: &mut Conn, id: &str) -> Result<Vec<(String, String)>> {
     let holders = role_holders(c, id)?;
     diesel::delete(role_assignments::table.filter(role_assignments::role_id.eq(id))).execute(c)?;
+    diesel::delete(system_role_assignments::table.filter(system_role_assignments::role_id.eq(id)))
+        .execute(c)?;
     let n = diesel::delete(roles::table.find(id)).execute(c)?;
     if n == 0 {
         return Err(Error::NotFound {
@@ -688,6 +709,65 @@ pub fn list_assignments(
             project,
             role,
         })
+        .collect())
+}
+
+/// Names of the roles `user_id` holds on the system.
+pub fn system_role_names(c: &mut Conn, user_id: &str) -> Result<Vec<String>> {
+    Ok(system_role_assignments::table
+        .inner_join(roles::table)
+        .filter(system_role_assignments::user_id.eq(user_id))
+        .order(roles::name)
+        .select(roles::name)
+        .load(c)?)
+}
+
+/// Grants `role_id` on the system to `user_id`; granting twice is a no-op.
+pub fn add_system_assignment(c: &mut Conn, user_id: &str, role_id: &str) -> Result<()> {
+    diesel::insert_or_ignore_into(system_role_assignments::table)
+        .values((
+            system_role_assignments::user_id.eq(user_id),
+            system_role_assignments::role_id.eq(role_id),
+        ))
+        .execute(c)?;
+    Ok(())
+}
+
+/// Removes a system grant; 404 if it did not exist.
+pub fn remove_system_assignment(c: &mut Conn, user_id: &str, role_id: &str) -> Result<()> {
+    let n = diesel::delete(system_role_assignments::table.find((user_id, role_id))).execute(c)?;
+    if n == 0 {
+        return Err(Error::AssignmentNotFound {
+            role_id: role_id.into(),
+            user_id: user_id.into(),
+            project_id: SYSTEM.into(),
+        });
+    }
+    Ok(())
+}
+
+/// System assignments with their user and role, filtered by either.
+pub fn list_system_assignments(
+    c: &mut Conn,
+    user_id: Option<&str>,
+    role_id: Option<&str>,
+) -> Result<Vec<SystemAssignmentRow>> {
+    let mut q = system_role_assignments::table
+        .inner_join(users::table)
+        .inner_join(roles::table)
+        .select((UserRow::as_select(), RoleRow::as_select()))
+        .order((users::name, roles::name))
+        .into_boxed();
+    if let Some(u) = user_id {
+        q = q.filter(system_role_assignments::user_id.eq(u.to_string()));
+    }
+    if let Some(r) = role_id {
+        q = q.filter(system_role_assignments::role_id.eq(r.to_string()));
+    }
+    let rows: Vec<(UserRow, RoleRow)> = q.load(c)?;
+    Ok(rows
+        .into_iter()
+        .map(|(user, role)| SystemAssignmentRow { user, role })
         .collect())
 }
 

@@ -13,6 +13,7 @@
 //! | `sub` | user id |
 //! | `unm`, `udm` | user name, user domain id |
 //! | `pid`, `pnm`, `pdm` | project id, name, domain id (absent when unscoped) |
+//! | `sys` | true for a system-scoped token (absent otherwise) |
 //! | `roles` | effective role names, implied roles included |
 //! | `mth` | authentication methods |
 //! | `aid`, `acid` | audit id, audit id of the token it was re-scoped from |
@@ -48,6 +49,8 @@ pub(crate) struct Claims {
     pub pnm: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pdm: Option<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sys: bool,
     pub roles: Vec<String>,
     pub mth: Vec<String>,
     pub aid: String,
@@ -75,6 +78,7 @@ impl Claims {
             project_id: self.pid.clone(),
             project_name: self.pnm.clone(),
             project_domain_id: self.pdm.clone(),
+            system: self.sys,
             roles: self.roles.clone(),
             methods: self.mth.clone(),
             issued_at: ts(self.iat),
@@ -182,6 +186,7 @@ pub(crate) mod tests {
             pid: Some("p1".into()),
             pnm: Some("demo".into()),
             pdm: Some("default".into()),
+            sys: false,
             roles: vec!["member".into(), "reader".into()],
             mth: vec!["password".into()],
             aid: new_audit_id(),

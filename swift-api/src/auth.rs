@@ -251,6 +251,7 @@ mod tests {
             project_id: Some(project.into()),
             project_name: Some(pname.into()),
             project_domain_id: Some("default".into()),
+            system: false,
             roles: vec![],
             methods: vec!["password".into()],
             issued_at: time::OffsetDateTime::UNIX_EPOCH,

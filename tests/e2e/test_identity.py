@@ -493,3 +493,39 @@ def test_domains_through_the_cli(openstack, server):
     openstack("domain", "delete", "lab-dom").ok()
     assert "lab-dom" not in {d["Name"] for d in json_out(openstack("domain", "list", "-f", "json"))}
     assert "lab-p" not in {p["Name"] for p in json_out(openstack("project", "list", "-f", "json"))}
+
+
+def test_system_scope_through_the_cli(openstack, server, admin_env):
+    """System role assignments and system-scoped tokens as operators use
+    them: `openstack role add --system all`, `--os-system-scope all`, and
+    a system reader that reads identity but writes nothing and owns no
+    project's data."""
+    server.admin("user", "create", "sys-u", "--password", "sys-pw").ok()
+    openstack("role", "add", "--system", "all", "--user", "sys-u", "reader").ok()
+    rows = json_out(
+        openstack("role", "assignment", "list", "--system", "all", "--names", "-f", "json")
+    )
+    pairs = {(r["Role"], r["User"].split("@")[0], r["System"]) for r in rows}
+    assert ("reader", "sys-u", "all") in pairs, rows
+    assert ("admin", "admin", "all") in pairs, f"bootstrap grants the admin the system: {rows}"
+
+    sys_env = {k: v for k, v in admin_env.items() if not k.startswith("OS_PROJECT")}
+    sys_env.update(OS_USERNAME="sys-u", OS_PASSWORD="sys-pw", OS_SYSTEM_SCOPE="all")
+    tok = json_out(openstack("token", "issue", "-f", "json", env=sys_env))
+    assert tok["id"] and tok.get("system") == "all" and not tok.get("project_id"), tok
+    users = json_out(openstack("user", "list", "-f", "json", env=sys_env))
+    assert {"admin", "sys-u"} <= {u["Name"] for u in users}
+    assert openstack("project", "create", "sys-nope", env=sys_env).failed().rc != 0
+
+    # A system token owns no project: the object store refuses it.
+    _, admin_body = server.issue_token("admin", server.admin_password, "admin")
+    account = server.account_url(admin_body["project"]["id"])
+    r = requests.get(account, headers={"X-Auth-Token": tok["id"]}, timeout=10)
+    assert r.status_code == 403, r.text
+
+    # Removing the grant revokes the system token.
+    openstack("role", "remove", "--system", "all", "--user", "sys-u", "reader").ok()
+    r = requests.get(f"{server.auth_url}/users", headers={"X-Auth-Token": tok["id"]}, timeout=10)
+    assert r.status_code == 401, r.text
+    openstack("token", "issue", env=sys_env).failed()
+    server.admin("user", "delete", "sys-u").ok()

@@ -5,7 +5,7 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use super::{admin_caller, base_url, caller, collection_links, query};
+use super::{base_url, caller, collection_links, query, reader_caller};
 use crate::config::Service;
 use crate::dto::{
     CatalogServiceEntity, EndpointEntity, EndpointResponse, EndpointsResponse, ErrorResponse,
@@ -81,7 +81,7 @@ pub(crate) async fn list_services(
     req: HttpRequest,
     id: web::Data<Identity>,
 ) -> Result<HttpResponse> {
-    admin_caller(&req, &id, "identity:list_services").await?;
+    reader_caller(&req, &id, "identity:list_services").await?;
     let q = query(&req)?;
     let base = base_url(&req);
     let list = services(&id)
@@ -113,7 +113,7 @@ pub(crate) async fn get_service(
     id: web::Data<Identity>,
     path: web::Path<String>,
 ) -> Result<HttpResponse> {
-    admin_caller(&req, &id, "identity:get_service").await?;
+    reader_caller(&req, &id, "identity:get_service").await?;
     let sid = path.into_inner();
     let all = services(&id);
     let s = all.iter().find(|s| s.id == sid).ok_or(Error::NotFound {
@@ -145,7 +145,7 @@ pub(crate) async fn list_endpoints(
     req: HttpRequest,
     id: web::Data<Identity>,
 ) -> Result<HttpResponse> {
-    admin_caller(&req, &id, "identity:list_endpoints").await?;
+    reader_caller(&req, &id, "identity:list_endpoints").await?;
     let q = query(&req)?;
     let region = id.catalog().region().to_string();
     let list = endpoints(&base_url(&req), &region, &services(&id))
@@ -177,7 +177,7 @@ pub(crate) async fn get_endpoint(
     id: web::Data<Identity>,
     path: web::Path<String>,
 ) -> Result<HttpResponse> {
-    admin_caller(&req, &id, "identity:get_endpoint").await?;
+    reader_caller(&req, &id, "identity:get_endpoint").await?;
     let eid = path.into_inner();
     let region = id.catalog().region().to_string();
     let e = endpoints(&base_url(&req), &region, &services(&id))

@@ -10,6 +10,7 @@ pub(crate) mod catalog;
 pub(crate) mod discovery;
 pub(crate) mod projects;
 pub(crate) mod roles;
+pub(crate) mod system;
 pub(crate) mod tokens;
 pub(crate) mod users;
 
@@ -60,6 +61,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             )
             .service(res("/auth/catalog").get(tokens::auth_catalog))
             .service(res("/auth/projects").get(projects::auth_projects))
+            .service(res("/auth/system").get(system::auth_system))
+            .service(res("/system/users/{user_id}/roles").get(system::list_system_grants))
+            .service(
+                res("/system/users/{user_id}/roles/{role_id}")
+                    .put(system::create_system_grant)
+                    .get(system::get_system_grant)
+                    .head(system::check_system_grant)
+                    .delete(system::revoke_system_grant),
+            )
             .service(
                 res("/projects")
                     .get(projects::list_projects)
@@ -230,6 +240,23 @@ pub(crate) async fn admin_caller(
 ) -> Result<AuthContext> {
     let ctx = caller(req, id).await?;
     if !ctx.is_admin() {
+        return Err(Error::Forbidden {
+            action: action.into(),
+        });
+    }
+    Ok(ctx)
+}
+
+/// Validates the caller's token and requires, for the read-only `action`,
+/// the admin role or a system-scoped token holding reader (Keystone's
+/// default policy for reading identity resources).
+pub(crate) async fn reader_caller(
+    req: &HttpRequest,
+    id: &Identity,
+    action: &str,
+) -> Result<AuthContext> {
+    let ctx = caller(req, id).await?;
+    if !ctx.is_admin() && !ctx.is_system_reader() {
         return Err(Error::Forbidden {
             action: action.into(),
         });

@@ -2,7 +2,7 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use super::{admin_caller, base_url, caller, collection_links, parse_json, query};
+use super::{admin_caller, base_url, caller, collection_links, parse_json, query, reader_caller};
 use crate::dto::{
     CreateProjectRequest, ErrorResponse, Project, ProjectResponse, ProjectsResponse, SelfLink,
     UpdateProjectRequest,
@@ -80,7 +80,7 @@ pub(crate) async fn list_user_projects(
 ) -> Result<HttpResponse> {
     let ctx = caller(&req, &id).await?;
     let uid = path.into_inner();
-    if ctx.user_id != uid && !ctx.is_admin() {
+    if ctx.user_id != uid && !ctx.is_admin() && !ctx.is_system_reader() {
         return Err(Error::Forbidden {
             action: "identity:list_user_projects".into(),
         });
@@ -115,7 +115,7 @@ pub(crate) async fn list_projects(
     req: HttpRequest,
     id: web::Data<Identity>,
 ) -> Result<HttpResponse> {
-    admin_caller(&req, &id, "identity:list_projects").await?;
+    reader_caller(&req, &id, "identity:list_projects").await?;
     let q = query(&req)?;
     let rows = id
         .read(move |c| {
@@ -148,7 +148,8 @@ pub(crate) async fn get_project(
 ) -> Result<HttpResponse> {
     let ctx = caller(&req, &id).await?;
     let pid = path.into_inner();
-    if !ctx.is_admin() && ctx.project_id.as_deref() != Some(pid.as_str()) {
+    if !ctx.is_admin() && !ctx.is_system_reader() && ctx.project_id.as_deref() != Some(pid.as_str())
+    {
         return Err(Error::Forbidden {
             action: "identity:get_project".into(),
         });

@@ -2,15 +2,17 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use super::{admin_caller, base_url, caller, collection_links, parse_json, query, query_flag};
+use super::{
+    admin_caller, base_url, caller, collection_links, parse_json, query, query_flag, reader_caller,
+};
 use crate::dto::{
     AssignmentLinks, AssignmentScope, CreateDomainRequest, CreateRoleRequest, Domain, DomainRef,
     DomainResponse, DomainsResponse, ErrorResponse, NamedRef, Role, RoleAssignment,
-    RoleAssignmentsResponse, RoleResponse, RolesResponse, SelfLink, UpdateDomainRequest,
+    RoleAssignmentsResponse, RoleResponse, RolesResponse, SelfLink, SystemRef, UpdateDomainRequest,
     UpdateRoleRequest,
 };
 use crate::error::{Error, Result};
-use crate::store::{self, AssignmentRow, DomainRow, RoleRow};
+use crate::store::{self, AssignmentRow, DomainRow, RoleRow, SystemAssignmentRow};
 use crate::{admin, Identity};
 
 fn role_json(base: &str, r: RoleRow) -> Role {
@@ -26,7 +28,7 @@ fn role_json(base: &str, r: RoleRow) -> Role {
     }
 }
 
-fn roles_response(req: &HttpRequest, rows: Vec<RoleRow>) -> HttpResponse {
+pub(crate) fn roles_response(req: &HttpRequest, rows: Vec<RoleRow>) -> HttpResponse {
     let base = base_url(req);
     HttpResponse::Ok().json(RolesResponse {
         roles: rows.into_iter().map(|r| role_json(&base, r)).collect(),
@@ -46,7 +48,7 @@ fn roles_response(req: &HttpRequest, rows: Vec<RoleRow>) -> HttpResponse {
     )
 )]
 pub(crate) async fn list_roles(req: HttpRequest, id: web::Data<Identity>) -> Result<HttpResponse> {
-    admin_caller(&req, &id, "identity:list_roles").await?;
+    reader_caller(&req, &id, "identity:list_roles").await?;
     let q = query(&req)?;
     let rows = id
         .read(move |c| store::list_roles(c, q.get("name").map(String::as_str)))
@@ -70,7 +72,7 @@ pub(crate) async fn get_role(
     id: web::Data<Identity>,
     path: web::Path<String>,
 ) -> Result<HttpResponse> {
-    admin_caller(&req, &id, "identity:get_role").await?;
+    reader_caller(&req, &id, "identity:get_role").await?;
     let rid = path.into_inner();
     let r = id
         .read(move |c| {
@@ -117,7 +119,7 @@ pub(crate) async fn list_grants(
     id: web::Data<Identity>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse> {
-    admin_caller(&req, &id, "identity:list_grants").await?;
+    reader_caller(&req, &id, "identity:list_grants").await?;
     let (pid, uid) = path.into_inner();
     let rows = id
         .read(move |c| {
@@ -175,7 +177,7 @@ pub(crate) async fn check_grant(
     id: web::Data<Identity>,
     path: web::Path<(String, String, String)>,
 ) -> Result<HttpResponse> {
-    admin_caller(&req, &id, "identity:check_grant").await?;
+    reader_caller(&req, &id, "identity:check_grant").await?;
     let (pid, uid, rid) = path.into_inner();
     id.read(move |c| {
         grant_target(c, &pid, &uid, Some(&rid))?;
@@ -222,52 +224,73 @@ pub(crate) async fn revoke_grant(
     Ok(HttpResponse::NoContent().finish())
 }
 
-fn assignment_json(
-    base: &str,
-    a: AssignmentRow,
-    domains: &[DomainRow],
+/// How role assignments are rendered: the domains (for names) and
+/// whether names are wanted.
+struct AssignmentView<'a> {
+    base: String,
+    domains: &'a [DomainRow],
     names: bool,
-) -> RoleAssignment {
-    let dom = |id: &str| {
-        names.then(|| DomainRef {
+}
+
+impl AssignmentView<'_> {
+    fn dom(&self, id: &str) -> Option<DomainRef> {
+        self.names.then(|| DomainRef {
             id: id.into(),
-            name: domains
+            name: self
+                .domains
                 .iter()
                 .find(|d| d.id == id)
                 .map(|d| d.name.clone())
                 .unwrap_or_default(),
         })
-    };
-    RoleAssignment {
-        links: AssignmentLinks {
-            assignment: format!(
-                "{base}/v3/projects/{}/users/{}/roles/{}",
-                a.project.id, a.user.id, a.role.id
-            ),
-        },
-        role: NamedRef {
-            domain: None,
-            name: names.then_some(a.role.name),
-            id: a.role.id,
-        },
-        user: NamedRef {
-            domain: dom(&a.user.domain_id),
-            name: names.then_some(a.user.name),
-            id: a.user.id,
-        },
-        scope: AssignmentScope {
-            project: NamedRef {
-                domain: dom(&a.project.domain_id),
-                name: names.then_some(a.project.name),
-                id: a.project.id,
+    }
+
+    fn named(&self, id: String, name: String, domain_id: Option<&str>) -> NamedRef {
+        NamedRef {
+            domain: domain_id.and_then(|d| self.dom(d)),
+            name: self.names.then_some(name),
+            id,
+        }
+    }
+
+    fn project(&self, a: AssignmentRow) -> RoleAssignment {
+        let base = &self.base;
+        RoleAssignment {
+            links: AssignmentLinks {
+                assignment: format!(
+                    "{base}/v3/projects/{}/users/{}/roles/{}",
+                    a.project.id, a.user.id, a.role.id
+                ),
             },
-        },
+            role: self.named(a.role.id, a.role.name, None),
+            user: self.named(a.user.id, a.user.name, Some(&a.user.domain_id)),
+            scope: AssignmentScope {
+                project: Some(self.named(a.project.id, a.project.name, Some(&a.project.domain_id))),
+                system: None,
+            },
+        }
+    }
+
+    fn system(&self, a: SystemAssignmentRow) -> RoleAssignment {
+        let base = &self.base;
+        RoleAssignment {
+            links: AssignmentLinks {
+                assignment: format!("{base}/v3/system/users/{}/roles/{}", a.user.id, a.role.id),
+            },
+            role: self.named(a.role.id, a.role.name, None),
+            user: self.named(a.user.id, a.user.name, Some(&a.user.domain_id)),
+            scope: AssignmentScope {
+                project: None,
+                system: Some(SystemRef::ALL),
+            },
+        }
     }
 }
 
-/// Role assignments (admin), filtered by `user.id`, `scope.project.id`,
-/// `role.id`; `include_names` adds names as `openstack role assignment list
-/// --names` asks. Group, domain and system assignments do not exist here, so
+/// Role assignments (admin or system reader), filtered by `user.id`,
+/// `role.id` and the scope (`scope.project.id`, `scope.system`);
+/// `include_names` adds names as `openstack role assignment list --names`
+/// asks. Group, domain and inherited assignments do not exist here, so
 /// filtering on them yields an empty list.
 #[utoipa::path(
     get,
@@ -276,6 +299,7 @@ fn assignment_json(
     params(
         ("user.id" = Option<String>, Query, description = "User id"),
         ("scope.project.id" = Option<String>, Query, description = "Project id"),
+        ("scope.system" = Option<String>, Query, description = "System assignments only (`all`)"),
         ("role.id" = Option<String>, Query, description = "Role id"),
         ("include_names" = Option<String>, Query, description = "Add names"),
         ("effective" = Option<String>, Query, description = "Accepted; assignments are always direct"),
@@ -289,38 +313,49 @@ pub(crate) async fn list_role_assignments(
     req: HttpRequest,
     id: web::Data<Identity>,
 ) -> Result<HttpResponse> {
-    admin_caller(&req, &id, "identity:list_role_assignments").await?;
+    reader_caller(&req, &id, "identity:list_role_assignments").await?;
     let q = query(&req)?;
     let names = query_flag(&q, "include_names");
     let none_here = [
         "group.id",
         "scope.domain.id",
-        "scope.system",
         "scope.OS-INHERIT:inherited_to",
     ]
     .iter()
     .any(|k| q.contains_key(*k));
-    let (rows, domains) = if none_here {
-        (Vec::new(), Vec::new())
+    let want_system = !q.contains_key("scope.project.id");
+    let want_project = !q.contains_key("scope.system");
+    let (projects, systems, domains) = if none_here {
+        (Vec::new(), Vec::new(), Vec::new())
     } else {
         id.read(move |c| {
             let get = |k: &str| q.get(k).map(String::as_str);
-            let rows = store::list_assignments(
-                c,
-                get("user.id"),
-                get("scope.project.id"),
-                get("role.id"),
-            )?;
-            Ok((rows, store::list_domains(c)?))
+            let projects = if want_project {
+                store::list_assignments(c, get("user.id"), get("scope.project.id"), get("role.id"))?
+            } else {
+                Vec::new()
+            };
+            let systems = if want_system {
+                store::list_system_assignments(c, get("user.id"), get("role.id"))?
+            } else {
+                Vec::new()
+            };
+            Ok((projects, systems, store::list_domains(c)?))
         })
         .await?
     };
-    let base = base_url(&req);
+    let view = AssignmentView {
+        base: base_url(&req),
+        domains: &domains,
+        names,
+    };
+    let role_assignments = projects
+        .into_iter()
+        .map(|a| view.project(a))
+        .chain(systems.into_iter().map(|a| view.system(a)))
+        .collect();
     Ok(HttpResponse::Ok().json(RoleAssignmentsResponse {
-        role_assignments: rows
-            .into_iter()
-            .map(|a| assignment_json(&base, a, &domains, names))
-            .collect(),
+        role_assignments,
         links: collection_links(&req),
     }))
 }
@@ -351,7 +386,7 @@ pub(crate) async fn list_domains(
     req: HttpRequest,
     id: web::Data<Identity>,
 ) -> Result<HttpResponse> {
-    admin_caller(&req, &id, "identity:list_domains").await?;
+    reader_caller(&req, &id, "identity:list_domains").await?;
     let q = query(&req)?;
     let rows = id.read(store::list_domains).await?;
     let base = base_url(&req);
@@ -382,7 +417,10 @@ pub(crate) async fn get_domain(
     // Keystone's default policy: admins, and anyone whose token is scoped
     // to a project of this domain.
     let ctx = caller(&req, &id).await?;
-    if !ctx.is_admin() && ctx.project_domain_id.as_deref() != Some(did.as_str()) {
+    if !ctx.is_admin()
+        && !ctx.is_system_reader()
+        && ctx.project_domain_id.as_deref() != Some(did.as_str())
+    {
         return Err(Error::Forbidden {
             action: "identity:get_domain".into(),
         });

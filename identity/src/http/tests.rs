@@ -895,3 +895,168 @@ async fn domain_create_disable_delete() {
     let v = json_of(call!(app, with(req(Method::GET, "/v3/domains/default")))).await;
     assert_eq!(v["domain"]["description"], "The default domain");
 }
+
+fn system_auth_body(user: &str, pw: &str) -> Value {
+    let mut v = auth_body(user, pw, None);
+    v["auth"]["scope"] = json!({"system": {"all": true}});
+    v
+}
+
+#[actix_web::test]
+async fn system_grants_tokens_and_readers() {
+    let (_d, id) = identity();
+    admin::create_project(&id, "demo", "").unwrap();
+    let ops = admin::create_user(&id, "ops", "opspw", Some("demo")).unwrap();
+    admin::add_role(&id, "ops", "demo", "member").unwrap();
+    let app = app!(id);
+    let (admin_tok, _) = login!(app, "admin", "adminpw", Some("admin"));
+    let as_admin =
+        |m: Method, p: &str| req(m, p).insert_header(("X-Auth-Token", admin_tok.clone()));
+    let reader = id
+        .read_blocking(|c| crate::store::resolve_role(c, "reader"))
+        .unwrap()
+        .id;
+    let admin_id = id
+        .read_blocking(|c| crate::store::resolve_user(c, "admin"))
+        .unwrap()
+        .id;
+
+    // No system role yet: a system-scoped login is refused, /auth/system empty.
+    let res = call!(
+        app,
+        req(Method::POST, "/v3/auth/tokens").set_json(system_auth_body("ops", "opspw"))
+    );
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    let (ops_tok, _) = login!(app, "ops", "opspw", Some("demo"));
+    let res = call!(
+        app,
+        req(Method::GET, "/v3/auth/system").insert_header(("X-Auth-Token", ops_tok.clone()))
+    );
+    assert_eq!(json_of(res).await["system"], json!([]));
+
+    // Granted reader on the system (the bootstrap admin holds admin there).
+    let grant = format!("/v3/system/users/{}/roles/{reader}", ops.id);
+    let res = call!(app, as_admin(Method::HEAD, &grant));
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    let res = call!(app, as_admin(Method::PUT, &grant));
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    for m in [Method::HEAD, Method::GET] {
+        let res = call!(app, as_admin(m, &grant));
+        assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    }
+    let res = call!(
+        app,
+        as_admin(Method::GET, &format!("/v3/system/users/{}/roles", ops.id))
+    );
+    let v = json_of(res).await;
+    assert_eq!(v["roles"][0]["name"], "reader", "{v}");
+    // Only admins grant.
+    let res = call!(
+        app,
+        req(Method::PUT, &grant).insert_header(("X-Auth-Token", ops_tok.clone()))
+    );
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+
+    let res = call!(
+        app,
+        req(Method::POST, "/v3/auth/tokens").set_json(system_auth_body("ops", "opspw"))
+    );
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let sys_tok = header(&res, "X-Subject-Token").unwrap();
+    let v = json_of(res).await;
+    assert_eq!(v["token"]["system"], json!({"all": true}), "{v}");
+    assert!(v["token"].get("project").is_none(), "{v}");
+    assert!(v["token"].get("is_domain").is_none(), "{v}");
+    assert_eq!(v["token"]["roles"][0]["name"], "reader", "{v}");
+    // The catalog leaves out endpoints that need a project id.
+    let catalog = v["token"]["catalog"].as_array().unwrap();
+    assert!(catalog.iter().any(|s| s["type"] == "identity"), "{v}");
+    assert!(!catalog.iter().any(|s| s["type"] == "object-store"), "{v}");
+    let as_sys = |m: Method, p: &str| req(m, p).insert_header(("X-Auth-Token", sys_tok.clone()));
+
+    // A system reader reads every identity resource and writes none.
+    for p in [
+        "/v3/users".to_string(),
+        format!("/v3/users/{admin_id}"),
+        "/v3/projects".into(),
+        "/v3/roles".into(),
+        "/v3/domains".into(),
+        "/v3/domains/default".into(),
+        "/v3/role_assignments".into(),
+        "/v3/auth/system".into(),
+    ] {
+        let res = call!(app, as_sys(Method::GET, &p));
+        assert_eq!(res.status(), StatusCode::OK, "{p}");
+    }
+    let res = call!(
+        app,
+        as_sys(Method::POST, "/v3/projects").set_json(json!({"project": {"name": "x"}}))
+    );
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let res = call!(app, as_sys(Method::GET, "/v3/auth/system"));
+    assert_eq!(json_of(res).await["system"], json!([{"all": true}]));
+
+    // Assignments list both scopes; scope filters pick one.
+    let res = call!(
+        app,
+        as_admin(
+            Method::GET,
+            "/v3/role_assignments?scope.system=all&include_names"
+        )
+    );
+    let v = json_of(res).await;
+    let sys = v["role_assignments"].as_array().unwrap();
+    assert!(
+        sys.iter().all(|a| a["scope"]["system"]["all"] == true),
+        "{v}"
+    );
+    assert!(
+        sys.iter()
+            .any(|a| a["user"]["name"] == "ops" && a["role"]["name"] == "reader"),
+        "{v}"
+    );
+    assert!(
+        sys.iter().any(|a| a["user"]["name"] == "admin"),
+        "bootstrap grant: {v}"
+    );
+    let res = call!(
+        app,
+        as_admin(
+            Method::GET,
+            &format!("/v3/role_assignments?user.id={}", ops.id)
+        )
+    );
+    let v = json_of(res).await;
+    let scopes: Vec<&Value> = v["role_assignments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| &a["scope"])
+        .collect();
+    assert_eq!(scopes.len(), 2, "{v}");
+    assert!(scopes.iter().any(|s| s.get("project").is_some()), "{v}");
+    assert!(scopes.iter().any(|s| s.get("system").is_some()), "{v}");
+
+    // Project services see no project in a system token.
+    let ctx = id.validate(&sys_tok).await.unwrap();
+    assert!(ctx.system && ctx.project_id.is_none());
+
+    // Removing the grant revokes the system token at once.
+    let res = call!(app, as_admin(Method::DELETE, &grant));
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let res = call!(app, as_sys(Method::GET, "/v3/users"));
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    let res = call!(app, as_admin(Method::DELETE, &grant));
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    // Other tokens of the user live on.
+    let res = call!(
+        app,
+        req(Method::GET, "/v3/auth/system").insert_header(("X-Auth-Token", ops_tok))
+    );
+    assert_eq!(res.status(), StatusCode::OK);
+    // A malformed system scope is a 400.
+    let mut bad = system_auth_body("admin", "adminpw");
+    bad["auth"]["scope"]["system"] = json!({"all": "yes"});
+    let res = call!(app, req(Method::POST, "/v3/auth/tokens").set_json(bad));
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+}

@@ -7,7 +7,7 @@ use super::{caller, header, query, SUBJECT_TOKEN};
 use crate::config::Service;
 use crate::dto::{
     AuthRequest, CatalogEndpoint, CatalogEntry, CatalogResponse, DomainRef, ErrorResponse, RoleRef,
-    Token, TokenProject, TokenResponse, TokenUser,
+    SystemRef, Token, TokenProject, TokenResponse, TokenUser,
 };
 use crate::error::{Error, Result};
 use crate::token::Claims;
@@ -69,7 +69,7 @@ pub(crate) async fn render_token(id: &Identity, c: &Claims, with_catalog: bool) 
         id: d.id,
         name: d.name,
     };
-    let scoped = c.pid.is_some();
+    let scoped = c.pid.is_some() || c.sys;
     let project = match (&c.pid, &c.pnm, project_domain) {
         (Some(pid), Some(pnm), Some(pd)) => Some(TokenProject {
             domain: dref(pd),
@@ -89,8 +89,9 @@ pub(crate) async fn render_token(id: &Identity, c: &Claims, with_catalog: bool) 
         audit_ids: c.to_context().audit_ids(),
         expires_at: keystone_time(c.exp),
         issued_at: keystone_time(c.iat),
+        is_domain: project.is_some().then_some(false),
         project,
-        is_domain: scoped.then_some(false),
+        system: c.sys.then_some(SystemRef::ALL),
         roles: scoped.then(|| {
             roles
                 .into_iter()

@@ -2,7 +2,7 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use super::{admin_caller, base_url, caller, collection_links, parse_json, query};
+use super::{admin_caller, base_url, caller, collection_links, parse_json, query, reader_caller};
 use crate::dto::{
     ChangePasswordRequest, CreateUserRequest, ErrorResponse, SelfLink, UpdateUserRequest, User,
     UserResponse, UsersResponse,
@@ -41,7 +41,7 @@ pub(crate) fn user_json(base: &str, u: UserRow) -> User {
     )
 )]
 pub(crate) async fn list_users(req: HttpRequest, id: web::Data<Identity>) -> Result<HttpResponse> {
-    admin_caller(&req, &id, "identity:list_users").await?;
+    reader_caller(&req, &id, "identity:list_users").await?;
     let q = query(&req)?;
     let rows = id
         .read(move |c| {
@@ -78,7 +78,7 @@ pub(crate) async fn get_user(
 ) -> Result<HttpResponse> {
     let ctx = caller(&req, &id).await?;
     let uid = path.into_inner();
-    if !ctx.is_admin() && ctx.user_id != uid {
+    if !ctx.is_admin() && !ctx.is_system_reader() && ctx.user_id != uid {
         return Err(Error::Forbidden {
             action: "identity:get_user".into(),
         });
