@@ -27,6 +27,7 @@ diesel::table! {
         default_project_id -> Nullable<Text>,
         password_hash -> Text,
         enabled -> Bool,
+        extra -> Text,
     }
 }
 

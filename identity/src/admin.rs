@@ -242,6 +242,7 @@ pub fn create_user(
         default_project_id: None,
         password_hash: hash,
         enabled: true,
+        extra: "{}".into(),
     };
     Ok(id
         .write_blocking(|c| create_user_tx(c, u, project))?
@@ -303,6 +304,9 @@ pub(crate) struct UserChanges {
     pub enabled: Option<bool>,
     /// A new password, already hashed.
     pub password_hash: Option<String>,
+    /// Further attributes to set (merged over the stored ones, as
+    /// Keystone merges an update into the user).
+    pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
 /// Applies `ch` to user `uid`. Disabling the user or setting a password
@@ -330,6 +334,11 @@ pub(crate) fn update_user_tx(
     }
     if let Some(h) = ch.password_hash {
         u.password_hash = h;
+    }
+    if !ch.extra.is_empty() {
+        let mut extra = store::user_extra(&u);
+        extra.extend(ch.extra);
+        u.extra = serde_json::Value::Object(extra).to_string();
     }
     store::update_user(c, &u)?;
     if disabled || new_password {
@@ -642,6 +651,7 @@ pub(crate) fn bootstrap(id: &Identity, admin_password: Option<String>) -> Result
                         default_project_id: Some(project.id.clone()),
                         password_hash: hash,
                         enabled: true,
+                        extra: "{}".into(),
                     },
                 )?;
                 (u, true)

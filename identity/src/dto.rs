@@ -387,6 +387,10 @@ pub struct User {
     pub options: serde_json::Value,
     /// Self link.
     pub links: SelfLink,
+    /// Further attributes given at creation or update (description,
+    /// email, ...), as Keystone keeps them.
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
 /// `{"user": ...}`.

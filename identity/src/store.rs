@@ -63,6 +63,8 @@ pub struct UserRow {
     pub password_hash: String,
     /// Disabled users cannot authenticate.
     pub enabled: bool,
+    /// Attributes beyond these (description, email, ...): a JSON object.
+    pub extra: String,
 }
 
 impl UserRow {
@@ -72,6 +74,15 @@ impl UserRow {
             password_hash: String::new(),
             ..self.clone()
         }
+    }
+}
+
+/// A user's further attributes (an empty map if the stored text is not
+/// a JSON object, which only a hand-edited database holds).
+pub fn user_extra(u: &UserRow) -> serde_json::Map<String, serde_json::Value> {
+    match serde_json::from_str(&u.extra) {
+        Ok(serde_json::Value::Object(m)) => m,
+        _ => serde_json::Map::new(),
     }
 }
 
@@ -416,6 +427,8 @@ pub struct NewUser {
     pub password_hash: String,
     /// Whether the user may authenticate.
     pub enabled: bool,
+    /// Further attributes: a JSON object.
+    pub extra: String,
 }
 
 /// Creates a user; 409 if its name is taken in the domain.
@@ -444,6 +457,7 @@ pub fn create_user(c: &mut Conn, u: NewUser) -> Result<UserRow> {
         default_project_id: u.default_project_id,
         password_hash: u.password_hash,
         enabled: u.enabled,
+        extra: u.extra,
     };
     diesel::insert_into(users::table).values(&row).execute(c)?;
     Ok(row)
@@ -489,6 +503,7 @@ pub fn update_user(c: &mut Conn, u: &UserRow) -> Result<()> {
             users::default_project_id.eq(&u.default_project_id),
             users::password_hash.eq(&u.password_hash),
             users::enabled.eq(u.enabled),
+            users::extra.eq(&u.extra),
         ))
         .execute(c)?;
     Ok(())
@@ -497,6 +512,8 @@ pub fn update_user(c: &mut Conn, u: &UserRow) -> Result<()> {
 /// Deletes a user and their role assignments.
 pub fn delete_user(c: &mut Conn, id: &str) -> Result<()> {
     diesel::delete(role_assignments::table.filter(role_assignments::user_id.eq(id))).execute(c)?;
+    diesel::delete(system_role_assignments::table.filter(system_role_assignments::user_id.eq(id)))
+        .execute(c)?;
     let n = diesel::delete(users::table.find(id)).execute(c)?;
     if n == 0 {
         return Err(Error::NotFound {

@@ -281,6 +281,17 @@ pub(crate) fn query_flag(q: &HashMap<String, String>, key: &str) -> bool {
     })
 }
 
+/// The `enabled` filter of a list, as Keystone reads it: absent, or
+/// false for `false`, `0`, `no`, `off`, `n`, `f` and true otherwise.
+pub(crate) fn enabled_filter(q: &HashMap<String, String>) -> Option<bool> {
+    q.get("enabled").map(|v| {
+        !matches!(
+            v.to_ascii_lowercase().as_str(),
+            "false" | "0" | "no" | "off" | "n" | "f"
+        )
+    })
+}
+
 /// Parses a JSON request body into `T` with Keystone's 400 answers.
 pub(crate) fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T> {
     serde_json::from_slice(body).map_err(|e| match e.classify() {

@@ -105,6 +105,7 @@ pub(crate) async fn list_user_projects(
     params(
         ("name" = Option<String>, Query, description = "Exact name"),
         ("domain_id" = Option<String>, Query, description = "Domain id"),
+        ("enabled" = Option<bool>, Query, description = "Only enabled (or disabled) projects"),
     ),
     responses(
         (status = 200, description = "Projects", body = ProjectsResponse),
@@ -117,7 +118,8 @@ pub(crate) async fn list_projects(
 ) -> Result<HttpResponse> {
     reader_caller(&req, &id, "identity:list_projects").await?;
     let q = query(&req)?;
-    let rows = id
+    let enabled = super::enabled_filter(&q);
+    let mut rows = id
         .read(move |c| {
             store::list_projects(
                 c,
@@ -126,6 +128,7 @@ pub(crate) async fn list_projects(
             )
         })
         .await?;
+    rows.retain(|p| enabled.is_none_or(|e| p.enabled == e));
     Ok(projects_response(&req, rows))
 }
 

@@ -379,7 +379,10 @@ fn domain_json(base: &str, d: DomainRow) -> Domain {
     get,
     path = "/v3/domains",
     tag = "domains",
-    params(("name" = Option<String>, Query, description = "Exact name")),
+    params(
+        ("name" = Option<String>, Query, description = "Exact name"),
+        ("enabled" = Option<bool>, Query, description = "Only enabled (or disabled) domains"),
+    ),
     responses((status = 200, description = "Domains", body = DomainsResponse), (status = 403, description = "Not admin", body = ErrorResponse))
 )]
 pub(crate) async fn list_domains(
@@ -388,12 +391,14 @@ pub(crate) async fn list_domains(
 ) -> Result<HttpResponse> {
     reader_caller(&req, &id, "identity:list_domains").await?;
     let q = query(&req)?;
+    let enabled = super::enabled_filter(&q);
     let rows = id.read(store::list_domains).await?;
     let base = base_url(&req);
     Ok(HttpResponse::Ok().json(DomainsResponse {
         domains: rows
             .into_iter()
             .filter(|d| q.get("name").is_none_or(|n| *n == d.name))
+            .filter(|d| enabled.is_none_or(|e| d.enabled == e))
             .map(|d| domain_json(&base, d))
             .collect(),
         links: collection_links(&req),

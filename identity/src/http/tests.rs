@@ -1060,3 +1060,62 @@ async fn system_grants_tokens_and_readers() {
     let res = call!(app, req(Method::POST, "/v3/auth/tokens").set_json(bad));
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
 }
+
+#[actix_web::test]
+async fn user_attributes_beyond_the_schema_and_enabled_filters() {
+    let (_d, id) = identity();
+    let app = app!(id);
+    let (tok, _) = login!(app, "admin", "adminpw", Some("admin"));
+    let as_admin = |m: Method, p: &str| req(m, p).insert_header(("X-Auth-Token", tok.clone()));
+    let res = call!(
+        app,
+        as_admin(Method::POST, "/v3/users").set_json(json!({"user": {
+            "name": "extra-u", "password": "pw", "enabled": false,
+            "description": "first", "email": "u@example.org"}}))
+    );
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let v = json_of(res).await;
+    assert_eq!(v["user"]["email"], "u@example.org", "{v}");
+    assert!(v["user"].get("password").is_none(), "{v}");
+    let uid = v["user"]["id"].as_str().unwrap().to_string();
+    // An update merges: new values replace, others stay.
+    let res = call!(
+        app,
+        as_admin(Method::PATCH, &format!("/v3/users/{uid}"))
+            .set_json(json!({"user": {"description": "second", "enabled": true}}))
+    );
+    assert_eq!(res.status(), StatusCode::OK);
+    let res = call!(app, as_admin(Method::GET, &format!("/v3/users/{uid}")));
+    let v = json_of(res).await;
+    assert_eq!(v["user"]["description"], "second", "{v}");
+    assert_eq!(v["user"]["email"], "u@example.org", "{v}");
+    assert_eq!(v["user"]["enabled"], true, "{v}");
+
+    // enabled=false lists only disabled users (and projects, domains).
+    call!(
+        app,
+        as_admin(Method::PATCH, &format!("/v3/users/{uid}"))
+            .set_json(json!({"user": {"enabled": false}}))
+    );
+    for (path, key, name) in [
+        ("/v3/users", "users", "extra-u"),
+        ("/v3/projects", "projects", "admin"),
+        ("/v3/domains", "domains", "Default"),
+    ] {
+        for (flag, want_disabled) in [("false", true), ("0", true), ("true", false), ("1", false)] {
+            let res = call!(
+                app,
+                as_admin(Method::GET, &format!("{path}?enabled={flag}"))
+            );
+            let v = json_of(res).await;
+            let rows = v[key].as_array().unwrap();
+            assert!(
+                rows.iter().all(|r| r["enabled"] == !want_disabled),
+                "{path} {flag}: {v}"
+            );
+            let has = rows.iter().any(|r| r["name"] == name);
+            let disabled_row = key == "users";
+            assert_eq!(has, want_disabled == disabled_row, "{path} {flag}: {v}");
+        }
+    }
+}

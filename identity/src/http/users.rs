@@ -11,8 +11,43 @@ use crate::error::{Error, Result};
 use crate::store::{self, NewUser, UserRow, DEFAULT_DOMAIN_ID};
 use crate::{admin, password, Identity};
 
+/// Members of a user body that are not further attributes.
+const USER_FIELDS: [&str; 9] = [
+    "id",
+    "name",
+    "domain_id",
+    "default_project_id",
+    "password",
+    "enabled",
+    "links",
+    "options",
+    "password_expires_at",
+];
+
+/// Longest JSON text of a user's further attributes.
+const MAX_EXTRA: usize = 64 << 10;
+
+/// The further attributes of a `{"user": {...}}` body (description, email,
+/// anything outside Keystone's user schema), which Keystone keeps.
+fn user_extra(body: &[u8]) -> Result<serde_json::Map<String, serde_json::Value>> {
+    let v: serde_json::Value = parse_json(body)?;
+    let mut m = match v.get("user") {
+        Some(serde_json::Value::Object(m)) => m.clone(),
+        _ => return Ok(serde_json::Map::new()),
+    };
+    m.retain(|k, _| !USER_FIELDS.contains(&k.as_str()));
+    if serde_json::Value::Object(m.clone()).to_string().len() > MAX_EXTRA {
+        return Err(Error::BadRequest(format!(
+            "Invalid input for field 'user': attributes beyond the schema exceed {MAX_EXTRA} bytes"
+        )));
+    }
+    Ok(m)
+}
+
 pub(crate) fn user_json(base: &str, u: UserRow) -> User {
+    let extra = store::user_extra(&u);
     User {
+        extra,
         links: SelfLink {
             self_: format!("{base}/v3/users/{}", u.id),
         },
@@ -34,6 +69,7 @@ pub(crate) fn user_json(base: &str, u: UserRow) -> User {
     params(
         ("name" = Option<String>, Query, description = "Exact name"),
         ("domain_id" = Option<String>, Query, description = "Domain id"),
+        ("enabled" = Option<bool>, Query, description = "Only enabled (or disabled) users"),
     ),
     responses(
         (status = 200, description = "Users", body = UsersResponse),
@@ -43,7 +79,8 @@ pub(crate) fn user_json(base: &str, u: UserRow) -> User {
 pub(crate) async fn list_users(req: HttpRequest, id: web::Data<Identity>) -> Result<HttpResponse> {
     reader_caller(&req, &id, "identity:list_users").await?;
     let q = query(&req)?;
-    let rows = id
+    let enabled = super::enabled_filter(&q);
+    let mut rows = id
         .read(move |c| {
             store::list_users(
                 c,
@@ -52,6 +89,7 @@ pub(crate) async fn list_users(req: HttpRequest, id: web::Data<Identity>) -> Res
             )
         })
         .await?;
+    rows.retain(|u| enabled.is_none_or(|e| u.enabled == e));
     let base = base_url(&req);
     Ok(HttpResponse::Ok().json(UsersResponse {
         users: rows.into_iter().map(|u| user_json(&base, u)).collect(),
@@ -116,6 +154,7 @@ pub(crate) async fn create_user(
 ) -> Result<HttpResponse> {
     admin_caller(&req, &id, "identity:create_user").await?;
     let r: CreateUserRequest = parse_json(&body)?;
+    let extra = serde_json::Value::Object(user_extra(&body)?).to_string();
     let u = r.user;
     let password_hash = match u.password {
         Some(pw) => password::hash_async(pw).await?,
@@ -127,6 +166,7 @@ pub(crate) async fn create_user(
         default_project_id: u.default_project_id,
         password_hash,
         enabled: u.enabled.unwrap_or(true),
+        extra,
     };
     let row = id.write(move |c| store::create_user(c, new)).await?;
     tracing::info!(user_id = %row.id, "user created");
@@ -195,6 +235,7 @@ pub(crate) async fn update_user(
     admin_caller(&req, &id, "identity:update_user").await?;
     let uid = path.into_inner();
     let r: UpdateUserRequest = parse_json(&body)?;
+    let extra = user_extra(&body)?;
     let u = r.user;
     if u.id.as_ref().is_some_and(|i| *i != uid) {
         return Err(Error::BadRequest("Cannot change user ID".into()));
@@ -220,6 +261,7 @@ pub(crate) async fn update_user(
                 default_project_id: u.default_project_id,
                 enabled: u.enabled,
                 password_hash,
+                extra,
             };
             admin::update_user_tx(c, &uid, changes, exp)
         })
