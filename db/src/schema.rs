@@ -54,6 +54,37 @@ diesel::table! {
 }
 
 diesel::table! {
+    identity_groups (id) {
+        id -> Text,
+        name -> Text,
+        domain_id -> Text,
+        description -> Text,
+    }
+}
+
+diesel::table! {
+    group_members (group_id, user_id) {
+        group_id -> Text,
+        user_id -> Text,
+    }
+}
+
+diesel::table! {
+    group_role_assignments (group_id, project_id, role_id) {
+        group_id -> Text,
+        project_id -> Text,
+        role_id -> Text,
+    }
+}
+
+diesel::table! {
+    system_group_role_assignments (group_id, role_id) {
+        group_id -> Text,
+        role_id -> Text,
+    }
+}
+
+diesel::table! {
     token_revocations (audit_id) {
         audit_id -> Text,
         expires_at -> BigInt,
@@ -265,6 +296,13 @@ diesel::joinable!(role_assignments -> projects (project_id));
 diesel::joinable!(role_assignments -> roles (role_id));
 diesel::joinable!(system_role_assignments -> users (user_id));
 diesel::joinable!(system_role_assignments -> roles (role_id));
+diesel::joinable!(group_members -> identity_groups (group_id));
+diesel::joinable!(group_members -> users (user_id));
+diesel::joinable!(group_role_assignments -> identity_groups (group_id));
+diesel::joinable!(group_role_assignments -> projects (project_id));
+diesel::joinable!(group_role_assignments -> roles (role_id));
+diesel::joinable!(system_group_role_assignments -> identity_groups (group_id));
+diesel::joinable!(system_group_role_assignments -> roles (role_id));
 diesel::table! {
     volume_types (id) {
         id -> Text,
@@ -307,6 +345,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     roles,
     role_assignments,
     system_role_assignments,
+    identity_groups,
+    group_members,
+    group_role_assignments,
+    system_group_role_assignments,
     token_revocations,
     settings,
     layers,

@@ -44,11 +44,21 @@ fn now_us() -> i64 {
 }
 
 fn revoking<T>(c: &mut Conn, value: T, r: Revocation, expires_at_us: i64) -> Result<Changed<T>> {
-    revoke::persist(c, &r, expires_at_us)?;
-    Ok(Changed {
-        value,
-        revoked: vec![r],
-    })
+    revoking_all(c, value, vec![r], expires_at_us)
+}
+
+/// Persists `revoked` in the caller's transaction and carries them with
+/// `value` so [`Identity::apply`] makes them effective after commit.
+pub(crate) fn revoking_all<T>(
+    c: &mut Conn,
+    value: T,
+    revoked: Vec<Revocation>,
+    expires_at_us: i64,
+) -> Result<Changed<T>> {
+    for r in &revoked {
+        revoke::persist(c, r, expires_at_us)?;
+    }
+    Ok(Changed { value, revoked })
 }
 
 // ---- projects ----

@@ -445,6 +445,81 @@ pub struct RolesResponse {
     pub links: CollectionLinks,
 }
 
+/// A group.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Group {
+    /// Id.
+    pub id: String,
+    /// Name, unique in its domain.
+    pub name: String,
+    /// Owning domain.
+    pub domain_id: String,
+    /// Description.
+    pub description: String,
+    /// Self link.
+    pub links: SelfLink,
+}
+
+/// `{"group": ...}`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct GroupResponse {
+    /// The group.
+    pub group: Group,
+}
+
+/// `{"groups": [...], "links": ...}`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct GroupsResponse {
+    /// Groups.
+    pub groups: Vec<Group>,
+    /// Links.
+    pub links: CollectionLinks,
+}
+
+/// `POST /v3/groups` body.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct CreateGroupRequest {
+    /// The group.
+    pub group: NewGroup,
+}
+
+/// A group to create.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct NewGroup {
+    /// Name, unique in the domain.
+    pub name: String,
+    /// Domain (default `default`).
+    #[serde(default)]
+    pub domain_id: Option<String>,
+    /// Description.
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+/// `PATCH /v3/groups/{group_id}` body.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct UpdateGroupRequest {
+    /// The fields to change.
+    pub group: GroupUpdate,
+}
+
+/// Group fields to change; absent ones keep their value.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+pub struct GroupUpdate {
+    /// New name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// New description.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Cannot change.
+    #[serde(default)]
+    pub domain_id: Option<String>,
+    /// Must be the group's own id if given.
+    #[serde(default)]
+    pub id: Option<String>,
+}
+
 /// A domain.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Domain {
@@ -531,6 +606,9 @@ pub struct AuthSystemResponse {
 pub struct AssignmentLinks {
     /// URL of the grant.
     pub assignment: String,
+    /// For an effective assignment through a group: URL of the membership.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub membership: Option<String>,
 }
 
 /// A role assignment.
@@ -538,9 +616,13 @@ pub struct AssignmentLinks {
 pub struct RoleAssignment {
     /// The role.
     pub role: NamedRef,
-    /// The user.
-    pub user: NamedRef,
-    /// The project.
+    /// The user (absent for a group's assignment).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<NamedRef>,
+    /// The group (for a group's assignment).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group: Option<NamedRef>,
+    /// The project or the system.
     pub scope: AssignmentScope,
     /// Link to the grant.
     pub links: AssignmentLinks,

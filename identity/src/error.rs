@@ -44,6 +44,9 @@ pub enum Error {
         /// The id or name the caller gave.
         id: String,
     },
+    /// Something does not exist, in Keystone's own words (404).
+    #[error("not found: {0}")]
+    NotFoundMessage(String),
     /// A role assignment that was asked for does not exist (404).
     #[error("role assignment not found")]
     AssignmentNotFound {
@@ -98,7 +101,9 @@ impl Error {
             Error::Forbidden { action } => {
                 format!("You are not authorized to perform the requested action: {action}.")
             }
-            Error::ForbiddenMessage(m) | Error::UnauthorizedMessage(m) => m.clone(),
+            Error::ForbiddenMessage(m)
+            | Error::UnauthorizedMessage(m)
+            | Error::NotFoundMessage(m) => m.clone(),
             Error::TokenNotFound => "Failed to validate token".into(),
             Error::NotFound { kind, id } => format!("Could not find {kind}: {id}."),
             Error::AssignmentNotFound {
@@ -153,6 +158,7 @@ impl ResponseError for Error {
             Error::Forbidden { .. } | Error::ForbiddenMessage(_) => StatusCode::FORBIDDEN,
             Error::TokenNotFound
             | Error::NotFound { .. }
+            | Error::NotFoundMessage(_)
             | Error::AssignmentNotFound { .. }
             | Error::NoRoute => StatusCode::NOT_FOUND,
             Error::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,

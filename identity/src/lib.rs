@@ -25,6 +25,7 @@ pub mod config;
 pub mod context;
 pub mod dto;
 pub mod error;
+pub mod groups;
 mod http;
 pub mod openapi;
 pub mod password;

@@ -2,7 +2,7 @@
 
 use utoipa::OpenApi;
 
-use crate::http::{catalog, discovery, projects, roles, system, tokens, users};
+use crate::http::{catalog, discovery, groups, projects, roles, system, tokens, users};
 
 /// OpenAPI document of the identity API; every handler is listed here.
 #[derive(OpenApi)]
@@ -50,6 +50,26 @@ use crate::http::{catalog, discovery, projects, roles, system, tokens, users};
         system::get_system_grant,
         system::revoke_system_grant,
         system::auth_system,
+        groups::list_groups,
+        groups::create_group,
+        groups::get_group,
+        groups::update_group,
+        groups::delete_group,
+        groups::list_group_users,
+        groups::add_group_user,
+        groups::check_group_user,
+        groups::get_group_user,
+        groups::remove_group_user,
+        groups::list_user_groups,
+        groups::list_project_group_grants,
+        groups::create_project_group_grant,
+        groups::check_project_group_grant,
+        groups::revoke_project_group_grant,
+        groups::list_system_group_grants,
+        groups::create_system_group_grant,
+        groups::check_system_group_grant,
+        groups::get_system_group_grant,
+        groups::revoke_system_group_grant,
         catalog::list_services,
         catalog::get_service,
         catalog::list_endpoints,
@@ -63,6 +83,7 @@ use crate::http::{catalog, discovery, projects, roles, system, tokens, users};
         (name = "projects", description = "Projects"),
         (name = "users", description = "Users"),
         (name = "roles", description = "Roles and role assignments"),
+        (name = "groups", description = "Groups, their members and their role assignments"),
         (name = "domains", description = "Domains"),
         (name = "catalog", description = "Services, endpoints and regions (read-only, from the configuration)"),
     )

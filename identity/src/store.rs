@@ -217,6 +217,7 @@ pub fn delete_domain(c: &mut Conn, id: &str) -> Result<()> {
     for u in &users_of {
         delete_user(c, u)?;
     }
+    crate::groups::delete_domain_groups(c, id)?;
     let n = diesel::delete(domains::table.find(id)).execute(c)?;
     if n == 0 {
         return Err(Error::NotFound {
@@ -603,6 +604,7 @@ pub fn role_holders(c: &mut Conn, id: &str) -> Result<Vec<(String, String)>> {
         .select(system_role_assignments::user_id)
         .load(c)?;
     out.extend(system.into_iter().map(|u| (u, SYSTEM.to_string())));
+    out.extend(crate::groups::role_holders_via_groups(c, id)?);
     Ok(out)
 }
 
@@ -649,15 +651,23 @@ fn check_role_name(name: &str) -> Result<()> {
 
 // ---- role assignments ----
 
-/// Names of the roles `user_id` holds directly on `project_id`.
+/// Names of the roles `user_id` holds on `project_id`, directly or
+/// through its groups, by name.
 pub fn assigned_role_names(c: &mut Conn, user_id: &str, project_id: &str) -> Result<Vec<String>> {
-    Ok(role_assignments::table
+    let mut names: Vec<String> = role_assignments::table
         .inner_join(roles::table)
         .filter(role_assignments::user_id.eq(user_id))
         .filter(role_assignments::project_id.eq(project_id))
-        .order(roles::name)
         .select(roles::name)
-        .load(c)?)
+        .load(c)?;
+    names.extend(crate::groups::role_names_via_groups(
+        c,
+        user_id,
+        Some(project_id),
+    )?);
+    names.sort();
+    names.dedup();
+    Ok(names)
 }
 
 /// Grants `role_id` on `project_id` to `user_id`; granting twice is a no-op.
@@ -729,14 +739,18 @@ pub fn list_assignments(
         .collect())
 }
 
-/// Names of the roles `user_id` holds on the system.
+/// Names of the roles `user_id` holds on the system, directly or through
+/// its groups, by name.
 pub fn system_role_names(c: &mut Conn, user_id: &str) -> Result<Vec<String>> {
-    Ok(system_role_assignments::table
+    let mut names: Vec<String> = system_role_assignments::table
         .inner_join(roles::table)
         .filter(system_role_assignments::user_id.eq(user_id))
-        .order(roles::name)
         .select(roles::name)
-        .load(c)?)
+        .load(c)?;
+    names.extend(crate::groups::role_names_via_groups(c, user_id, None)?);
+    names.sort();
+    names.dedup();
+    Ok(names)
 }
 
 /// Grants `role_id` on the system to `user_id`; granting twice is a no-op.
@@ -790,13 +804,16 @@ pub fn list_system_assignments(
 
 /// Projects on which `user_id` holds any role, by name.
 pub fn projects_of_user(c: &mut Conn, user_id: &str) -> Result<Vec<ProjectRow>> {
+    let via_groups = crate::groups::project_ids_via_groups(c, user_id)?;
     Ok(projects::table
         .filter(
-            projects::id.eq_any(
-                role_assignments::table
-                    .filter(role_assignments::user_id.eq(user_id))
-                    .select(role_assignments::project_id),
-            ),
+            projects::id
+                .eq_any(
+                    role_assignments::table
+                        .filter(role_assignments::user_id.eq(user_id))
+                        .select(role_assignments::project_id),
+                )
+                .or(projects::id.eq_any(via_groups)),
         )
         .order(projects::name)
         .select(ProjectRow::as_select())

@@ -529,3 +529,45 @@ def test_system_scope_through_the_cli(openstack, server, admin_env):
     assert r.status_code == 401, r.text
     openstack("token", "issue", env=sys_env).failed()
     server.admin("user", "delete", "sys-u").ok()
+
+
+def test_groups_through_the_cli(openstack, server, admin_env):
+    """`openstack group ...` as operators manage access by group: a role
+    granted to a group is each member's, listed as the group's own or
+    (`--effective`) as the member's; leaving the group takes it away."""
+    openstack("project", "create", "grp-p").ok()
+    openstack("user", "create", "--password", "grp-pw", "grp-u").ok()
+    group = json_out(openstack("group", "create", "--description", "ops team", "grp-g", "-f", "json"))
+    assert group["name"] == "grp-g" and group["description"] == "ops team", group
+    openstack("group", "add", "user", "grp-g", "grp-u").ok()
+    contains = openstack("group", "contains", "user", "grp-g", "grp-u").ok()
+    assert "grp-u in group grp-g" in contains.stdout, contains.describe()
+    members = json_out(openstack("user", "list", "--group", "grp-g", "-f", "json"))
+    assert [m["Name"] for m in members] == ["grp-u"], members
+
+    openstack("role", "add", "--group", "grp-g", "--project", "grp-p", "member").ok()
+    rows = json_out(openstack("role", "assignment", "list", "--group", "grp-g", "--names", "-f", "json"))
+    assert [(r["Role"], r["Group"].split("@")[0], r["Project"].split("@")[0]) for r in rows] == [
+        ("member", "grp-g", "grp-p")
+    ], rows
+    rows = json_out(
+        openstack("role", "assignment", "list", "--user", "grp-u", "--effective", "--names", "-f", "json")
+    )
+    assert [(r["Role"], r["User"].split("@")[0], r["Project"].split("@")[0]) for r in rows] == [
+        ("member", "grp-u", "grp-p")
+    ], rows
+
+    # The member reaches the project's object store through the group.
+    user_env = dict(admin_env, OS_USERNAME="grp-u", OS_PASSWORD="grp-pw", OS_PROJECT_NAME="grp-p")
+    openstack("container", "create", "grp-c", env=user_env).ok()
+    token, body = server.issue_token("grp-u", "grp-pw", "grp-p")
+    assert {r["name"] for r in body["roles"]} >= {"member", "reader"}, body
+
+    openstack("group", "remove", "user", "grp-g", "grp-u").ok()
+    r = requests.get(f"{server.auth_url}/auth/projects", headers={"X-Auth-Token": token}, timeout=10)
+    assert r.status_code == 401, "leaving the group revoked the user's tokens"
+    openstack("container", "list", env=user_env).failed()
+
+    openstack("group", "delete", "grp-g").ok()
+    assert "grp-g" not in {g["Name"] for g in json_out(openstack("group", "list", "-f", "json"))}
+    openstack("user", "delete", "grp-u").ok()

@@ -8,6 +8,7 @@
 
 pub(crate) mod catalog;
 pub(crate) mod discovery;
+pub(crate) mod groups;
 pub(crate) mod projects;
 pub(crate) mod roles;
 pub(crate) mod system;
@@ -101,6 +102,44 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             )
             .service(res("/users/{user_id}/password").post(users::change_password))
             .service(res("/users/{user_id}/projects").get(projects::list_user_projects))
+            .service(res("/users/{user_id}/groups").get(groups::list_user_groups))
+            .service(
+                res("/groups")
+                    .get(groups::list_groups)
+                    .post(groups::create_group),
+            )
+            .service(
+                res("/groups/{group_id}")
+                    .get(groups::get_group)
+                    .patch(groups::update_group)
+                    .delete(groups::delete_group),
+            )
+            .service(res("/groups/{group_id}/users").get(groups::list_group_users))
+            .service(
+                res("/groups/{group_id}/users/{user_id}")
+                    .put(groups::add_group_user)
+                    .get(groups::get_group_user)
+                    .head(groups::check_group_user)
+                    .delete(groups::remove_group_user),
+            )
+            .service(
+                res("/projects/{project_id}/groups/{group_id}/roles")
+                    .get(groups::list_project_group_grants),
+            )
+            .service(
+                res("/projects/{project_id}/groups/{group_id}/roles/{role_id}")
+                    .put(groups::create_project_group_grant)
+                    .head(groups::check_project_group_grant)
+                    .delete(groups::revoke_project_group_grant),
+            )
+            .service(res("/system/groups/{group_id}/roles").get(groups::list_system_group_grants))
+            .service(
+                res("/system/groups/{group_id}/roles/{role_id}")
+                    .put(groups::create_system_group_grant)
+                    .get(groups::get_system_group_grant)
+                    .head(groups::check_system_group_grant)
+                    .delete(groups::revoke_system_group_grant),
+            )
             .service(
                 res("/roles")
                     .get(roles::list_roles)

@@ -12,6 +12,7 @@ use crate::dto::{
     UpdateRoleRequest,
 };
 use crate::error::{Error, Result};
+use crate::groups::{self, GroupAssignmentRow};
 use crate::store::{self, AssignmentRow, DomainRow, RoleRow, SystemAssignmentRow};
 use crate::{admin, Identity};
 
@@ -261,9 +262,11 @@ impl AssignmentView<'_> {
                     "{base}/v3/projects/{}/users/{}/roles/{}",
                     a.project.id, a.user.id, a.role.id
                 ),
+                membership: None,
             },
             role: self.named(a.role.id, a.role.name, None),
-            user: self.named(a.user.id, a.user.name, Some(&a.user.domain_id)),
+            user: Some(self.named(a.user.id, a.user.name, Some(&a.user.domain_id))),
+            group: None,
             scope: AssignmentScope {
                 project: Some(self.named(a.project.id, a.project.name, Some(&a.project.domain_id))),
                 system: None,
@@ -276,33 +279,94 @@ impl AssignmentView<'_> {
         RoleAssignment {
             links: AssignmentLinks {
                 assignment: format!("{base}/v3/system/users/{}/roles/{}", a.user.id, a.role.id),
+                membership: None,
             },
             role: self.named(a.role.id, a.role.name, None),
-            user: self.named(a.user.id, a.user.name, Some(&a.user.domain_id)),
+            user: Some(self.named(a.user.id, a.user.name, Some(&a.user.domain_id))),
+            group: None,
             scope: AssignmentScope {
                 project: None,
                 system: Some(SystemRef::ALL),
             },
         }
     }
+
+    fn scope(&self, project: Option<store::ProjectRow>) -> AssignmentScope {
+        match project {
+            Some(p) => AssignmentScope {
+                project: Some(self.named(p.id, p.name, Some(&p.domain_id))),
+                system: None,
+            },
+            None => AssignmentScope {
+                project: None,
+                system: Some(SystemRef::ALL),
+            },
+        }
+    }
+
+    fn grant_link(&self, a: &GroupAssignmentRow) -> String {
+        let base = &self.base;
+        match &a.project {
+            Some(p) => format!(
+                "{base}/v3/projects/{}/groups/{}/roles/{}",
+                p.id, a.group.id, a.role.id
+            ),
+            None => format!("{base}/v3/system/groups/{}/roles/{}", a.group.id, a.role.id),
+        }
+    }
+
+    /// A group's own assignment.
+    fn group(&self, a: GroupAssignmentRow) -> RoleAssignment {
+        let assignment = self.grant_link(&a);
+        RoleAssignment {
+            links: AssignmentLinks {
+                assignment,
+                membership: None,
+            },
+            role: self.named(a.role.id, a.role.name, None),
+            user: None,
+            group: Some(self.named(a.group.id, a.group.name, Some(&a.group.domain_id))),
+            scope: self.scope(a.project),
+        }
+    }
+
+    /// What a group's assignment gives one member (`effective`).
+    fn through_group(&self, a: &GroupAssignmentRow, u: &store::UserRow) -> RoleAssignment {
+        RoleAssignment {
+            links: AssignmentLinks {
+                assignment: self.grant_link(a),
+                membership: Some(format!(
+                    "{}/v3/groups/{}/users/{}",
+                    self.base, a.group.id, u.id
+                )),
+            },
+            role: self.named(a.role.id.clone(), a.role.name.clone(), None),
+            user: Some(self.named(u.id.clone(), u.name.clone(), Some(&u.domain_id))),
+            group: None,
+            scope: self.scope(a.project.clone()),
+        }
+    }
 }
 
-/// Role assignments (admin or system reader), filtered by `user.id`,
-/// `role.id` and the scope (`scope.project.id`, `scope.system`);
-/// `include_names` adds names as `openstack role assignment list --names`
-/// asks. Group, domain and inherited assignments do not exist here, so
-/// filtering on them yields an empty list.
+/// Role assignments (admin or system reader) of users and groups,
+/// filtered by `user.id`, `group.id`, `role.id` and the scope
+/// (`scope.project.id`, `scope.system`); `effective` replaces group
+/// assignments by what they give each member; `include_names` adds names
+/// as `openstack role assignment list --names` asks. Domain and inherited
+/// assignments do not exist here, so filtering on them yields an empty
+/// list.
 #[utoipa::path(
     get,
     path = "/v3/role_assignments",
     tag = "roles",
     params(
         ("user.id" = Option<String>, Query, description = "User id"),
+        ("group.id" = Option<String>, Query, description = "Group id"),
         ("scope.project.id" = Option<String>, Query, description = "Project id"),
         ("scope.system" = Option<String>, Query, description = "System assignments only (`all`)"),
         ("role.id" = Option<String>, Query, description = "Role id"),
         ("include_names" = Option<String>, Query, description = "Add names"),
-        ("effective" = Option<String>, Query, description = "Accepted; assignments are always direct"),
+        ("effective" = Option<String>, Query, description = "Expand group assignments to their members"),
     ),
     responses(
         (status = 200, description = "Assignments", body = RoleAssignmentsResponse),
@@ -316,31 +380,61 @@ pub(crate) async fn list_role_assignments(
     reader_caller(&req, &id, "identity:list_role_assignments").await?;
     let q = query(&req)?;
     let names = query_flag(&q, "include_names");
-    let none_here = [
-        "group.id",
-        "scope.domain.id",
-        "scope.OS-INHERIT:inherited_to",
-    ]
-    .iter()
-    .any(|k| q.contains_key(*k));
+    let effective = query_flag(&q, "effective");
+    let none_here = ["scope.domain.id", "scope.OS-INHERIT:inherited_to"]
+        .iter()
+        .any(|k| q.contains_key(*k));
     let want_system = !q.contains_key("scope.project.id");
     let want_project = !q.contains_key("scope.system");
-    let (projects, systems, domains) = if none_here {
-        (Vec::new(), Vec::new(), Vec::new())
+    let scope = match (want_project, want_system) {
+        (true, true) => None,
+        (want_project, _) => Some(!want_project),
+    };
+    let by_group = q.contains_key("group.id");
+    let by_user = q.contains_key("user.id");
+    let (listing, domains) = if none_here {
+        (Listing::default(), Vec::new())
     } else {
         id.read(move |c| {
             let get = |k: &str| q.get(k).map(String::as_str);
-            let projects = if want_project {
-                store::list_assignments(c, get("user.id"), get("scope.project.id"), get("role.id"))?
-            } else {
-                Vec::new()
-            };
-            let systems = if want_system {
-                store::list_system_assignments(c, get("user.id"), get("role.id"))?
-            } else {
-                Vec::new()
-            };
-            Ok((projects, systems, store::list_domains(c)?))
+            let mut l = Listing::default();
+            if !by_group {
+                if want_project {
+                    l.projects = store::list_assignments(
+                        c,
+                        get("user.id"),
+                        get("scope.project.id"),
+                        get("role.id"),
+                    )?;
+                }
+                if want_system {
+                    l.systems = store::list_system_assignments(c, get("user.id"), get("role.id"))?;
+                }
+            }
+            // A user's own listing shows group grants only as what they
+            // give the user (`effective`).
+            if by_group || !by_user || effective {
+                let grants = groups::list_grants(
+                    c,
+                    get("group.id"),
+                    get("scope.project.id"),
+                    get("role.id"),
+                    scope,
+                )?;
+                for a in grants {
+                    if effective && !by_group {
+                        let members = groups::members(c, &a.group.id)?
+                            .into_iter()
+                            .filter(|u| get("user.id").is_none_or(|x| x == u.id))
+                            .map(|u| u.redacted())
+                            .collect();
+                        l.expanded.push((a, members));
+                    } else {
+                        l.groups.push(a);
+                    }
+                }
+            }
+            Ok((l, store::list_domains(c)?))
         })
         .await?
     };
@@ -349,15 +443,30 @@ pub(crate) async fn list_role_assignments(
         domains: &domains,
         names,
     };
-    let role_assignments = projects
+    let mut role_assignments: Vec<RoleAssignment> = listing
+        .projects
         .into_iter()
         .map(|a| view.project(a))
-        .chain(systems.into_iter().map(|a| view.system(a)))
+        .chain(listing.systems.into_iter().map(|a| view.system(a)))
+        .chain(listing.groups.into_iter().map(|a| view.group(a)))
         .collect();
+    for (a, members) in &listing.expanded {
+        role_assignments.extend(members.iter().map(|u| view.through_group(a, u)));
+    }
     Ok(HttpResponse::Ok().json(RoleAssignmentsResponse {
         role_assignments,
         links: collection_links(&req),
     }))
+}
+
+/// The rows of a role assignment listing.
+#[derive(Default)]
+struct Listing {
+    projects: Vec<AssignmentRow>,
+    systems: Vec<SystemAssignmentRow>,
+    groups: Vec<GroupAssignmentRow>,
+    /// Group assignments with the members they reach (`effective`).
+    expanded: Vec<(GroupAssignmentRow, Vec<store::UserRow>)>,
 }
 
 fn domain_json(base: &str, d: DomainRow) -> Domain {

@@ -1119,3 +1119,161 @@ async fn user_attributes_beyond_the_schema_and_enabled_filters() {
         }
     }
 }
+
+#[actix_web::test]
+async fn groups_members_and_their_grants() {
+    let (_d, id) = identity();
+    admin::create_project(&id, "gp", "").unwrap();
+    let u = admin::create_user(&id, "gu", "gupw", None).unwrap();
+    let app = app!(id);
+    let (tok, _) = login!(app, "admin", "adminpw", Some("admin"));
+    let as_admin = |m: Method, p: &str| req(m, p).insert_header(("X-Auth-Token", tok.clone()));
+    let member = id
+        .read_blocking(|c| crate::store::resolve_role(c, "member"))
+        .unwrap()
+        .id;
+    let pid = id
+        .read_blocking(|c| crate::store::resolve_project(c, "gp"))
+        .unwrap()
+        .id;
+
+    let res = call!(
+        app,
+        as_admin(Method::POST, "/v3/groups")
+            .set_json(json!({"group": {"name": "ops", "description": "operators"}}))
+    );
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let v = json_of(res).await;
+    assert_eq!(v["group"]["domain_id"], "default", "{v}");
+    let gid = v["group"]["id"].as_str().unwrap().to_string();
+    let res = call!(
+        app,
+        as_admin(Method::POST, "/v3/groups").set_json(json!({"group": {"name": "ops"}}))
+    );
+    assert_eq!(res.status(), StatusCode::CONFLICT);
+
+    // Membership.
+    let membership = format!("/v3/groups/{gid}/users/{}", u.id);
+    let res = call!(app, as_admin(Method::HEAD, &membership));
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    let res = call!(app, as_admin(Method::PUT, &membership));
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let res = call!(app, as_admin(Method::HEAD, &membership));
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let res = call!(
+        app,
+        as_admin(Method::GET, &format!("/v3/groups/{gid}/users"))
+    );
+    assert_eq!(json_of(res).await["users"][0]["name"], "gu");
+    let res = call!(
+        app,
+        as_admin(Method::GET, &format!("/v3/users/{}/groups", u.id))
+    );
+    assert_eq!(json_of(res).await["groups"][0]["name"], "ops");
+
+    // No role yet: the member cannot scope to the project.
+    let res = call!(
+        app,
+        req(Method::POST, "/v3/auth/tokens").set_json(auth_body("gu", "gupw", Some("gp")))
+    );
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    // A role granted to the group is the member's.
+    let grant = format!("/v3/projects/{pid}/groups/{gid}/roles/{member}");
+    let res = call!(app, as_admin(Method::PUT, &grant));
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let res = call!(app, as_admin(Method::HEAD, &grant));
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let (gu_tok, v) = login!(app, "gu", "gupw", Some("gp"));
+    assert_eq!(v["token"]["roles"][0]["name"], "member", "{v}");
+    let res = call!(
+        app,
+        req(Method::GET, "/v3/auth/projects").insert_header(("X-Auth-Token", gu_tok.clone()))
+    );
+    assert_eq!(json_of(res).await["projects"][0]["name"], "gp");
+
+    // Assignments: the group's own, or (effective) what it gives the user.
+    let res = call!(
+        app,
+        as_admin(Method::GET, &format!("/v3/role_assignments?group.id={gid}"))
+    );
+    let v = json_of(res).await;
+    assert_eq!(v["role_assignments"][0]["group"]["id"], gid.as_str(), "{v}");
+    assert!(v["role_assignments"][0].get("user").is_none(), "{v}");
+    let res = call!(
+        app,
+        as_admin(
+            Method::GET,
+            &format!("/v3/role_assignments?user.id={}", u.id)
+        )
+    );
+    assert_eq!(json_of(res).await["role_assignments"], json!([]));
+    let res = call!(
+        app,
+        as_admin(
+            Method::GET,
+            &format!("/v3/role_assignments?user.id={}&effective", u.id)
+        )
+    );
+    let v = json_of(res).await;
+    let a = &v["role_assignments"][0];
+    assert_eq!(a["user"]["id"], u.id.as_str(), "{v}");
+    assert_eq!(a["scope"]["project"]["id"], pid.as_str(), "{v}");
+    assert!(
+        a["links"]["membership"]
+            .as_str()
+            .unwrap()
+            .ends_with(&membership),
+        "{v}"
+    );
+
+    // Leaving the group revokes the user's tokens and the role.
+    let res = call!(app, as_admin(Method::DELETE, &membership));
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let res = call!(
+        app,
+        req(Method::GET, "/v3/auth/projects").insert_header(("X-Auth-Token", gu_tok))
+    );
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    let res = call!(
+        app,
+        req(Method::POST, "/v3/auth/tokens").set_json(auth_body("gu", "gupw", Some("gp")))
+    );
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+
+    // A system grant to the group gives members system-scoped tokens;
+    // revoking it revokes them.
+    call!(app, as_admin(Method::PUT, &membership));
+    let sys_grant = format!("/v3/system/groups/{gid}/roles/{member}");
+    let res = call!(app, as_admin(Method::PUT, &sys_grant));
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let res = call!(
+        app,
+        req(Method::POST, "/v3/auth/tokens").set_json(system_auth_body("gu", "gupw"))
+    );
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let sys_tok = header(&res, "X-Subject-Token").unwrap();
+    let res = call!(app, as_admin(Method::DELETE, &sys_grant));
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let res = call!(
+        app,
+        req(Method::GET, "/v3/users").insert_header(("X-Auth-Token", sys_tok))
+    );
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+
+    // Rename, then delete: members keep no role through it.
+    let res = call!(
+        app,
+        as_admin(Method::PATCH, &format!("/v3/groups/{gid}"))
+            .set_json(json!({"group": {"name": "ops2"}}))
+    );
+    assert_eq!(json_of(res).await["group"]["name"], "ops2");
+    let res = call!(app, as_admin(Method::DELETE, &format!("/v3/groups/{gid}")));
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let res = call!(app, as_admin(Method::GET, &format!("/v3/groups/{gid}")));
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    let res = call!(
+        app,
+        req(Method::POST, "/v3/auth/tokens").set_json(auth_body("gu", "gupw", Some("gp")))
+    );
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+}
