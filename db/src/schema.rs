@@ -16,6 +16,7 @@ diesel::table! {
         domain_id -> Text,
         description -> Text,
         enabled -> Bool,
+        tags -> Text,
     }
 }
 

@@ -100,6 +100,8 @@ pub(crate) struct ProjectChanges {
     pub name: Option<String>,
     pub description: Option<String>,
     pub enabled: Option<bool>,
+    /// The whole new tag list.
+    pub tags: Option<Vec<String>>,
 }
 
 /// Applies `ch` to project `pid`. Disabling it revokes the tokens scoped
@@ -123,6 +125,9 @@ pub(crate) fn update_project_tx(
     }
     if let Some(e) = ch.enabled {
         p.enabled = e;
+    }
+    if let Some(t) = ch.tags {
+        p.tags = store::encode_tags(&t)?;
     }
     store::update_project(c, &p)?;
     if was_enabled && !p.enabled {

@@ -340,7 +340,7 @@ pub struct Project {
     pub parent_id: String,
     /// Always false.
     pub is_domain: bool,
-    /// Always empty.
+    /// Tags.
     pub tags: Vec<String>,
     /// Always empty.
     #[schema(value_type = Object)]
@@ -660,6 +660,18 @@ pub struct NewProject {
     /// Enabled (default true).
     #[serde(default)]
     pub enabled: Option<bool>,
+    /// Tags: distinct, at most 80, each 1 to 255 characters without ','
+    /// or '/'.
+    #[serde(default)]
+    pub tags: Option<Vec<String>>,
+}
+
+/// `{"tags": [...]}`: a project's tags, or the new list for
+/// `PUT /v3/projects/{project_id}/tags`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ProjectTags {
+    /// The tags.
+    pub tags: Vec<String>,
 }
 
 /// `POST /v3/users` body.
@@ -728,6 +740,9 @@ pub struct ProjectUpdate {
     /// Enable or disable; disabling revokes the tokens scoped to it.
     #[serde(default)]
     pub enabled: Option<bool>,
+    /// The whole new tag list.
+    #[serde(default)]
+    pub tags: Option<Vec<String>>,
     /// Must be the project's own id if given.
     #[serde(default)]
     pub id: Option<String>,

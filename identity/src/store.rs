@@ -44,6 +44,49 @@ pub struct ProjectRow {
     pub description: String,
     /// Disabled projects cannot be scoped to.
     pub enabled: bool,
+    /// Tags: a JSON array of strings (see [`project_tags`]).
+    pub tags: String,
+}
+
+/// Most tags a project may carry (Keystone's limit).
+pub const MAX_PROJECT_TAGS: usize = 80;
+
+/// A project's tags (none if the stored text is not a JSON array of
+/// strings, which only a hand-edited database holds).
+pub fn project_tags(p: &ProjectRow) -> Vec<String> {
+    serde_json::from_str(&p.tags).unwrap_or_default()
+}
+
+/// Checks one tag as Keystone does: 1 to 255 characters, no ',' or '/'.
+pub fn check_tag(tag: &str) -> Result<()> {
+    let n = tag.chars().count();
+    if n == 0 || n > 255 || tag.contains([',', '/']) {
+        return Err(Error::BadRequest(format!(
+            "Invalid input for field 'tags': {tag:?} is not a tag (1 to 255 characters, \
+             without ',' or '/')"
+        )));
+    }
+    Ok(())
+}
+
+/// Checks a project's whole tag list and encodes it for the row: each tag
+/// valid, none twice, at most [`MAX_PROJECT_TAGS`].
+pub fn encode_tags(tags: &[String]) -> Result<String> {
+    for t in tags {
+        check_tag(t)?;
+    }
+    let distinct: std::collections::HashSet<&String> = tags.iter().collect();
+    if distinct.len() != tags.len() {
+        return Err(Error::BadRequest(
+            "Invalid input for field 'tags': tags must be unique".into(),
+        ));
+    }
+    if tags.len() > MAX_PROJECT_TAGS {
+        return Err(Error::BadRequest(format!(
+            "Invalid input for field 'tags': at most {MAX_PROJECT_TAGS} tags"
+        )));
+    }
+    Ok(serde_json::Value::from(tags.to_vec()).to_string())
 }
 
 /// A user row.
@@ -320,6 +363,7 @@ pub fn create_project(
         domain_id: domain_id.into(),
         description: description.into(),
         enabled: true,
+        tags: "[]".into(),
     };
     diesel::insert_into(projects::table)
         .values(&row)
@@ -345,7 +389,7 @@ pub fn delete_project(c: &mut Conn, id: &str) -> Result<()> {
     Ok(())
 }
 
-/// Saves a project's name, description and enabled flag; 409 if the new
+/// Saves a project's name, description, enabled flag and tags; 409 if the new
 /// name is taken in its domain.
 pub fn update_project(c: &mut Conn, p: &ProjectRow) -> Result<()> {
     check_project_name(&p.name)?;
@@ -363,6 +407,7 @@ pub fn update_project(c: &mut Conn, p: &ProjectRow) -> Result<()> {
             projects::name.eq(&p.name),
             projects::description.eq(&p.description),
             projects::enabled.eq(p.enabled),
+            projects::tags.eq(&p.tags),
         ))
         .execute(c)?;
     Ok(())

@@ -571,3 +571,24 @@ def test_groups_through_the_cli(openstack, server, admin_env):
     openstack("group", "delete", "grp-g").ok()
     assert "grp-g" not in {g["Name"] for g in json_out(openstack("group", "list", "-f", "json"))}
     openstack("user", "delete", "grp-u").ok()
+
+
+def test_project_tags_through_the_cli(openstack):
+    """`openstack project create --tag`, `project list --tags/--tags-any`
+    and `project set --tag/--remove-tag/--clear-tags`."""
+    openstack("project", "create", "--tag", "prod", "--tag", "eu", "tag-p1").ok()
+    openstack("project", "create", "--tag", "dev", "tag-p2").ok()
+    shown = json_out(openstack("project", "show", "tag-p1", "-f", "json"))
+    assert sorted(shown["tags"]) == ["eu", "prod"], shown
+    listed = json_out(openstack("project", "list", "--tags", "prod,eu", "-f", "json"))
+    assert [p["Name"] for p in listed] == ["tag-p1"], listed
+    listed = json_out(openstack("project", "list", "--tags-any", "prod,dev", "-f", "json"))
+    assert sorted(p["Name"] for p in listed) == ["tag-p1", "tag-p2"], listed
+    # (One flag per call: the client applies --tag over --remove-tag.)
+    openstack("project", "set", "--tag", "gold", "tag-p1").ok()
+    openstack("project", "set", "--remove-tag", "eu", "tag-p1").ok()
+    shown = json_out(openstack("project", "show", "tag-p1", "-f", "json"))
+    assert sorted(shown["tags"]) == ["gold", "prod"], shown
+    openstack("project", "set", "--clear-tags", "tag-p1").ok()
+    assert json_out(openstack("project", "show", "tag-p1", "-f", "json"))["tags"] == []
+    openstack("project", "delete", "tag-p1", "tag-p2").ok()

@@ -82,6 +82,19 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     .patch(projects::update_project)
                     .delete(projects::delete_project),
             )
+            .service(
+                res("/projects/{project_id}/tags")
+                    .get(projects::list_project_tags)
+                    .put(projects::update_project_tags)
+                    .delete(projects::delete_project_tags),
+            )
+            .service(
+                res("/projects/{project_id}/tags/{tag}")
+                    .get(projects::check_project_tag)
+                    .head(projects::check_project_tag)
+                    .put(projects::add_project_tag)
+                    .delete(projects::delete_project_tag),
+            )
             .service(res("/projects/{project_id}/users/{user_id}/roles").get(roles::list_grants))
             .service(
                 res("/projects/{project_id}/users/{user_id}/roles/{role_id}")

@@ -4,14 +4,15 @@ use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::{admin_caller, base_url, caller, collection_links, parse_json, query, reader_caller};
 use crate::dto::{
-    CreateProjectRequest, ErrorResponse, Project, ProjectResponse, ProjectsResponse, SelfLink,
-    UpdateProjectRequest,
+    CreateProjectRequest, ErrorResponse, Project, ProjectResponse, ProjectTags, ProjectsResponse,
+    SelfLink, UpdateProjectRequest,
 };
 use crate::error::{Error, Result};
 use crate::store::{self, ProjectRow, DEFAULT_DOMAIN_ID};
 use crate::{admin, Identity};
 
 pub(crate) fn project_json(base: &str, p: ProjectRow) -> Project {
+    let tags = store::project_tags(&p);
     Project {
         links: SelfLink {
             self_: format!("{base}/v3/projects/{}", p.id),
@@ -23,7 +24,7 @@ pub(crate) fn project_json(base: &str, p: ProjectRow) -> Project {
         description: p.description,
         enabled: p.enabled,
         is_domain: false,
-        tags: Vec::new(),
+        tags,
         options: serde_json::json!({}),
     }
 }
@@ -97,6 +98,37 @@ pub(crate) async fn list_user_projects(
     Ok(projects_response(&req, rows))
 }
 
+/// Keystone's tag filters on project lists, each a comma-separated list.
+struct TagFilter {
+    all: Option<Vec<String>>,
+    any: Option<Vec<String>>,
+    not_all: Option<Vec<String>>,
+    not_any: Option<Vec<String>>,
+}
+
+impl TagFilter {
+    fn from_query(q: &std::collections::HashMap<String, String>) -> TagFilter {
+        let list = |k: &str| {
+            q.get(k)
+                .map(|v| v.split(',').map(str::to_string).collect::<Vec<_>>())
+        };
+        TagFilter {
+            all: list("tags"),
+            any: list("tags-any"),
+            not_all: list("not-tags"),
+            not_any: list("not-tags-any"),
+        }
+    }
+
+    fn admits(&self, tags: &[String]) -> bool {
+        let has = |t: &String| tags.contains(t);
+        self.all.as_ref().is_none_or(|w| w.iter().all(has))
+            && self.any.as_ref().is_none_or(|w| w.iter().any(has))
+            && self.not_all.as_ref().is_none_or(|w| !w.iter().all(has))
+            && self.not_any.as_ref().is_none_or(|w| !w.iter().any(has))
+    }
+}
+
 /// All projects (admin), optionally filtered by `name` and `domain_id`.
 #[utoipa::path(
     get,
@@ -106,6 +138,10 @@ pub(crate) async fn list_user_projects(
         ("name" = Option<String>, Query, description = "Exact name"),
         ("domain_id" = Option<String>, Query, description = "Domain id"),
         ("enabled" = Option<bool>, Query, description = "Only enabled (or disabled) projects"),
+        ("tags" = Option<String>, Query, description = "Projects with all of these tags (comma-separated)"),
+        ("tags-any" = Option<String>, Query, description = "Projects with any of these tags"),
+        ("not-tags" = Option<String>, Query, description = "Projects without all of these tags"),
+        ("not-tags-any" = Option<String>, Query, description = "Projects with none of these tags"),
     ),
     responses(
         (status = 200, description = "Projects", body = ProjectsResponse),
@@ -119,6 +155,7 @@ pub(crate) async fn list_projects(
     reader_caller(&req, &id, "identity:list_projects").await?;
     let q = query(&req)?;
     let enabled = super::enabled_filter(&q);
+    let tags = TagFilter::from_query(&q);
     let mut rows = id
         .read(move |c| {
             store::list_projects(
@@ -128,7 +165,7 @@ pub(crate) async fn list_projects(
             )
         })
         .await?;
-    rows.retain(|p| enabled.is_none_or(|e| p.enabled == e));
+    rows.retain(|p| enabled.is_none_or(|e| p.enabled == e) && tags.admits(&store::project_tags(p)));
     Ok(projects_response(&req, rows))
 }
 
@@ -194,10 +231,12 @@ pub(crate) async fn create_project(
     let row = id
         .write(move |c| {
             let domain = p.domain_id.as_deref().unwrap_or(DEFAULT_DOMAIN_ID);
+            let tags = p.tags.as_deref().map(store::encode_tags).transpose()?;
             let mut row =
                 store::create_project(c, &p.name, domain, p.description.as_deref().unwrap_or(""))?;
-            if p.enabled == Some(false) {
-                row.enabled = false;
+            if p.enabled == Some(false) || tags.is_some() {
+                row.enabled = p.enabled.unwrap_or(true);
+                row.tags = tags.unwrap_or(row.tags);
                 store::update_project(c, &row)?;
             }
             Ok(row)
@@ -300,6 +339,7 @@ pub(crate) async fn update_project(
                 name: u.name,
                 description: u.description.map(Option::unwrap_or_default),
                 enabled: u.enabled,
+                tags: u.tags,
             };
             admin::update_project_tx(c, &pid, changes, exp)
         })
@@ -309,4 +349,210 @@ pub(crate) async fn update_project(
     Ok(HttpResponse::Ok().json(ProjectResponse {
         project: project_json(&base_url(&req), p),
     }))
+}
+
+// ---- tags ----
+
+/// The project `pid` if the caller may read it: admins, system readers,
+/// and tokens scoped to it (Keystone's identity:get_project).
+async fn readable_project(
+    req: &HttpRequest,
+    id: &Identity,
+    pid: String,
+    action: &str,
+) -> Result<ProjectRow> {
+    let ctx = caller(req, id).await?;
+    if !ctx.is_admin() && !ctx.is_system_reader() && ctx.project_id.as_deref() != Some(&pid) {
+        return Err(Error::Forbidden {
+            action: action.into(),
+        });
+    }
+    existing_project(id, pid).await
+}
+
+async fn existing_project(id: &Identity, pid: String) -> Result<ProjectRow> {
+    id.read(move |c| {
+        store::project(c, &pid)?.ok_or(Error::NotFound {
+            kind: "project",
+            id: pid,
+        })
+    })
+    .await
+}
+
+/// Replaces a project's tags with `change(old tags)` (admin).
+async fn set_tags(
+    id: &Identity,
+    pid: String,
+    change: impl FnOnce(Vec<String>) -> Result<Vec<String>> + Send + 'static,
+) -> Result<Vec<String>> {
+    let exp = id.event_expiry_us();
+    let ch = id
+        .write(move |c| {
+            let p = store::project(c, &pid)?.ok_or_else(|| Error::NotFound {
+                kind: "project",
+                id: pid.clone(),
+            })?;
+            let tags = change(store::project_tags(&p))?;
+            let changes = admin::ProjectChanges {
+                tags: Some(tags),
+                ..Default::default()
+            };
+            admin::update_project_tx(c, &pid, changes, exp)
+        })
+        .await?;
+    Ok(store::project_tags(&id.apply(ch)))
+}
+
+/// A project's tags (admins, system readers, tokens scoped to it).
+#[utoipa::path(
+    get,
+    path = "/v3/projects/{project_id}/tags",
+    tag = "projects",
+    params(("project_id" = String, Path, description = "Project id")),
+    responses(
+        (status = 200, description = "Tags", body = ProjectTags),
+        (status = 404, description = "No such project", body = ErrorResponse),
+    )
+)]
+pub(crate) async fn list_project_tags(
+    req: HttpRequest,
+    id: web::Data<Identity>,
+    path: web::Path<String>,
+) -> Result<HttpResponse> {
+    let p = readable_project(&req, &id, path.into_inner(), "identity:list_project_tags").await?;
+    Ok(HttpResponse::Ok().json(ProjectTags {
+        tags: store::project_tags(&p),
+    }))
+}
+
+/// Replaces a project's tags (admin).
+#[utoipa::path(
+    put,
+    path = "/v3/projects/{project_id}/tags",
+    tag = "projects",
+    params(("project_id" = String, Path, description = "Project id")),
+    request_body = ProjectTags,
+    responses(
+        (status = 200, description = "The new tags", body = ProjectTags),
+        (status = 400, description = "A bad or repeated tag, or too many", body = ErrorResponse),
+        (status = 404, description = "No such project", body = ErrorResponse),
+    )
+)]
+pub(crate) async fn update_project_tags(
+    req: HttpRequest,
+    id: web::Data<Identity>,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse> {
+    admin_caller(&req, &id, "identity:update_project_tags").await?;
+    let new = parse_json::<ProjectTags>(&body)?.tags;
+    let tags = set_tags(&id, path.into_inner(), move |_| Ok(new)).await?;
+    Ok(HttpResponse::Ok().json(ProjectTags { tags }))
+}
+
+/// Removes every tag of a project (admin).
+#[utoipa::path(
+    delete,
+    path = "/v3/projects/{project_id}/tags",
+    tag = "projects",
+    params(("project_id" = String, Path, description = "Project id")),
+    responses((status = 204, description = "Removed"), (status = 404, description = "No such project", body = ErrorResponse))
+)]
+pub(crate) async fn delete_project_tags(
+    req: HttpRequest,
+    id: web::Data<Identity>,
+    path: web::Path<String>,
+) -> Result<HttpResponse> {
+    admin_caller(&req, &id, "identity:delete_project_tags").await?;
+    set_tags(&id, path.into_inner(), |_| Ok(Vec::new())).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+fn tag_not_found(tag: &str) -> Error {
+    Error::NotFound {
+        kind: "project tag",
+        id: tag.into(),
+    }
+}
+
+/// Checks a project tag: 204, or 404.
+#[utoipa::path(
+    get,
+    path = "/v3/projects/{project_id}/tags/{tag}",
+    tag = "projects",
+    params(("project_id" = String, Path, description = "Project id"), ("tag" = String, Path, description = "Tag")),
+    responses((status = 204, description = "Tagged"), (status = 404, description = "Not tagged", body = ErrorResponse))
+)]
+pub(crate) async fn check_project_tag(
+    req: HttpRequest,
+    id: web::Data<Identity>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse> {
+    let (pid, tag) = path.into_inner();
+    let p = readable_project(&req, &id, pid, "identity:get_project_tag").await?;
+    if !store::project_tags(&p).contains(&tag) {
+        return Err(tag_not_found(&tag));
+    }
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Adds a tag to a project (admin); 201 with its URL.
+#[utoipa::path(
+    put,
+    path = "/v3/projects/{project_id}/tags/{tag}",
+    tag = "projects",
+    params(("project_id" = String, Path, description = "Project id"), ("tag" = String, Path, description = "Tag")),
+    responses(
+        (status = 201, description = "Tagged", headers(("Location" = String, description = "The tag's URL"))),
+        (status = 400, description = "A bad tag, or too many", body = ErrorResponse),
+        (status = 404, description = "No such project", body = ErrorResponse),
+    )
+)]
+pub(crate) async fn add_project_tag(
+    req: HttpRequest,
+    id: web::Data<Identity>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse> {
+    admin_caller(&req, &id, "identity:create_project_tag").await?;
+    let (pid, tag) = path.into_inner();
+    let t = tag.clone();
+    set_tags(&id, pid.clone(), move |mut tags| {
+        if !tags.contains(&t) {
+            tags.push(t);
+        }
+        Ok(tags)
+    })
+    .await?;
+    let location = format!("{}{}", base_url(&req), req.path());
+    Ok(HttpResponse::Created()
+        .insert_header((actix_web::http::header::LOCATION, location))
+        .finish())
+}
+
+/// Removes a tag from a project (admin).
+#[utoipa::path(
+    delete,
+    path = "/v3/projects/{project_id}/tags/{tag}",
+    tag = "projects",
+    params(("project_id" = String, Path, description = "Project id"), ("tag" = String, Path, description = "Tag")),
+    responses((status = 204, description = "Removed"), (status = 404, description = "Not tagged", body = ErrorResponse))
+)]
+pub(crate) async fn delete_project_tag(
+    req: HttpRequest,
+    id: web::Data<Identity>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse> {
+    admin_caller(&req, &id, "identity:delete_project_tag").await?;
+    let (pid, tag) = path.into_inner();
+    set_tags(&id, pid, move |mut tags| {
+        let before = tags.len();
+        tags.retain(|t| *t != tag);
+        if tags.len() == before {
+            return Err(tag_not_found(&tag));
+        }
+        Ok(tags)
+    })
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
 }

@@ -1277,3 +1277,113 @@ async fn groups_members_and_their_grants() {
     );
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
 }
+
+#[actix_web::test]
+async fn project_tags_and_tag_filters() {
+    let (_d, id) = identity();
+    let app = app!(id);
+    let (tok, _) = login!(app, "admin", "adminpw", Some("admin"));
+    let as_admin = |m: Method, p: &str| req(m, p).insert_header(("X-Auth-Token", tok.clone()));
+    let mut ids = Vec::new();
+    for (name, tags) in [("t1", json!(["a", "b"])), ("t2", json!(["b", "c"]))] {
+        let res = call!(
+            app,
+            as_admin(Method::POST, "/v3/projects")
+                .set_json(json!({"project": {"name": name, "tags": tags}}))
+        );
+        assert_eq!(res.status(), StatusCode::CREATED);
+        let v = json_of(res).await;
+        assert_eq!(v["project"]["tags"], tags, "{v}");
+        ids.push(v["project"]["id"].as_str().unwrap().to_string());
+    }
+    let names = |v: &Value| -> Vec<String> {
+        let mut n: Vec<String> = v["projects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["name"].as_str().unwrap().starts_with('t'))
+            .map(|p| p["name"].as_str().unwrap().to_string())
+            .collect();
+        n.sort();
+        n
+    };
+    for (q, want) in [
+        ("tags=a,b", vec!["t1"]),
+        ("tags=b", vec!["t1", "t2"]),
+        ("tags-any=a,c", vec!["t1", "t2"]),
+        ("not-tags=b,c", vec!["t1"]),
+        ("not-tags-any=a", vec!["t2"]),
+    ] {
+        let res = call!(app, as_admin(Method::GET, &format!("/v3/projects?{q}")));
+        assert_eq!(names(&json_of(res).await), want, "{q}");
+    }
+    let t1 = &ids[0];
+    let res = call!(
+        app,
+        as_admin(Method::PUT, &format!("/v3/projects/{t1}/tags/new"))
+    );
+    assert_eq!(res.status(), StatusCode::CREATED);
+    assert!(header(&res, "Location")
+        .unwrap()
+        .ends_with(&format!("/v3/projects/{t1}/tags/new")));
+    let res = call!(
+        app,
+        as_admin(Method::GET, &format!("/v3/projects/{t1}/tags/new"))
+    );
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let res = call!(
+        app,
+        as_admin(Method::GET, &format!("/v3/projects/{t1}/tags"))
+    );
+    assert_eq!(json_of(res).await["tags"], json!(["a", "b", "new"]));
+    let res = call!(
+        app,
+        as_admin(Method::DELETE, &format!("/v3/projects/{t1}/tags/a"))
+    );
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let res = call!(
+        app,
+        as_admin(Method::DELETE, &format!("/v3/projects/{t1}/tags/a"))
+    );
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    let res = call!(
+        app,
+        as_admin(Method::PUT, &format!("/v3/projects/{t1}/tags"))
+            .set_json(json!({"tags": ["x", "y"]}))
+    );
+    assert_eq!(json_of(res).await["tags"], json!(["x", "y"]));
+    // Keystone's rules: distinct, no ',' or '/', at most 80.
+    for bad in [
+        json!(["x", "x"]),
+        json!(["a,b"]),
+        json!(["a/b"]),
+        json!([""]),
+    ] {
+        let res = call!(
+            app,
+            as_admin(Method::PUT, &format!("/v3/projects/{t1}/tags"))
+                .set_json(json!({"tags": bad}))
+        );
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{bad}");
+    }
+    let many: Vec<String> = (0..81).map(|i| format!("t{i}")).collect();
+    let res = call!(
+        app,
+        as_admin(Method::PUT, &format!("/v3/projects/{t1}/tags")).set_json(json!({"tags": many}))
+    );
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let res = call!(
+        app,
+        as_admin(Method::DELETE, &format!("/v3/projects/{t1}/tags"))
+    );
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let res = call!(app, as_admin(Method::GET, &format!("/v3/projects/{t1}")));
+    assert_eq!(json_of(res).await["project"]["tags"], json!([]));
+    // PATCH replaces the list too.
+    let res = call!(
+        app,
+        as_admin(Method::PATCH, &format!("/v3/projects/{t1}"))
+            .set_json(json!({"project": {"tags": ["p"]}}))
+    );
+    assert_eq!(json_of(res).await["project"]["tags"], json!(["p"]));
+}
