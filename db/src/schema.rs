@@ -86,6 +86,21 @@ diesel::table! {
 }
 
 diesel::table! {
+    application_credentials (id) {
+        id -> Text,
+        name -> Text,
+        user_id -> Text,
+        project_id -> Text,
+        description -> Nullable<Text>,
+        secret_hash -> Text,
+        expires_at -> Nullable<BigInt>,
+        unrestricted -> Bool,
+        roles -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
     token_revocations (audit_id) {
         audit_id -> Text,
         expires_at -> BigInt,
@@ -297,6 +312,8 @@ diesel::joinable!(role_assignments -> projects (project_id));
 diesel::joinable!(role_assignments -> roles (role_id));
 diesel::joinable!(system_role_assignments -> users (user_id));
 diesel::joinable!(system_role_assignments -> roles (role_id));
+diesel::joinable!(application_credentials -> users (user_id));
+diesel::joinable!(application_credentials -> projects (project_id));
 diesel::joinable!(group_members -> identity_groups (group_id));
 diesel::joinable!(group_members -> users (user_id));
 diesel::joinable!(group_role_assignments -> identity_groups (group_id));
@@ -350,6 +367,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     group_members,
     group_role_assignments,
     system_group_role_assignments,
+    application_credentials,
     token_revocations,
     settings,
     layers,

@@ -5,11 +5,11 @@
 use time::OffsetDateTime;
 
 use crate::context::expand_implied;
-use crate::dto::{AuthRequest, DomainSelector};
+use crate::dto::{AppCredMethod, AuthRequest, DomainSelector};
 use crate::error::{Error, Result};
 use crate::store::{self, ProjectRow, UserRow, DEFAULT_DOMAIN_ID};
 use crate::token::{new_audit_id, Claims};
-use crate::{password, AuthContext, Identity};
+use crate::{appcred, password, AuthContext, Identity};
 
 /// What the request asks to be scoped to.
 #[derive(Debug, Clone)]
@@ -203,6 +203,9 @@ fn claims_for(
         pnm,
         pdm,
         sys,
+        apc: None,
+        apn: None,
+        apr: false,
         roles,
         mth: methods,
         aid: new_audit_id(),
@@ -221,6 +224,23 @@ pub(crate) async fn authenticate(id: &Identity, req: AuthRequest) -> Result<(Str
         return Err(Error::BadRequest(
             "Invalid input for field 'identity/methods': [] is too short".into(),
         ));
+    }
+    if ident.methods.iter().any(|m| m == "application_credential") {
+        let cred = ident.application_credential.ok_or_else(|| {
+            Error::BadRequest(
+                "Expecting to find application_credential in identity. The server could not \
+                 comply with the request since it is either malformed or otherwise incorrect. \
+                 The client is assumed to be in error."
+                    .into(),
+            )
+        })?;
+        if req.auth.scope.is_some() {
+            // Keystone: the credential fixes the scope.
+            return Err(Error::UnauthorizedMessage(
+                "Application credentials cannot request a scope.".into(),
+            ));
+        }
+        return app_cred_login(id, cred).await;
     }
     let (user, methods, parent) = if ident.methods.iter().any(|m| m == "password") {
         let pw = ident.password.ok_or_else(|| {
@@ -286,6 +306,82 @@ pub(crate) async fn authenticate(id: &Identity, req: AuthRequest) -> Result<(Str
     );
     let token = id.signer().sign(&claims)?;
     tracing::info!(user_id = %claims.sub, project_id = ?claims.pid, audit_id = %claims.aid, "token issued");
+    Ok((token, claims))
+}
+
+/// Authenticates with an application credential: a token scoped to its
+/// project with its roles, while its user still holds them, expiring no
+/// later than the credential.
+async fn app_cred_login(id: &Identity, m: AppCredMethod) -> Result<(String, Claims)> {
+    let AppCredMethod {
+        id: cid,
+        name,
+        user,
+        secret,
+    } = m;
+    let found = id
+        .read(move |c| {
+            let row = match (cid, name, user) {
+                (Some(cid), _, _) => appcred::by_id(c, &cid)?,
+                (None, Some(name), Some(u)) => {
+                    let owner =
+                        load_user(c, u.id.as_deref(), u.name.as_deref(), u.domain.as_ref())?;
+                    appcred::by_name(c, &owner.id, &name)?
+                }
+                _ => None,
+            };
+            let row = row.ok_or(Error::Unauthorized)?;
+            let user = load_user(c, Some(&row.user_id), None, None)?;
+            Ok((row, user))
+        })
+        .await
+        .map_err(masked);
+    let (row, user) = match found {
+        Ok(x) => x,
+        Err(Error::Unauthorized) => {
+            password::waste_a_verification(secret).await;
+            return Err(Error::Unauthorized);
+        }
+        Err(e) => return Err(e),
+    };
+    if !password::verify_async(row.secret_hash.clone(), secret).await? {
+        return Err(Error::Unauthorized);
+    }
+    if row.expired(db::now_micros()) {
+        return Err(Error::Unauthorized);
+    }
+    let r = row.clone();
+    let (project, roles) = id
+        .read(move |c| {
+            let project = store::project(c, &r.project_id)?
+                .filter(|p| p.enabled && domain_enabled(c, &p.domain_id))
+                .ok_or(Error::Unauthorized)?;
+            let held = expand_implied(&store::assigned_role_names(c, &r.user_id, &r.project_id)?);
+            let delegated = appcred::roles_of(c, &r.role_ids())?;
+            // Every delegated role must still be the user's.
+            if delegated.is_empty() || delegated.iter().any(|d| !held.contains(&d.name)) {
+                return Err(Error::Unauthorized);
+            }
+            let names: Vec<String> = delegated.into_iter().map(|d| d.name).collect();
+            Ok((project, expand_implied(&names)))
+        })
+        .await
+        .map_err(masked)?;
+    let mut claims = claims_for(
+        &user,
+        Scope::Project(project, roles),
+        vec!["application_credential".into()],
+        None,
+        id.config().token_ttl_secs,
+    );
+    if let Some(e) = row.expires_at {
+        claims.exp = claims.exp.min(e.div_euclid(1_000_000));
+    }
+    claims.apc = Some(row.id.clone());
+    claims.apn = Some(row.name.clone());
+    claims.apr = !row.unrestricted;
+    let token = id.signer().sign(&claims)?;
+    tracing::info!(user_id = %claims.sub, application_credential = %row.id, audit_id = %claims.aid, "token issued");
     Ok((token, claims))
 }
 

@@ -32,6 +32,11 @@ pub struct AuthContext {
     /// deployment as a whole (identity administration), never on a
     /// project, so it owns no project's resources.
     pub system: bool,
+    /// The application credential the token was issued for, if any.
+    pub application_credential: Option<String>,
+    /// True for a token of a restricted application credential: it may not
+    /// create or delete application credentials.
+    pub restricted: bool,
     /// Effective role names on the scope, implied roles included (an
     /// `admin` also holds `member` and `reader`). Empty for unscoped tokens
     /// and for TempAuth users who reach a project only as its default.
@@ -115,6 +120,8 @@ mod tests {
             project_name: Some("pn".into()),
             project_domain_id: Some("default".into()),
             system: false,
+            application_credential: None,
+            restricted: false,
             roles: roles.iter().map(|s| s.to_string()).collect(),
             methods: vec!["password".into()],
             issued_at: OffsetDateTime::UNIX_EPOCH,

@@ -114,6 +114,49 @@ pub struct AuthIdentity {
     /// Token credentials, for re-scoping.
     #[serde(default)]
     pub token: Option<TokenMethod>,
+    /// Application credential: id, or name and user, and secret.
+    #[serde(default)]
+    pub application_credential: Option<AppCredMethod>,
+}
+
+/// The user owning an application credential named by name.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct AppCredUser {
+    /// User id.
+    #[serde(default)]
+    pub id: Option<String>,
+    /// User name (needs `domain`).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Domain of a user named by name.
+    #[serde(default)]
+    pub domain: Option<DomainSelector>,
+}
+
+/// Application credential authentication. `Debug` hides the secret.
+#[derive(Clone, Deserialize, ToSchema)]
+pub struct AppCredMethod {
+    /// Credential id.
+    #[serde(default)]
+    pub id: Option<String>,
+    /// Credential name (needs `user`).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Owner of a credential named by name.
+    #[serde(default)]
+    pub user: Option<AppCredUser>,
+    /// The secret.
+    pub secret: String,
+}
+
+impl std::fmt::Debug for AppCredMethod {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppCredMethod")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("user", &self.user)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Password credentials.
@@ -216,6 +259,17 @@ pub struct TokenProject {
     pub name: String,
 }
 
+/// The application credential of a token.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TokenAppCred {
+    /// Id.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// True unless the credential is unrestricted.
+    pub restricted: bool,
+}
+
 /// `{"id", "name"}` of a role.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct RoleRef {
@@ -277,6 +331,9 @@ pub struct Token {
     /// The system, for a system-scoped token.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub system: Option<SystemRef>,
+    /// The application credential the token was issued for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub application_credential: Option<TokenAppCred>,
     /// Roles on the project or the system (absent when unscoped).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub roles: Option<Vec<RoleRef>>,
@@ -664,6 +721,116 @@ pub struct NewProject {
     /// or '/'.
     #[serde(default)]
     pub tags: Option<Vec<String>>,
+}
+
+/// An application credential, as listed and shown (the secret only in
+/// the answer to its creation).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AppCred {
+    /// Id.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Description.
+    pub description: Option<String>,
+    /// Expiry (`2026-11-21T06:35:04.000000`), or null.
+    pub expires_at: Option<String>,
+    /// The project the roles are held on.
+    pub project_id: String,
+    /// The owner.
+    pub user_id: String,
+    /// The delegated roles.
+    pub roles: Vec<AppCredRole>,
+    /// May create and delete application credentials.
+    pub unrestricted: bool,
+    /// Always empty.
+    #[schema(value_type = Vec<Object>)]
+    pub access_rules: Vec<serde_json::Value>,
+    /// The secret: only when created.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+    /// Self link.
+    pub links: SelfLink,
+}
+
+/// A delegated role.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AppCredRole {
+    /// Id.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Always null: roles are global.
+    pub domain_id: Option<String>,
+}
+
+/// `{"application_credential": ...}`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AppCredResponse {
+    /// The credential.
+    pub application_credential: AppCred,
+}
+
+/// `{"application_credentials": [...], "links": ...}`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AppCredsResponse {
+    /// Credentials.
+    pub application_credentials: Vec<AppCred>,
+    /// Links.
+    pub links: CollectionLinks,
+}
+
+/// `POST /v3/users/{user_id}/application_credentials` body.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct CreateAppCredRequest {
+    /// The credential.
+    pub application_credential: NewAppCred,
+}
+
+/// A role to delegate, by id or name.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct RoleSelector {
+    /// Role id.
+    #[serde(default)]
+    pub id: Option<String>,
+    /// Role name.
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+/// A credential to create. `Debug` hides the secret.
+#[derive(Clone, Deserialize, ToSchema)]
+pub struct NewAppCred {
+    /// Name, unique among the user's credentials.
+    pub name: String,
+    /// Description.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// The secret; generated when absent.
+    #[serde(default)]
+    pub secret: Option<String>,
+    /// Expiry (ISO 8601), or null for never.
+    #[serde(default)]
+    pub expires_at: Option<String>,
+    /// Roles to delegate (default: all of the token's roles); each must be
+    /// one the token holds.
+    #[serde(default)]
+    pub roles: Option<Vec<RoleSelector>>,
+    /// May create and delete application credentials (default false).
+    #[serde(default)]
+    pub unrestricted: Option<bool>,
+    /// Access rules: only an empty list is accepted.
+    #[serde(default)]
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub access_rules: Option<Vec<serde_json::Value>>,
+}
+
+impl std::fmt::Debug for NewAppCred {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewAppCred")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
 }
 
 /// `{"tags": [...]}`: a project's tags, or the new list for

@@ -21,6 +21,7 @@
 //!   ([`error`]).
 
 pub mod admin;
+pub mod appcred;
 pub mod config;
 pub mod context;
 pub mod dto;

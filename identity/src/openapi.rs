@@ -2,7 +2,7 @@
 
 use utoipa::OpenApi;
 
-use crate::http::{catalog, discovery, groups, projects, roles, system, tokens, users};
+use crate::http::{appcreds, catalog, discovery, groups, projects, roles, system, tokens, users};
 
 /// OpenAPI document of the identity API; every handler is listed here.
 #[derive(OpenApi)]
@@ -56,6 +56,10 @@ use crate::http::{catalog, discovery, groups, projects, roles, system, tokens, u
         system::get_system_grant,
         system::revoke_system_grant,
         system::auth_system,
+        appcreds::create_app_cred,
+        appcreds::list_app_creds,
+        appcreds::get_app_cred,
+        appcreds::delete_app_cred,
         groups::list_groups,
         groups::create_group,
         groups::get_group,
@@ -89,6 +93,7 @@ use crate::http::{catalog, discovery, groups, projects, roles, system, tokens, u
         (name = "projects", description = "Projects"),
         (name = "users", description = "Users"),
         (name = "roles", description = "Roles and role assignments"),
+        (name = "application credentials", description = "Application credentials"),
         (name = "groups", description = "Groups, their members and their role assignments"),
         (name = "domains", description = "Domains"),
         (name = "catalog", description = "Services, endpoints and regions (read-only, from the configuration)"),

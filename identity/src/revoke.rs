@@ -6,6 +6,7 @@
 //! | key | revokes |
 //! |---|---|
 //! | `<audit id>` | the token with that audit id and tokens re-scoped from it |
+//! | `<application credential id>` | every token issued for that application credential |
 //! | `user:<user id>:<T>` | every token of the user with `iat_us <= T` |
 //! | `project:<project id>:<T>` | every token scoped to the project with `iat_us <= T` |
 //! | `grant:<user id>:<project id>:<T>` | the user's tokens on that project with `iat_us <= T` |
@@ -120,6 +121,11 @@ impl State {
 
     fn revokes(&self, c: &Claims) -> bool {
         if c.audit_ids().any(|a| self.audit.contains(a)) {
+            return true;
+        }
+        // Deleting an application credential revokes its tokens: the event
+        // is keyed by the credential's id, as an audit id would be.
+        if c.apc.as_ref().is_some_and(|a| self.audit.contains(a)) {
             return true;
         }
         let hit = |t: Option<&i64>| t.is_some_and(|&t| c.iat_us <= t);

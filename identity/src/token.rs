@@ -14,6 +14,7 @@
 //! | `unm`, `udm` | user name, user domain id |
 //! | `pid`, `pnm`, `pdm` | project id, name, domain id (absent when unscoped) |
 //! | `sys` | true for a system-scoped token (absent otherwise) |
+//! | `apc`, `apn`, `apr` | application credential id, name, and whether it is restricted (absent unless issued for one) |
 //! | `roles` | effective role names, implied roles included |
 //! | `mth` | authentication methods |
 //! | `aid`, `acid` | audit id, audit id of the token it was re-scoped from |
@@ -51,6 +52,12 @@ pub(crate) struct Claims {
     pub pdm: Option<String>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub sys: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub apc: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub apn: Option<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub apr: bool,
     pub roles: Vec<String>,
     pub mth: Vec<String>,
     pub aid: String,
@@ -79,6 +86,8 @@ impl Claims {
             project_name: self.pnm.clone(),
             project_domain_id: self.pdm.clone(),
             system: self.sys,
+            application_credential: self.apc.clone(),
+            restricted: self.apc.is_some() && self.apr,
             roles: self.roles.clone(),
             methods: self.mth.clone(),
             issued_at: ts(self.iat),
@@ -187,6 +196,9 @@ pub(crate) mod tests {
             pnm: Some("demo".into()),
             pdm: Some("default".into()),
             sys: false,
+            apc: None,
+            apn: None,
+            apr: false,
             roles: vec!["member".into(), "reader".into()],
             mth: vec!["password".into()],
             aid: new_audit_id(),

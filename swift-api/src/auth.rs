@@ -252,6 +252,8 @@ mod tests {
             project_name: Some(pname.into()),
             project_domain_id: Some("default".into()),
             system: false,
+            application_credential: None,
+            restricted: false,
             roles: vec![],
             methods: vec!["password".into()],
             issued_at: time::OffsetDateTime::UNIX_EPOCH,

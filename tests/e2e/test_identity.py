@@ -592,3 +592,43 @@ def test_project_tags_through_the_cli(openstack):
     openstack("project", "set", "--clear-tags", "tag-p1").ok()
     assert json_out(openstack("project", "show", "tag-p1", "-f", "json"))["tags"] == []
     openstack("project", "delete", "tag-p1", "tag-p2").ok()
+
+
+def test_application_credentials_through_the_cli(openstack, server, admin_env):
+    """`openstack application credential create/list/show/delete` and an
+    application logging in with one (OS_AUTH_TYPE=v3applicationcredential),
+    as Kubernetes' and Terraform's OpenStack providers do."""
+    server.admin("project", "create", "appc-p").ok()
+    server.admin("user", "create", "appc-u", "--password", "appc-pw", "--project", "appc-p").ok()
+    server.admin("role", "add", "--user", "appc-u", "--project", "appc-p", "member").ok()
+    user_env = dict(admin_env, OS_USERNAME="appc-u", OS_PASSWORD="appc-pw", OS_PROJECT_NAME="appc-p")
+    cred = json_out(
+        openstack("application", "credential", "create", "--description", "ci", "appc-ci",
+                  "-f", "json", env=user_env)
+    )
+    assert cred["Secret"] and cred["Project ID"], cred
+    assert {r["name"] for r in cred["Roles"]} == {"member", "reader"}, cred
+    listed = json_out(openstack("application", "credential", "list", "-f", "json", env=user_env))
+    assert [c["Name"] for c in listed] == ["appc-ci"], listed
+
+    app_env = {k: v for k, v in admin_env.items()
+               if not k.startswith(("OS_USERNAME", "OS_PASSWORD", "OS_PROJECT", "OS_USER_DOMAIN"))}
+    app_env.update(
+        OS_AUTH_TYPE="v3applicationcredential",
+        OS_APPLICATION_CREDENTIAL_ID=cred["ID"],
+        OS_APPLICATION_CREDENTIAL_SECRET=cred["Secret"],
+    )
+    tok = json_out(openstack("token", "issue", "-f", "json", env=app_env))
+    assert tok["project_id"] == cred["Project ID"], tok
+    # The application works in the project's object store with it.
+    openstack("container", "create", "appc-c", env=app_env).ok()
+    names = [c["Name"] for c in json_out(openstack("container", "list", "-f", "json", env=app_env))]
+    assert "appc-c" in names
+    # A wrong secret is refused.
+    bad = dict(app_env, OS_APPLICATION_CREDENTIAL_SECRET="wrong")
+    openstack("token", "issue", env=bad).failed()
+
+    openstack("application", "credential", "delete", "appc-ci", env=user_env).ok()
+    r = requests.get(f"{server.auth_url}/auth/projects", headers={"X-Auth-Token": tok["id"]}, timeout=10)
+    assert r.status_code == 401, "deleting the credential revoked its tokens"
+    openstack("token", "issue", env=app_env).failed()

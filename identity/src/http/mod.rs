@@ -6,6 +6,7 @@
 //! `Vary: X-Auth-Token`; every 401 gets `WWW-Authenticate: Keystone
 //! uri="<scheme>://<host>/v3"`, built from the request like Keystone's hrefs.
 
+pub(crate) mod appcreds;
 pub(crate) mod catalog;
 pub(crate) mod discovery;
 pub(crate) mod groups;
@@ -116,6 +117,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .service(res("/users/{user_id}/password").post(users::change_password))
             .service(res("/users/{user_id}/projects").get(projects::list_user_projects))
             .service(res("/users/{user_id}/groups").get(groups::list_user_groups))
+            .service(
+                res("/users/{user_id}/application_credentials")
+                    .get(appcreds::list_app_creds)
+                    .post(appcreds::create_app_cred),
+            )
+            .service(
+                res("/users/{user_id}/application_credentials/{application_credential_id}")
+                    .get(appcreds::get_app_cred)
+                    .delete(appcreds::delete_app_cred),
+            )
             .service(
                 res("/groups")
                     .get(groups::list_groups)

@@ -1387,3 +1387,195 @@ async fn project_tags_and_tag_filters() {
     );
     assert_eq!(json_of(res).await["project"]["tags"], json!(["p"]));
 }
+
+fn app_cred_auth(id: Option<&str>, name: Option<(&str, &str)>, secret: &str) -> Value {
+    let mut cred = json!({"secret": secret});
+    if let Some(id) = id {
+        cred["id"] = json!(id);
+    }
+    if let Some((name, user)) = name {
+        cred["name"] = json!(name);
+        cred["user"] = json!({"name": user, "domain": {"id": "default"}});
+    }
+    json!({"auth": {"identity": {"methods": ["application_credential"],
+        "application_credential": cred}}})
+}
+
+#[actix_web::test]
+async fn application_credentials() {
+    let (_d, id) = identity();
+    admin::create_project(&id, "ap", "").unwrap();
+    let u = admin::create_user(&id, "au", "aupw", Some("ap")).unwrap();
+    admin::add_role(&id, "au", "ap", "member").unwrap();
+    let app = app!(id);
+    let (tok, _) = login!(app, "au", "aupw", Some("ap"));
+    let base = format!("/v3/users/{}/application_credentials", u.id);
+    let as_user =
+        |m: Method, p: &str, t: &str| req(m, p).insert_header(("X-Auth-Token", t.to_string()));
+
+    // Delegate only reader; the secret comes back once.
+    let res = call!(
+        app,
+        as_user(Method::POST, &base, &tok).set_json(json!({"application_credential": {
+            "name": "ci", "description": "for CI", "roles": [{"name": "reader"}]}}))
+    );
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let v = json_of(res).await;
+    let cred = &v["application_credential"];
+    let cid = cred["id"].as_str().unwrap().to_string();
+    let secret = cred["secret"].as_str().unwrap().to_string();
+    assert!(secret.len() >= 64, "{v}");
+    assert_eq!(cred["roles"][0]["name"], "reader", "{v}");
+    assert_eq!(cred["unrestricted"], false, "{v}");
+    // A role the token does not hold cannot be delegated.
+    let res = call!(
+        app,
+        as_user(Method::POST, &base, &tok).set_json(json!({"application_credential": {
+            "name": "x", "roles": [{"name": "admin"}]}}))
+    );
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    let res = call!(
+        app,
+        as_user(Method::POST, &base, &tok)
+            .set_json(json!({"application_credential": {"name": "ci"}}))
+    );
+    assert_eq!(res.status(), StatusCode::CONFLICT);
+    // Listed and shown without the secret.
+    let res = call!(app, as_user(Method::GET, &format!("{base}/{cid}"), &tok));
+    let v = json_of(res).await;
+    assert!(v["application_credential"].get("secret").is_none(), "{v}");
+    let res = call!(app, as_user(Method::GET, &format!("{base}?name=ci"), &tok));
+    assert_eq!(
+        json_of(res).await["application_credentials"][0]["id"],
+        cid.as_str()
+    );
+
+    // Authenticate by id and by name and user.
+    for body in [
+        app_cred_auth(Some(&cid), None, &secret),
+        app_cred_auth(None, Some(("ci", "au")), &secret),
+    ] {
+        let res = call!(app, req(Method::POST, "/v3/auth/tokens").set_json(body));
+        assert_eq!(res.status(), StatusCode::CREATED);
+        let v = json_of(res).await;
+        let t = &v["token"];
+        assert_eq!(t["methods"], json!(["application_credential"]), "{v}");
+        assert_eq!(t["project"]["name"], "ap", "{v}");
+        let roles: Vec<&str> = t["roles"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(roles, vec!["reader"], "{v}");
+        assert_eq!(t["application_credential"]["id"], cid.as_str(), "{v}");
+        assert_eq!(t["application_credential"]["restricted"], true, "{v}");
+    }
+    for body in [
+        app_cred_auth(Some(&cid), None, "wrong"),
+        app_cred_auth(Some("nosuch"), None, &secret),
+    ] {
+        let res = call!(app, req(Method::POST, "/v3/auth/tokens").set_json(body));
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    }
+    let mut scoped = app_cred_auth(Some(&cid), None, &secret);
+    scoped["auth"]["scope"] = json!({"project": {"id": "x"}});
+    let res = call!(app, req(Method::POST, "/v3/auth/tokens").set_json(scoped));
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+
+    // A restricted credential's token cannot make or delete credentials.
+    let res = call!(
+        app,
+        req(Method::POST, "/v3/auth/tokens").set_json(app_cred_auth(Some(&cid), None, &secret))
+    );
+    let ac_tok = header(&res, "X-Subject-Token").unwrap();
+    let res = call!(
+        app,
+        as_user(Method::POST, &base, &ac_tok)
+            .set_json(json!({"application_credential": {"name": "more"}}))
+    );
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let res = call!(
+        app,
+        as_user(Method::DELETE, &format!("{base}/{cid}"), &ac_tok)
+    );
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+
+    // Losing the role on the project ends the credential's logins.
+    admin::remove_role(&id, "au", "ap", "member").unwrap();
+    let res = call!(
+        app,
+        req(Method::POST, "/v3/auth/tokens").set_json(app_cred_auth(Some(&cid), None, &secret))
+    );
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    admin::add_role(&id, "au", "ap", "member").unwrap();
+    let res = call!(
+        app,
+        req(Method::POST, "/v3/auth/tokens").set_json(app_cred_auth(Some(&cid), None, &secret))
+    );
+    let ac_tok = header(&res, "X-Subject-Token").unwrap();
+
+    // Deleting it revokes its tokens and ends its logins.
+    let (tok, _) = login!(app, "au", "aupw", Some("ap"));
+    let res = call!(app, as_user(Method::DELETE, &format!("{base}/{cid}"), &tok));
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let res = call!(
+        app,
+        req(Method::GET, "/v3/auth/projects").insert_header(("X-Auth-Token", ac_tok))
+    );
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    let res = call!(
+        app,
+        req(Method::POST, "/v3/auth/tokens").set_json(app_cred_auth(Some(&cid), None, &secret))
+    );
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+
+    // An expiry in the past is refused; one in the future caps the token.
+    let res = call!(
+        app,
+        as_user(Method::POST, &base, &tok).set_json(json!({"application_credential": {
+            "name": "old", "expires_at": "2001-01-01T00:00:00"}}))
+    );
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let soon = time::OffsetDateTime::now_utc() + time::Duration::minutes(5);
+    let res = call!(
+        app,
+        as_user(Method::POST, &base, &tok).set_json(json!({"application_credential": {
+            "name": "soon", "secret": "my-secret",
+            "expires_at": format!("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+                soon.year(), u8::from(soon.month()), soon.day(),
+                soon.hour(), soon.minute(), soon.second())}}))
+    );
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let v = json_of(res).await;
+    assert_eq!(v["application_credential"]["secret"], "my-secret");
+    let soon_id = v["application_credential"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let res = call!(
+        app,
+        req(Method::POST, "/v3/auth/tokens").set_json(app_cred_auth(
+            Some(&soon_id),
+            None,
+            "my-secret"
+        ))
+    );
+    let v = json_of(res).await;
+    let exp = v["token"]["expires_at"].as_str().unwrap();
+    assert_eq!(
+        &exp[..16],
+        &v["token"]["expires_at"].as_str().unwrap()[..16]
+    );
+    assert!(
+        exp.starts_with(&format!(
+            "{:04}-{:02}-{:02}T{:02}:{:02}",
+            soon.year(),
+            u8::from(soon.month()),
+            soon.day(),
+            soon.hour(),
+            soon.minute()
+        )),
+        "token capped at the credential's expiry: {v}"
+    );
+}

@@ -7,7 +7,7 @@ use super::{caller, header, query, SUBJECT_TOKEN};
 use crate::config::Service;
 use crate::dto::{
     AuthRequest, CatalogEndpoint, CatalogEntry, CatalogResponse, DomainRef, ErrorResponse, RoleRef,
-    SystemRef, Token, TokenProject, TokenResponse, TokenUser,
+    SystemRef, Token, TokenAppCred, TokenProject, TokenResponse, TokenUser,
 };
 use crate::error::{Error, Result};
 use crate::token::Claims;
@@ -92,6 +92,14 @@ pub(crate) async fn render_token(id: &Identity, c: &Claims, with_catalog: bool) 
         is_domain: project.is_some().then_some(false),
         project,
         system: c.sys.then_some(SystemRef::ALL),
+        application_credential: match (&c.apc, &c.apn) {
+            (Some(id), Some(name)) => Some(TokenAppCred {
+                id: id.clone(),
+                name: name.clone(),
+                restricted: c.apr,
+            }),
+            _ => None,
+        },
         roles: scoped.then(|| {
             roles
                 .into_iter()
