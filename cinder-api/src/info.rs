@@ -265,15 +265,13 @@ pub async fn services(
     let q = query(&req)?;
     let now = timestamp(db::now_micros());
     let zone = &cinder.cfg.availability_zone;
-    let svc = |binary: &str, host: &str| {
-        json!({"binary": binary, "host": host, "zone": zone, "status": "enabled",
-            "state": "up", "updated_at": now, "disabled_reason": null})
-    };
-    // One volume backend per storage policy.
-    let mut list = vec![svc("cinder-scheduler", "atoll")];
-    for p in policies(&cinder) {
-        list.push(svc("cinder-volume", &format!("atoll@{p}")));
-    }
+    let mut list: Vec<Value> = crate::hosts::service_hosts(&cinder)
+        .into_iter()
+        .map(|(binary, host)| {
+            json!({"binary": binary, "host": host, "zone": zone, "status": "enabled",
+                "state": "up", "updated_at": now, "disabled_reason": null})
+        })
+        .collect();
     // A host filter matches the host and its backends (`host@backend`),
     // as Cinder's does.
     list.retain(|s| {
@@ -335,7 +333,7 @@ pub async fn pools(
 }
 
 /// The storage policies, each once, the default first.
-fn policies(cinder: &Cinder) -> Vec<String> {
+pub(crate) fn policies(cinder: &Cinder) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for t in &cinder.cfg.volume_types {
         if !out.contains(&t.policy) {

@@ -27,6 +27,7 @@ pub mod discovery;
 pub mod dto;
 pub mod error;
 pub mod filters;
+pub mod hosts;
 pub mod http;
 pub mod info;
 pub mod metadata;
@@ -277,6 +278,8 @@ fn routes(s: actix_web::Scope, p: &str) -> actix_web::Scope {
             .route(delete().to(types::delete_spec)),
     )
     .service(r("/os-services").route(get().to(info::services)))
+    .service(r("/os-hosts").route(get().to(hosts::list_hosts)))
+    .service(r("/os-hosts/{host}").route(get().to(hosts::show_host)))
     .service(r("/scheduler-stats/get_pools").route(get().to(info::pools)))
     .service(r("/capabilities/{host}").route(get().to(info::capabilities)))
     .service(r("/extensions").route(get().to(info::extensions)))

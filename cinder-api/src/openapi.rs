@@ -2,7 +2,7 @@
 
 use utoipa::OpenApi;
 
-use crate::{actions, attach, discovery, dto, info, metadata, snapshots, types, volumes};
+use crate::{actions, attach, discovery, dto, hosts, info, metadata, snapshots, types, volumes};
 
 /// OpenAPI document of the volume API; every handler is listed here.
 #[derive(OpenApi)]
@@ -66,6 +66,8 @@ use crate::{actions, attach, discovery, dto, info, metadata, snapshots, types, v
         types::list_access,
         types::type_action,
         info::services,
+        hosts::list_hosts,
+        hosts::show_host,
         info::pools,
         info::capabilities,
         info::extensions,

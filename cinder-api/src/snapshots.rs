@@ -176,6 +176,7 @@ pub async fn create_snapshot(
         resource_id: None,
         created_at: now,
         updated_at: now,
+        progress: None,
     };
     let quotas = cinder.cfg.quotas.clone();
     let c2 = caller.clone();
@@ -268,7 +269,9 @@ async fn destroy_snapshot(cinder: &Cinder, caller: &Caller, id: &str, force: boo
     .await
 }
 
-/// Snapshot actions: `os-reset_status` and `os-force_delete` (admin).
+/// Snapshot actions: `os-reset_status` and `os-force_delete` (admin), and
+/// `os-update_snapshot_status` (the owner: Nova reports progress of a
+/// snapshot it takes for the user).
 #[utoipa::path(post, path = "/v3/{project_id}/snapshots/{snapshot_id}/action", tag = "snapshots",
     request_body = ActionRequest, responses((status = 202, description = "Done")))]
 pub async fn snapshot_action(
@@ -304,6 +307,42 @@ pub async fn snapshot_action(
         "os-force_delete" => {
             caller.require_admin("volume_extension:snapshot_admin_actions:force_delete")?;
             destroy_snapshot(&cinder, &caller, &path.snapshot_id, true).await?;
+        }
+        "os-update_snapshot_status" => {
+            caller.require_write("snapshot_extension:snapshot_actions:update_snapshot_status")?;
+            let status = arg
+                .get("status")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .ok_or_else(|| CinderError::BadRequest("'status' must be specified.".into()))?;
+            let progress = match arg.get("progress") {
+                None | Some(Value::Null) => None,
+                Some(Value::String(p)) if p.chars().count() <= 255 => Some(p.clone()),
+                Some(_) => {
+                    return Err(CinderError::BadRequest(
+                        "Invalid input for field/attribute progress.".into(),
+                    ))
+                }
+            };
+            let id = path.snapshot_id.clone();
+            tx(&cinder, move |c| {
+                let mut s = visible_snapshot(c, &caller, &id)?;
+                if !state::snapshot_status_update_allowed(&s.status, &status) {
+                    return Err(CinderError::BadRequest(format!(
+                        "Provided snapshot status {status} not allowed for snapshot with \
+                         status {}.",
+                        s.status
+                    )));
+                }
+                s.status = status;
+                if progress.is_some() {
+                    s.progress = progress;
+                }
+                s.updated_at = db::now_micros();
+                db::volumes::update_snapshot(c, &s)?;
+                Ok(())
+            })
+            .await?;
         }
         other => return Err(no_such_action(other)),
     }

@@ -42,6 +42,17 @@ pub const SNAPSHOT_STATUSES: &[&str] = &[
     "backing-up",
 ];
 
+/// Whether `os-update_snapshot_status` may move a snapshot from `current`
+/// to `new` (Cinder's table: a snapshot being created may become
+/// available or fail; one being deleted may fail to be deleted).
+pub fn snapshot_status_update_allowed(current: &str, new: &str) -> bool {
+    match current {
+        "creating" => matches!(new, "creating" | "available" | "error"),
+        "deleting" => matches!(new, "deleting" | "error_deleting"),
+        _ => false,
+    }
+}
+
 /// A volume may be deleted (without force) in these statuses.
 const DELETABLE: &[&str] = &[
     "available",

@@ -189,11 +189,13 @@ pub fn snapshot_view(caller: &Caller, s: &SnapshotRow) -> SnapshotView {
         status: s.status.clone(),
         size: s.size,
         metadata: meta_map(&s.metadata),
-        progress: Some(if s.status == "available" {
-            "100%".into()
-        } else {
-            "0%".into()
-        }),
+        progress: Some(s.progress.clone().unwrap_or_else(|| {
+            if s.status == "available" {
+                "100%".into()
+            } else {
+                "0%".into()
+            }
+        })),
         project_id: Some(s.project_id.clone()),
         extra,
     }

@@ -284,6 +284,7 @@ diesel::table! {
         resource_id -> Nullable<Text>,
         created_at -> BigInt,
         updated_at -> BigInt,
+        progress -> Nullable<Text>,
     }
 }
 

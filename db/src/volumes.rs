@@ -52,6 +52,8 @@ pub struct SnapshotRow {
     pub resource_id: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// Progress as last reported (`80%`); `None`: from the status.
+    pub progress: Option<String>,
 }
 
 /// One attachment of a volume to a host or server.
@@ -160,6 +162,26 @@ pub fn type_usage(
         snaps.len() as i64,
         snaps.iter().sum(),
     ))
+}
+
+/// Every volume's (project, type, GiB) and every snapshot's (project, its
+/// volume's type, GiB): what Cinder's `os-hosts` adds up per backend.
+pub type HostUsage = (Vec<(String, String, i64)>, Vec<(String, String, i64)>);
+
+/// See [`HostUsage`].
+pub fn host_usage(c: &mut Conn) -> Result<HostUsage> {
+    let vols = volumes::table
+        .select((volumes::project_id, volumes::volume_type, volumes::size))
+        .load(c)?;
+    let snaps = volume_snapshots::table
+        .inner_join(volumes::table.on(volumes::id.eq(volume_snapshots::volume_id)))
+        .select((
+            volume_snapshots::project_id,
+            volumes::volume_type,
+            volume_snapshots::size,
+        ))
+        .load(c)?;
+    Ok((vols, snaps))
 }
 
 pub fn get_snapshot(c: &mut Conn, id: &str) -> Result<Option<SnapshotRow>> {

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import time
 
 import pytest
 import requests
@@ -258,3 +259,66 @@ def test_pools_and_capabilities(openstack, server, token, api_as):
     assert r.status_code == 200 and r.json()["volume_backend_name"] == "fast", r.text
     r = api_as(tok, project, "GET", "/capabilities/atoll@nope")
     assert r.status_code == 404, r.text
+
+
+def _wait_for(pred, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not pred():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.2)
+
+
+def test_hosts_show_each_backends_usage(openstack, server, token, api_as, member):
+    """`os-hosts`: the services as hosts, and per backend (storage policy)
+    the volumes and snapshots of each project, as Cinder adds them up."""
+    tok, project = token
+    hosts = api_as(tok, project, "GET", "/os-hosts").json()["hosts"]
+    names = {(h["host_name"], h["service"]) for h in hosts}
+    assert {("atoll", "cinder-scheduler"), ("atoll@default", "cinder-volume"),
+            ("atoll@fast", "cinder-volume")} <= names, hosts
+    assert all(h["service-state"] == "enabled" and h["service-status"] == "available" for h in hosts)
+
+    btok, bproject = member
+    fast = "hosts-fast"
+    openstack("volume", "type", "create", "--property", "atoll:storage_policy=fast", fast).ok()
+    r = api_as(btok, bproject, "POST", "/volumes", {"volume": {"size": 2, "volume_type": fast}})
+    assert r.status_code == 202, r.text
+    vid = r.json()["volume"]["id"]
+    _wait_for(lambda: api_as(btok, bproject, "GET", f"/volumes/{vid}").json()["volume"]["status"]
+                  == "available", timeout=60)
+    r = api_as(btok, bproject, "POST", "/snapshots", {"snapshot": {"volume_id": vid}})
+    assert r.status_code == 202, r.text
+    sid = r.json()["snapshot"]["id"]
+
+    rows = api_as(tok, project, "GET", "/os-hosts/atoll@fast").json()["host"]
+    by_project = {row["resource"]["project"]: row["resource"] for row in rows}
+    assert by_project[bproject] == {"host": "atoll@fast", "project": bproject, "volume_count": "1",
+                                    "total_volume_gb": "2", "snapshot_count": "1",
+                                    "total_snapshot_gb": "2"}, rows
+    total = by_project["(total)"]
+    assert int(total["volume_count"]) >= 1 and int(total["total_snapshot_gb"]) >= 2, rows
+    rows = api_as(tok, project, "GET", "/os-hosts/atoll@default").json()["host"]
+    assert bproject not in {row["resource"]["project"] for row in rows}, rows
+    for bad in ("atoll", "atoll@nope", "elsewhere"):
+        r = api_as(tok, project, "GET", f"/os-hosts/{bad}")
+        assert r.status_code == 404 and "itemNotFound" in r.json(), r.text
+    assert api_as(btok, bproject, "GET", "/os-hosts").status_code == 403
+
+    # os-update_snapshot_status: as Nova reports a snapshot it takes.
+    r = api_as(tok, project, "POST", f"/snapshots/{sid}/action",
+               {"os-reset_status": {"status": "creating"}})
+    assert r.status_code == 202, r.text
+    r = api_as(btok, bproject, "POST", f"/snapshots/{sid}/action",
+               {"os-update_snapshot_status": {"status": "available", "progress": "80%"}})
+    assert r.status_code == 202, r.text
+    snap = api_as(btok, bproject, "GET", f"/snapshots/{sid}").json()["snapshot"]
+    assert snap["status"] == "available" and snap["os-extended-snapshot-attributes:progress"] == "80%", snap
+    # Only from creating (or deleting), as in Cinder.
+    r = api_as(btok, bproject, "POST", f"/snapshots/{sid}/action",
+               {"os-update_snapshot_status": {"status": "error"}})
+    assert r.status_code == 400 and "not allowed" in r.text, r.text
+    r = api_as(btok, bproject, "POST", f"/snapshots/{sid}/action", {"os-update_snapshot_status": {}})
+    assert r.status_code == 400, r.text
+    assert api_as(btok, bproject, "DELETE", f"/snapshots/{sid}").status_code == 202
+    _wait_for(lambda: api_as(btok, bproject, "GET", f"/snapshots/{sid}").status_code == 404, timeout=60)
+    assert api_as(btok, bproject, "DELETE", f"/volumes/{vid}").status_code == 202
