@@ -93,6 +93,9 @@ pub struct SwiftSection {
     /// Roles that own their project's account (keystoneauth's
     /// `operator_roles`).
     pub operator_roles: Vec<String>,
+    /// The role that owns every account and alone sets account quotas
+    /// (keystoneauth's `reseller_admin_role`).
+    pub reseller_admin_role: String,
 }
 
 impl Default for FileConfig {
@@ -216,6 +219,7 @@ impl Default for SwiftSection {
         SwiftSection {
             expirer_interval_secs: 30,
             operator_roles: swift_api::DEFAULT_OPERATOR_ROLES.map(String::from).to_vec(),
+            reseller_admin_role: swift_api::DEFAULT_RESELLER_ADMIN_ROLE.into(),
         }
     }
 }

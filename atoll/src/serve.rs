@@ -209,6 +209,7 @@ async fn run(
         swift_api::SwiftConfig {
             public_url: cfg.object_url(),
             operator_roles: cfg.swift.operator_roles.clone(),
+            reseller_admin_role: cfg.swift.reseller_admin_role.clone(),
             ..Default::default()
         },
     );

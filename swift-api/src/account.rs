@@ -135,7 +135,15 @@ pub async fn post(
     caller: &Caller,
 ) -> Result<Response> {
     caller.require_owner(swift, &path.account)?;
-    let update = util::collect_meta(req.headers(), "account", &[], swift.limits())?;
+    // Swift's account_quotas: only a reseller admin sets the quotas.
+    let quotas = crate::quota::account_quota_headers(req, caller.is_reseller_admin(swift))?;
+    let mut update = util::collect_meta(
+        req.headers(),
+        "account",
+        &crate::quota::ACCOUNT_QUOTA_HEADERS,
+        swift.limits(),
+    )?;
+    update.extend(quotas);
     let acct = path.account.clone();
     let limits = swift.limits().clone();
     swift

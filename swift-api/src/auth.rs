@@ -59,6 +59,14 @@ pub enum Access {
 }
 
 impl Caller {
+    /// True for a token holding the reseller admin role (keystoneauth's
+    /// `reseller_request`): it owns every account.
+    pub fn is_reseller_admin(&self, swift: &Swift) -> bool {
+        self.ctx
+            .as_ref()
+            .is_some_and(|c| c.has_role(&swift.cfg.reseller_admin_role))
+    }
+
     pub fn access(&self, swift: &Swift, account: &str) -> Access {
         let Some(ctx) = &self.ctx else {
             return Access::None;
@@ -66,6 +74,9 @@ impl Caller {
         let Some(project) = account_project(account, &swift.cfg.reseller_prefix) else {
             return Access::None;
         };
+        if ctx.has_role(&swift.cfg.reseller_admin_role) {
+            return Access::Owner;
+        }
         if ctx.project_id.as_deref() != Some(project.as_str()) {
             return Access::None;
         }

@@ -9,6 +9,12 @@ use crate::Swift;
 /// account listings.
 pub const POLICY: &str = "default";
 
+/// The OpenStack Swift release whose API atoll follows (its functional
+/// suite runs against atoll, see `scripts/test.sh`). `/info` reports it as
+/// `swift.version`, which clients and Tempest compare to gate behaviour
+/// (atoll's own version, 0.x, would read as a pre-1.0 Swift).
+pub const SWIFT_API_VERSION: &str = "2.38.1";
+
 /// `GET /healthcheck`: 200 `OK` while the service runs.
 #[utoipa::path(get, path = "/healthcheck", tag = "info", responses((status = 200, description = "OK")))]
 pub async fn healthcheck() -> Response {
@@ -21,7 +27,7 @@ pub async fn info(swift: &Swift) -> Response {
     let l = swift.limits();
     let body = serde_json::json!({
         "swift": {
-            "version": env!("CARGO_PKG_VERSION"),
+            "version": SWIFT_API_VERSION,
             "max_file_size": l.max_file_size,
             "max_meta_name_length": l.max_meta_name_length,
             "max_meta_value_length": l.max_meta_value_length,
@@ -51,6 +57,7 @@ pub async fn info(swift: &Swift) -> Response {
             "max_failed_deletes": l.max_deletes_per_request,
         },
         "container_quotas": {},
+        "account_quotas": {},
         "versioned_writes": {"allowed_flags": crate::versions::FLAGS},
         "tempurl": {
             "methods": crate::tempurl::METHODS,

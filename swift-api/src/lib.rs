@@ -97,6 +97,9 @@ pub struct SwiftConfig {
     /// Roles that own their project's account (keystoneauth's
     /// `operator_roles`); `reader` may read it.
     pub operator_roles: Vec<String>,
+    /// The role that owns every account and alone sets account quotas
+    /// (keystoneauth's `reseller_admin_role`).
+    pub reseller_admin_role: String,
     pub limits: Limits,
 }
 
@@ -106,6 +109,7 @@ impl Default for SwiftConfig {
             public_url: "http://127.0.0.1:8080".into(),
             reseller_prefix: "AUTH_".into(),
             operator_roles: DEFAULT_OPERATOR_ROLES.map(String::from).to_vec(),
+            reseller_admin_role: DEFAULT_RESELLER_ADMIN_ROLE.into(),
             limits: Limits::default(),
         }
     }
@@ -114,6 +118,9 @@ impl Default for SwiftConfig {
 /// Roles that own an account unless configured otherwise: Keystone's
 /// admin and member, and Swift keystoneauth's `swiftoperator`.
 pub const DEFAULT_OPERATOR_ROLES: [&str; 3] = ["admin", "member", "swiftoperator"];
+
+/// keystoneauth's default `reseller_admin_role`.
+pub const DEFAULT_RESELLER_ADMIN_ROLE: &str = "ResellerAdmin";
 
 /// State shared by every Swift handler.
 #[derive(Clone)]

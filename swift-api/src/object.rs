@@ -49,6 +49,24 @@ pub(crate) async fn container_row(
         .await?
 }
 
+/// A container's row and its account's, read together (an upload checks
+/// both quotas).
+async fn container_and_account(
+    swift: &Swift,
+    account: &str,
+    container: &str,
+) -> Result<(Option<store::ContainerRow>, Option<store::AccountRow>)> {
+    let (a, c) = (account.to_string(), container.to_string());
+    swift
+        .db()
+        .run(move |conn| {
+            Ok((|| {
+                Ok::<_, SwiftError>((store::container(conn, &a, &c)?, store::account(conn, &a)?))
+            })())
+        })
+        .await?
+}
+
 /// The container row after checking the caller may write into it (as
 /// owner or through its write ACL); `None` when it does not exist.
 async fn writable_container(
@@ -221,11 +239,21 @@ pub async fn put(
         // A missing container is a 404 only for callers allowed to know.
         // (A copy checks its source first, as Swift's copy middleware GETs
         // it before the PUT.)
-        let crow = writable_container(swift, caller, &acct, &cont)
-            .await?
-            .ok_or(SwiftError::NotFound)?;
-        let declared = header(h, "content-length").and_then(|v| v.trim().parse().ok());
-        crate::quota::check(&crow, declared.unwrap_or(0))?;
+        let (crow, arow) = container_and_account(swift, &acct, &cont).await?;
+        caller.require_write(
+            swift,
+            &acct,
+            &cont,
+            crow.as_ref().and_then(|c| c.write_acl.as_deref()),
+        )?;
+        let crow = crow.ok_or(SwiftError::NotFound)?;
+        let declared = header(h, "content-length")
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0);
+        crate::quota::check(&crow, declared)?;
+        if !caller.is_reseller_admin(swift) {
+            crate::quota::check_account_row(arow.as_ref(), declared)?;
+        }
     }
 
     // swob's is_chunked: one coding, and it must be chunked.
@@ -417,6 +445,9 @@ async fn copy_object(
     // The copy's PUT declares the source's length (a ranged copy's is
     // smaller; the whole length is the bound checked here).
     crate::quota::check(&dcrow, src.size.max(0) as u64)?;
+    if !caller.is_reseller_admin(swift) {
+        crate::quota::check_account(swift, acct, src.size.max(0) as u64).await?;
+    }
 
     let fresh =
         header(req.headers(), "x-fresh-metadata").is_some_and(|v| v.eq_ignore_ascii_case("true"));

@@ -257,3 +257,76 @@ def test_set_password_and_role_remove(server, accounts):
     assert "member" not in out, out
     server.admin("user", "delete", "tester6").ok()
     assert "tester6" not in server.admin("user", "list").ok().stdout
+
+
+def test_reseller_admin_and_account_quotas(server, accounts):
+    """keystoneauth's reseller admin (`ResellerAdmin`) owns every account
+    and alone sets its quotas (`X-Account-Quota-Bytes`, `-Count`, the
+    legacy `X-Account-Meta-Quota-Bytes`); Swift's account_quotas then stops
+    uploads past them (413) while deletes go on."""
+    server.admin("role", "create", "ResellerAdmin").ok()
+    server.admin("project", "create", "resell").ok()
+    server.admin("user", "create", "reseller1", "--password", "rs-pw", "--project", "resell").ok()
+    server.admin("role", "add", "--user", "reseller1", "--project", "resell", "ResellerAdmin").ok()
+    rtok, _ = server.issue_token("reseller1", "rs-pw", "resell")
+    otok, body = server.issue_token("tester5", PASSWORDS["tester5"], "scratch")
+    acct = server.account_url(body["project"]["id"])
+    assert "account_quotas" in requests.get(f"{server.object_url}/info", timeout=10).json()
+
+    def call(method, url, tok, headers=None, data=None):
+        return requests.request(method, url, headers={"X-Auth-Token": tok, **(headers or {})},
+                                data=data, timeout=30)
+
+    # The owner may not set its own quota; the reseller may, on any account.
+    assert call("POST", acct, otok, {"X-Account-Meta-Quota-Bytes": "100"}).status_code == 403
+    assert call("POST", acct, rtok, {"X-Account-Meta-Quota-Bytes": "ten"}).status_code == 400
+    assert call("POST", acct, rtok, {"X-Account-Meta-Quota-Bytes": "100"}).status_code == 204
+    assert call("HEAD", acct, rtok).headers["X-Account-Meta-Quota-Bytes"] == "100"
+
+    assert call("PUT", f"{acct}/q", otok).status_code == 201
+    assert call("PUT", f"{acct}/q/a", otok, data=b"x" * 60).status_code == 201
+    r = call("PUT", f"{acct}/q/b", otok, data=b"x" * 60)
+    assert r.status_code == 413 and r.text == "Upload exceeds quota.", (r.status_code, r.text)
+    assert call("GET", f"{acct}/q/b", otok).status_code == 404, "nothing of it was stored"
+    # A copy counts what it adds too; the reseller is never held back.
+    r = call("PUT", f"{acct}/q/c", otok, {"X-Copy-From": "q/a", "Content-Length": "0"})
+    assert r.status_code == 413, r.text
+    assert call("PUT", f"{acct}/q/r", rtok, data=b"x" * 60).status_code == 201
+    # Over quota now: uploads stop, containers and deletes go on.
+    assert call("PUT", f"{acct}/q/d", otok, data=b"").status_code == 413
+    assert call("PUT", f"{acct}/q2", otok).status_code == 201
+    assert call("DELETE", f"{acct}/q/r", otok).status_code == 204
+    assert call("DELETE", f"{acct}/q/a", otok).status_code == 204
+    assert call("PUT", f"{acct}/q/b", otok, data=b"x" * 60).status_code == 201
+    # Removing the quota (reseller only) lifts the limit.
+    assert call("POST", acct, otok, {"X-Remove-Account-Meta-Quota-Bytes": "x"}).status_code == 403
+    assert call("POST", acct, rtok, {"X-Remove-Account-Meta-Quota-Bytes": "x"}).status_code == 204
+    assert call("PUT", f"{acct}/q/big", otok, data=b"x" * 500).status_code == 201
+
+    # Swift's current headers: bytes and object count, visible to the owner.
+    for h in ("X-Account-Quota-Bytes", "X-Account-Quota-Count"):
+        assert call("POST", acct, otok, {h: "9"}).status_code == 403
+        assert call("POST", acct, rtok, {h: "-1"}).status_code == 400
+    objects = int(call("HEAD", acct, otok).headers["X-Account-Object-Count"])
+    assert call("POST", acct, rtok, {"X-Account-Quota-Count": str(objects + 1)}).status_code == 204
+    assert call("HEAD", acct, otok).headers["X-Account-Quota-Count"] == str(objects + 1)
+    assert call("PUT", f"{acct}/q/n1", otok, data=b"1").status_code == 201
+    r = call("PUT", f"{acct}/q/n2", otok, data=b"2")
+    assert r.status_code == 413 and r.text == "Upload exceeds quota.", r.text
+    assert call("POST", acct, rtok, {"X-Account-Quota-Bytes": "10"}).status_code == 204
+    assert call("POST", acct, rtok, {"X-Remove-Account-Quota-Count": "x"}).status_code == 204
+    r = call("PUT", f"{acct}/q/n2", otok, data=b"2")
+    assert r.status_code == 413, "the byte quota (already passed) still holds"
+    assert call("POST", acct, rtok, {"X-Account-Quota-Bytes": ""}).status_code == 204
+    assert "X-Account-Quota-Bytes" not in call("HEAD", acct, otok).headers
+    assert call("PUT", f"{acct}/q/n2", otok, data=b"2").status_code == 201
+
+    # Per storage policy (the one policy holds the whole account).
+    h = "X-Account-Quota-Count-Policy-default"
+    assert call("POST", acct, otok, {h: "1"}).status_code == 403
+    assert call("POST", acct, rtok, {"X-Account-Quota-Count-Policy-gold": "1"}).status_code == 400
+    assert call("POST", acct, rtok, {h: "1"}).status_code == 204
+    assert call("HEAD", acct, otok).headers[h] == "1"
+    assert call("PUT", f"{acct}/q/n3", otok, data=b"3").status_code == 413
+    assert call("POST", acct, rtok, {"X-Remove-" + h[2:]: "x"}).status_code == 204
+    assert call("PUT", f"{acct}/q/n3", otok, data=b"3").status_code == 201

@@ -28,7 +28,7 @@ PY = os.environ.get("ATOLL_SWIFT_FUNCTIONAL_PY", "")
 # were set; the rest skip or are listed below).
 MODULES = {
     "tests.py": 207,
-    "test_account.py": 8,
+    "test_account.py": 17,
     "test_container.py": 17,
     "test_object.py": 21,
     "test_dlo.py": 32,
@@ -66,6 +66,15 @@ def test_conf(server, tmp_path_factory) -> Path:
             "(ATOLL_SWIFT_FUNCTIONAL_SRC and ATOLL_SWIFT_FUNCTIONAL_PY)"
         )
     util.lay_out_swift_test_accounts(server)
+    # Account 6, the reseller admin (keystoneauth's ResellerAdmin), for the
+    # account quota tests.
+    for step in [
+        ("role", "create", "ResellerAdmin"),
+        ("project", "create", "resell6"),
+        ("user", "create", "reseller6", "--password", "reselling6", "--project", "resell6"),
+        ("role", "add", "--user", "reseller6", "--project", "resell6", "ResellerAdmin"),
+    ]:
+        server.admin(*step).ok()
     conf = tmp_path_factory.mktemp("swift-functional") / "test.conf"
     conf.write_text(
         f"""[func_test]
@@ -78,6 +87,9 @@ username2 = tester2
 password2 = {PASSWORDS["tester2"]}
 username3 = tester3
 password3 = {PASSWORDS["tester3"]}
+account6 = resell6
+username6 = reseller6
+password6 = reselling6
 collate = C
 insecure = no
 
