@@ -265,11 +265,36 @@ pub async fn services(
     let q = query(&req)?;
     let now = timestamp(db::now_micros());
     let zone = &cinder.cfg.availability_zone;
-    let mut list: Vec<Value> = crate::hosts::service_hosts(&cinder)
+    let hosts = crate::hosts::service_hosts(&cinder);
+    let states = {
+        let hosts = hosts.clone();
+        run(&cinder, move |c| {
+            hosts
+                .iter()
+                .map(|(b, h)| crate::services::state(c, h, b))
+                .collect::<Result<Vec<_>>>()
+        })
+        .await?
+    };
+    let mut list: Vec<Value> = hosts
         .into_iter()
-        .map(|(binary, host)| {
-            json!({"binary": binary, "host": host, "zone": zone, "status": "enabled",
-                "state": "up", "updated_at": now, "disabled_reason": null})
+        .zip(states)
+        .map(|((binary, host), st)| {
+            let mut v = json!({"binary": binary, "host": host, "zone": zone,
+                "status": if st.disabled { "disabled" } else { "enabled" },
+                "state": "up", "updated_at": now, "disabled_reason": st.disabled_reason});
+            if caller.at_least(crate::microversion::features::CLUSTER_SUPPORT) {
+                v["cluster"] = Value::Null;
+            }
+            if binary == crate::services::VOLUME_BINARY {
+                v["replication_status"] = json!("disabled");
+                v["active_backend_id"] = Value::Null;
+                v["frozen"] = json!(st.frozen);
+                if caller.at_least(crate::microversion::features::BACKEND_STATE_REPORT) {
+                    v["backend_state"] = json!("up");
+                }
+            }
+            v
         })
         .collect();
     // A host filter matches the host and its backends (`host@backend`),

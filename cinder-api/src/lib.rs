@@ -35,6 +35,7 @@ pub mod microversion;
 pub mod openapi;
 pub mod quota;
 pub mod schema;
+pub mod services;
 pub mod snapshots;
 pub mod state;
 pub mod types;
@@ -278,6 +279,7 @@ fn routes(s: actix_web::Scope, p: &str) -> actix_web::Scope {
             .route(delete().to(types::delete_spec)),
     )
     .service(r("/os-services").route(get().to(info::services)))
+    .service(r("/os-services/{action}").route(put().to(services::update_service)))
     .service(r("/os-hosts").route(get().to(hosts::list_hosts)))
     .service(r("/os-hosts/{host}").route(get().to(hosts::show_host)))
     .service(r("/scheduler-stats/get_pools").route(get().to(info::pools)))

@@ -57,6 +57,7 @@ pub const HEADER: &str = "OpenStack-API-Version";
 /// Versions where behaviour the clients rely on changes.
 pub mod features {
     use super::ApiVersion;
+    pub const CLUSTER_SUPPORT: ApiVersion = ApiVersion::new(3, 7);
     pub const GROUP_VOLUME: ApiVersion = ApiVersion::new(3, 13);
     pub const PROVIDER_ID: ApiVersion = ApiVersion::new(3, 21);
     pub const NEW_ATTACH: ApiVersion = ApiVersion::new(3, 27);
@@ -65,6 +66,7 @@ pub mod features {
     pub const EXTEND_IN_USE: ApiVersion = ApiVersion::new(3, 42);
     pub const COUNT_INFO: ApiVersion = ApiVersion::new(3, 45);
     pub const SHARED_TARGETS: ApiVersion = ApiVersion::new(3, 48);
+    pub const BACKEND_STATE_REPORT: ApiVersion = ApiVersion::new(3, 49);
     pub const ATTACH_MODE_ARG: ApiVersion = ApiVersion::new(3, 54);
     pub const CLUSTER_NAME: ApiVersion = ApiVersion::new(3, 61);
     pub const VOLUME_TYPE_ID: ApiVersion = ApiVersion::new(3, 63);

@@ -2,7 +2,9 @@
 
 use utoipa::OpenApi;
 
-use crate::{actions, attach, discovery, dto, hosts, info, metadata, snapshots, types, volumes};
+use crate::{
+    actions, attach, discovery, dto, hosts, info, metadata, services, snapshots, types, volumes,
+};
 
 /// OpenAPI document of the volume API; every handler is listed here.
 #[derive(OpenApi)]
@@ -66,6 +68,7 @@ use crate::{actions, attach, discovery, dto, hosts, info, metadata, snapshots, t
         types::list_access,
         types::type_action,
         info::services,
+        services::update_service,
         hosts::list_hosts,
         hosts::show_host,
         info::pools,

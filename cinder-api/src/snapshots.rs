@@ -158,6 +158,11 @@ pub async fn create_snapshot(
     let c2 = caller.clone();
     let vid = volume_id.clone();
     let vol = run(&cinder, move |c| visible_volume(c, &c2, &vid)).await?;
+    let policy = cinder.type_of(&vol.volume_type).1;
+    run(&cinder, move |c| {
+        crate::services::assert_not_frozen(c, &policy)
+    })
+    .await?;
     let rid = vol
         .resource_id
         .clone()
@@ -252,8 +257,12 @@ pub async fn delete_snapshot(
 async fn destroy_snapshot(cinder: &Cinder, caller: &Caller, id: &str, force: bool) -> Result<()> {
     let id = id.to_string();
     let caller = caller.clone();
+    let cin = cinder.clone();
     tx(cinder, move |c| {
         let s = visible_snapshot(c, &caller, &id)?;
+        if let Some(v) = db::volumes::get_volume(c, &s.volume_id)? {
+            crate::services::assert_not_frozen(c, &cin.type_of(&v.volume_type).1)?;
+        }
         if !force && !matches!(s.status.as_str(), "available" | "error" | "error_deleting") {
             return Err(CinderError::invalid_snapshot(
                 "Volume Snapshot status must be available or error and must not be part of a \

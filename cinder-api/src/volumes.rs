@@ -367,6 +367,30 @@ pub async fn create_volume(
     };
     let quotas = cinder.cfg.quotas.clone();
     let type_id = vtype.id.clone();
+    let policy = vtype.policy(&cinder.cfg);
+    let p2 = policy.clone();
+    if !run(&cinder, move |c| crate::services::takes_volumes(c, &p2)).await? {
+        // Cinder's scheduler finds no valid backend: the volume exists, in
+        // error, holding no data (and counts against the quota, as there).
+        tracing::warn!(volume = %row.id, policy = %policy, "no valid backend: backend disabled or frozen");
+        let row = views::tx(&cinder, move |c| {
+            let mut row = row;
+            let t = crate::types::lookup(c, &type_id)?.ok_or_else(|| {
+                CinderError::NotFound(format!("Volume type {type_id} could not be found."))
+            })?;
+            row.volume_type = t.name;
+            row.status = "error".into();
+            row.bootable = false;
+            row.image_metadata = "{}".into();
+            quota::check_volume(c, &quotas, &row.project_id, &row.volume_type, row.size)?;
+            db::volumes::insert_volume(c, &row)?;
+            Ok(row)
+        })
+        .await?;
+        return Ok(HttpResponse::Accepted().json(VolumeResponse {
+            volume: views::volume_written(views::volume_view(&req, &cinder, &caller, &row, &[])),
+        }));
+    }
     let view = move |c: &mut db::Conn, rid: &str| -> Result<VolumeRow> {
         // The type as it is now, in this transaction: renamed or deleted
         // since it was looked up, the volume must not name a stale one.
@@ -380,7 +404,6 @@ pub async fn create_volume(
         Ok(row)
     };
     let bytes = size as u64 * GIB;
-    let policy = vtype.policy(&cinder.cfg);
     let row = match resource {
         None => {
             cinder
@@ -593,8 +616,10 @@ pub async fn destroy_volume(
 ) -> Result<()> {
     let caller = caller.clone();
     let id = id.to_string();
+    let cin = cinder.clone();
     views::tx(cinder, move |c| {
         let v = visible_volume(c, &caller, &id)?;
+        crate::services::assert_not_frozen(c, &cin.type_of(&v.volume_type).1)?;
         let snaps = db::volumes::snapshots_of_volume(c, &v.id)?;
         crate::state::check_delete(
             &v.status,

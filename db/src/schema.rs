@@ -101,6 +101,17 @@ diesel::table! {
 }
 
 diesel::table! {
+    volume_services (host, binary) {
+        host -> Text,
+        binary -> Text,
+        disabled -> Bool,
+        disabled_reason -> Nullable<Text>,
+        frozen -> Bool,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
     token_revocations (audit_id) {
         audit_id -> Text,
         expires_at -> BigInt,
@@ -387,4 +398,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     volume_types,
     volume_type_projects,
     volume_quota_limits,
+    volume_services,
 );

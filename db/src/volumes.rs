@@ -184,6 +184,34 @@ pub fn host_usage(c: &mut Conn) -> Result<HostUsage> {
     Ok((vols, snaps))
 }
 
+/// The state operators set on a service (`os-services`); a service with
+/// no row is enabled and not frozen.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = crate::schema::volume_services, treat_none_as_null = true)]
+pub struct ServiceRow {
+    pub host: String,
+    pub binary: String,
+    pub disabled: bool,
+    pub disabled_reason: Option<String>,
+    pub frozen: bool,
+    pub updated_at: i64,
+}
+
+pub fn service_state(c: &mut Conn, host: &str, binary: &str) -> Result<Option<ServiceRow>> {
+    use crate::schema::volume_services as vs;
+    Ok(vs::table
+        .find((host, binary))
+        .select(ServiceRow::as_select())
+        .first(c)
+        .optional()?)
+}
+
+pub fn set_service_state(c: &mut Conn, row: &ServiceRow) -> Result<()> {
+    use crate::schema::volume_services as vs;
+    diesel::replace_into(vs::table).values(row).execute(c)?;
+    Ok(())
+}
+
 pub fn get_snapshot(c: &mut Conn, id: &str) -> Result<Option<SnapshotRow>> {
     Ok(volume_snapshots::table
         .find(id)

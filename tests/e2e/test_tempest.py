@@ -6,7 +6,7 @@ made with `atoll admin`, as Tempest's operator role expects), points it at
 this module's server and runs its identity, object-storage, image and
 block-storage API tests, and its volume-type and quota admin tests with an
 admin account of their own (the other volume admin suites test Cinder
-features atoll lacks: QoS, backups, transfers, service freeze/thaw). The identity admin
+features atoll lacks: QoS, backups, transfers). The identity admin
 suite runs in a workspace of its own with dynamic credentials (Tempest
 creates its projects, users, groups and system-scoped readers through the
 admin API), excluding what atoll's identity does not offer. For object storage Tempest reads
@@ -35,7 +35,7 @@ OBJECT_STORAGE_FLOOR = 130
 VOLUME_FLOOR = 86
 IMAGE_FLOOR = 27
 IDENTITY_FLOOR = 15
-VOLUME_ADMIN_FLOOR = 53
+VOLUME_ADMIN_FLOOR = 63
 IDENTITY_ADMIN_FLOOR = 59
 
 ACCOUNTS = 4
@@ -296,7 +296,8 @@ SUITES = {
         r"|test_volume_types_extra_specs_negative|test_volume_retype"
         r"|test_volume_quotas|test_volume_quota_classes|test_volume_quotas_negative"
         r"|test_volume_snapshot_quotas_negative|test_volume_pools|test_backends_capabilities"
-        r"|test_volume_hosts|test_snapshots_actions)",
+        r"|test_volume_hosts|test_snapshots_actions|test_volume_services"
+        r"|test_volume_services_negative)",
         1,
         VOLUME_ADMIN_FLOOR,
     ),

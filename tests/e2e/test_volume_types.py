@@ -322,3 +322,69 @@ def test_hosts_show_each_backends_usage(openstack, server, token, api_as, member
     assert api_as(btok, bproject, "DELETE", f"/snapshots/{sid}").status_code == 202
     _wait_for(lambda: api_as(btok, bproject, "GET", f"/snapshots/{sid}").status_code == 404, timeout=60)
     assert api_as(btok, bproject, "DELETE", f"/volumes/{vid}").status_code == 202
+
+
+def test_disabled_or_frozen_backends(openstack, server, token, api_as, member):
+    """`os-services` actions as operators use them for maintenance: a
+    disabled or frozen backend takes no new volume (it ends in error, as
+    when Cinder's scheduler finds no valid backend); a frozen one also
+    refuses deletes and snapshots; the other backend is untouched."""
+    tok, project = token
+    btok, bproject = member
+    openstack("volume", "type", "create", "--property", "atoll:storage_policy=fast", "svc-fast").ok()
+
+    def create(vtype):
+        r = api_as(btok, bproject, "POST", "/volumes", {"volume": {"size": 1, "volume_type": vtype}})
+        assert r.status_code == 202, r.text
+        vid = r.json()["volume"]["id"]
+        _wait_for(lambda: api_as(btok, bproject, "GET", f"/volumes/{vid}").json()["volume"]["status"]
+                  in ("available", "error"), timeout=60)
+        return vid, api_as(btok, bproject, "GET", f"/volumes/{vid}").json()["volume"]["status"]
+
+    keep, status = create("svc-fast")
+    assert status == "available"
+
+    # Disable with a reason (the cinder CLI), shown in the service list.
+    openstack("volume", "service", "set", "--disable", "--disable-reason", "maintenance",
+              "atoll@fast", "cinder-volume").ok()
+    rows = json.loads(openstack("volume", "service", "list", "--long", "-f", "json").ok().stdout)
+    fast = next(r for r in rows if r["Host"] == "atoll@fast")
+    assert fast["Status"] == "disabled" and fast["Disabled Reason"] == "maintenance", rows
+    vid, status = create("svc-fast")
+    assert status == "error", "no valid backend while disabled"
+    assert api_as(btok, bproject, "DELETE", f"/volumes/{vid}").status_code == 202
+    assert create("__DEFAULT__")[1] == "available", "other backends still take volumes"
+    openstack("volume", "service", "set", "--enable", "atoll@fast", "cinder-volume").ok()
+    vid, status = create("svc-fast")
+    assert status == "available"
+
+    # Freeze: no creates, deletes or snapshots until thawed.
+    r = api_as(tok, project, "PUT", "/os-services/freeze", {"host": "atoll@fast"})
+    assert r.status_code == 200, r.text
+    services = api_as(tok, project, "GET", "/os-services?binary=cinder-volume").json()["services"]
+    assert next(s for s in services if s["host"] == "atoll@fast")["frozen"] is True, services
+    assert api_as(tok, project, "PUT", "/os-services/freeze", {"host": "atoll@fast"}).status_code == 400
+    assert create("svc-fast")[1] == "error"
+    r = api_as(btok, bproject, "DELETE", f"/volumes/{vid}")
+    assert r.status_code == 400 and "frozen" in r.json()["badRequest"]["message"], r.text
+    r = api_as(btok, bproject, "POST", "/snapshots", {"snapshot": {"volume_id": vid}})
+    assert r.status_code == 400 and "frozen" in r.text, r.text
+    assert api_as(tok, project, "PUT", "/os-services/thaw", {"host": "atoll@fast"}).status_code == 200
+    assert api_as(tok, project, "PUT", "/os-services/thaw", {"host": "atoll@fast"}).status_code == 400
+    assert api_as(btok, bproject, "DELETE", f"/volumes/{vid}").status_code == 202
+
+    # Cinder's errors: bad bodies, unknown hosts and actions.
+    for action, body, code in [
+        ("disable-log-reason", {"host": "atoll@fast", "binary": "cinder-volume",
+                                "disabled_reason": None}, 400),
+        ("disable", {"host": "atoll@fast"}, 400),
+        ("disable", {"host": "nowhere", "binary": "cinder-volume"}, 404),
+        ("freeze", {"host": "nowhere"}, 400),
+        ("thaw", {"host": "atoll"}, 400),
+        ("freeze", {}, 400),
+        ("reboot", {"host": "atoll@fast"}, 404),
+    ]:
+        r = api_as(tok, project, "PUT", f"/os-services/{action}", body)
+        assert r.status_code == code, (action, body, r.status_code, r.text)
+    assert api_as(btok, bproject, "PUT", "/os-services/freeze", {"host": "atoll@fast"}).status_code == 403
+    assert api_as(btok, bproject, "DELETE", f"/volumes/{keep}").status_code == 202
