@@ -619,7 +619,11 @@ pub async fn destroy_volume(
     let cin = cinder.clone();
     views::tx(cinder, move |c| {
         let v = visible_volume(c, &caller, &id)?;
-        crate::services::assert_not_frozen(c, &cin.type_of(&v.volume_type).1)?;
+        // A volume never placed on a backend (created in error) has none
+        // to be frozen, as in Cinder.
+        if v.resource_id.is_some() {
+            crate::services::assert_not_frozen(c, &cin.type_of(&v.volume_type).1)?;
+        }
         let snaps = db::volumes::snapshots_of_volume(c, &v.id)?;
         crate::state::check_delete(
             &v.status,

@@ -224,7 +224,17 @@ pub(crate) fn delete_domain_tx(
     }
     // Disabling revoked these already; again here, so nothing issued in
     // between outlives what it was scoped to.
-    let revoked = revoke_domain_members(c, &d.id, exp_us)?;
+    let mut revoked = revoke_domain_members(c, &d.id, exp_us)?;
+    // Members of its groups from other domains lose the roles the groups
+    // gave them.
+    let at_us = now_us();
+    for g in crate::groups::list_groups(c, None, Some(&d.id))? {
+        for user_id in crate::groups::member_ids(c, &g.id)? {
+            let r = Revocation::User { user_id, at_us };
+            revoke::persist(c, &r, exp_us)?;
+            revoked.push(r);
+        }
+    }
     store::delete_domain(c, &d.id)?;
     Ok(Changed { value: d, revoked })
 }

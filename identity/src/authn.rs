@@ -280,6 +280,20 @@ pub(crate) async fn authenticate(id: &Identity, req: AuthRequest) -> Result<(Str
             )
         })?;
         let parent = id.validate_claims(&t.id).await?;
+        // As Keystone: a delegation's token must not become a token
+        // without its limits (that would escalate it), and a system token
+        // is not traded for a project's.
+        if parent.apc.is_some() {
+            return Err(forbidden_action(
+                "Using an application credential token to create another token is not allowed.",
+            ));
+        }
+        if parent.sys && matches!(scope, ScopeReq::Project { .. } | ScopeReq::Unsupported) {
+            return Err(forbidden_action(
+                "Using a system-scoped token to create a project-scoped or domain-scoped token \
+                 is not allowed.",
+            ));
+        }
         let uid = parent.sub.clone();
         let user = id
             .read(move |c| load_user(c, Some(&uid), None, None))
@@ -383,6 +397,13 @@ async fn app_cred_login(id: &Identity, m: AppCredMethod) -> Result<(String, Clai
     let token = id.signer().sign(&claims)?;
     tracing::info!(user_id = %claims.sub, application_credential = %row.id, audit_id = %claims.aid, "token issued");
     Ok((token, claims))
+}
+
+/// Keystone's `ForbiddenAction` (403).
+fn forbidden_action(action: &str) -> Error {
+    Error::ForbiddenMessage(format!(
+        "You are not authorized to perform the requested action: {action}"
+    ))
 }
 
 /// Lookup failures during authentication (an unknown project or domain) must

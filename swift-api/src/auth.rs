@@ -62,9 +62,11 @@ impl Caller {
     /// True for a token holding the reseller admin role (keystoneauth's
     /// `reseller_request`): it owns every account.
     pub fn is_reseller_admin(&self, swift: &Swift) -> bool {
+        // keystoneauth compares role names in lower case.
+        let want = &swift.cfg.reseller_admin_role;
         self.ctx
             .as_ref()
-            .is_some_and(|c| c.has_role(&swift.cfg.reseller_admin_role))
+            .is_some_and(|c| c.roles.iter().any(|r| r.eq_ignore_ascii_case(want)))
     }
 
     pub fn access(&self, swift: &Swift, account: &str) -> Access {
@@ -74,7 +76,7 @@ impl Caller {
         let Some(project) = account_project(account, &swift.cfg.reseller_prefix) else {
             return Access::None;
         };
-        if ctx.has_role(&swift.cfg.reseller_admin_role) {
+        if self.is_reseller_admin(swift) {
             return Access::Owner;
         }
         if ctx.project_id.as_deref() != Some(project.as_str()) {

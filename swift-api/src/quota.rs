@@ -68,6 +68,13 @@ pub fn account_quota_headers(
             Some(rest) => (format!("x-{rest}"), true),
             None => (n.to_string(), false),
         };
+        let is_policy = POLICY_QUOTA_PREFIXES.iter().any(|(p, _)| n.starts_with(p));
+        if !reseller {
+            // Whatever the policy named: only a reseller sets quotas.
+            touched |=
+                is_policy || ACCOUNT_QUOTA_HEADERS.contains(&n.as_str()) || n == LEGACY_BYTES;
+            continue;
+        }
         let key = if ACCOUNT_QUOTA_HEADERS.contains(&n.as_str()) || n == LEGACY_BYTES {
             util::title_case(&n)
         } else if let Some(k) = policy_quota_key(&n)? {
@@ -75,10 +82,6 @@ pub fn account_quota_headers(
         } else {
             continue;
         };
-        touched = true;
-        if !reseller {
-            continue;
-        }
         if remove {
             out.insert(key, util::REMOVED.to_string());
             continue;

@@ -155,6 +155,7 @@ pub(crate) async fn create_app_cred(
     }
     let secret_hash = password::hash_async(secret.clone()).await?;
     let token_roles = ctx.roles.clone();
+    let from_app_cred = ctx.application_credential.is_some();
     let wanted = n.roles.clone();
     let row = AppCredRow {
         id: store::new_id(),
@@ -170,16 +171,24 @@ pub(crate) async fn create_app_cred(
     };
     let (row, roles) = id
         .write(move |c| {
-            let not_held = |r: &str| Error::AssignmentNotFound {
-                role_id: r.into(),
-                user_id: uid.clone(),
-                project_id: project_id.clone(),
+            // Keystone's answer for a role the token does not hold; an
+            // unknown role gets the same.
+            let not_held = |_: &str| {
+                Error::BadRequest(
+                    "Invalid application credential: Cannot create an application credential \
+                     with unassigned role"
+                        .into(),
+                )
             };
-            // Named roles are checked against what the user holds now (a
-            // role granted after the token was issued counts), as Keystone
-            // does; without names, the token's roles are delegated.
-            let held =
-                crate::context::expand_implied(&store::assigned_role_names(c, &uid, &project_id)?);
+            // The token's roles as Keystone computes them when it validates
+            // the token: what the user holds on the project now (a role
+            // granted since issue counts), or for an unrestricted
+            // credential's token only what that credential delegates.
+            let held = if from_app_cred {
+                token_roles.clone()
+            } else {
+                crate::context::expand_implied(&store::assigned_role_names(c, &uid, &project_id)?)
+            };
             let mut roles: Vec<store::RoleRow> = Vec::new();
             match wanted {
                 Some(list) if !list.is_empty() => {
@@ -187,7 +196,13 @@ pub(crate) async fn create_app_cred(
                         let r = match (&sel.id, &sel.name) {
                             (Some(rid), _) => store::role(c, rid)?,
                             (None, Some(name)) => store::list_roles(c, Some(name))?.pop(),
-                            (None, None) => None,
+                            (None, None) => {
+                                return Err(Error::BadRequest(
+                                    "Invalid input for field 'roles': a role needs an id or a \
+                                     name"
+                                        .into(),
+                                ))
+                            }
                         };
                         let label = sel.id.or(sel.name).unwrap_or_default();
                         let r = r.ok_or_else(|| not_held(&label))?;

@@ -100,6 +100,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .service(
                 res("/projects/{project_id}/users/{user_id}/roles/{role_id}")
                     .put(roles::create_grant)
+                    .get(roles::check_grant)
                     .head(roles::check_grant)
                     .delete(roles::revoke_grant),
             )
@@ -153,6 +154,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .service(
                 res("/projects/{project_id}/groups/{group_id}/roles/{role_id}")
                     .put(groups::create_project_group_grant)
+                    .get(groups::check_project_group_grant)
                     .head(groups::check_project_group_grant)
                     .delete(groups::revoke_project_group_grant),
             )

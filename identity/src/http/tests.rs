@@ -1054,6 +1054,17 @@ async fn system_grants_tokens_and_readers() {
         req(Method::GET, "/v3/auth/system").insert_header(("X-Auth-Token", ops_tok))
     );
     assert_eq!(res.status(), StatusCode::OK);
+    // A system token is not traded for a project token (Keystone's 403).
+    let res = call!(
+        app,
+        req(Method::POST, "/v3/auth/tokens").set_json(system_auth_body("admin", "adminpw"))
+    );
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let sys_admin = header(&res, "X-Subject-Token").unwrap();
+    let body = json!({"auth": {"identity": {"methods": ["token"], "token": {"id": sys_admin}},
+        "scope": {"project": {"name": "admin", "domain": {"id": "default"}}}}});
+    let res = call!(app, req(Method::POST, "/v3/auth/tokens").set_json(body));
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
     // A malformed system scope is a 400.
     let mut bad = system_auth_body("admin", "adminpw");
     bad["auth"]["scope"]["system"] = json!({"all": "yes"});
@@ -1276,6 +1287,56 @@ async fn groups_members_and_their_grants() {
         req(Method::POST, "/v3/auth/tokens").set_json(auth_body("gu", "gupw", Some("gp")))
     );
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+
+    // A group of another domain: deleting that domain takes the role it
+    // gave, and the tokens that carried it.
+    let res = call!(
+        app,
+        as_admin(Method::POST, "/v3/domains").set_json(json!({"domain": {"name": "gd"}}))
+    );
+    let did = json_of(res).await["domain"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let res = call!(
+        app,
+        as_admin(Method::POST, "/v3/groups")
+            .set_json(json!({"group": {"name": "far", "domain_id": did}}))
+    );
+    let far = json_of(res).await["group"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    call!(
+        app,
+        as_admin(Method::PUT, &format!("/v3/groups/{far}/users/{}", u.id))
+    );
+    let res = call!(
+        app,
+        as_admin(
+            Method::PUT,
+            &format!("/v3/projects/{pid}/groups/{far}/roles/{member}")
+        )
+    );
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let (far_tok, _) = login!(app, "gu", "gupw", Some("gp"));
+    call!(
+        app,
+        as_admin(Method::PATCH, &format!("/v3/domains/{did}"))
+            .set_json(json!({"domain": {"enabled": false}}))
+    );
+    let res = call!(app, as_admin(Method::DELETE, &format!("/v3/domains/{did}")));
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let res = call!(
+        app,
+        req(Method::GET, "/v3/auth/projects").insert_header(("X-Auth-Token", far_tok))
+    );
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    let res = call!(
+        app,
+        req(Method::POST, "/v3/auth/tokens").set_json(auth_body("gu", "gupw", Some("gp")))
+    );
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
 }
 
 #[actix_web::test]
@@ -1433,7 +1494,7 @@ async fn application_credentials() {
         as_user(Method::POST, &base, &tok).set_json(json!({"application_credential": {
             "name": "x", "roles": [{"name": "admin"}]}}))
     );
-    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
     let res = call!(
         app,
         as_user(Method::POST, &base, &tok)
@@ -1500,6 +1561,58 @@ async fn application_credentials() {
         as_user(Method::DELETE, &format!("{base}/{cid}"), &ac_tok)
     );
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    // Nor be traded for a token without its limits, in any scope.
+    for scope in [
+        json!({"project": {"name": "ap", "domain": {"id": "default"}}}),
+        json!({"system": {"all": true}}),
+    ] {
+        let body = json!({"auth": {"identity": {"methods": ["token"], "token": {"id": ac_tok}},
+            "scope": scope}});
+        let res = call!(app, req(Method::POST, "/v3/auth/tokens").set_json(body));
+        assert_eq!(res.status(), StatusCode::FORBIDDEN, "{scope}");
+    }
+    // An unrestricted credential delegating reader cannot mint one with
+    // more than reader.
+    let res = call!(
+        app,
+        as_user(Method::POST, &base, &tok).set_json(json!({"application_credential": {
+            "name": "open", "secret": "open-secret", "unrestricted": true,
+            "roles": [{"name": "reader"}]}}))
+    );
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let open_id = json_of(res).await["application_credential"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let res = call!(
+        app,
+        req(Method::POST, "/v3/auth/tokens").set_json(app_cred_auth(
+            Some(&open_id),
+            None,
+            "open-secret"
+        ))
+    );
+    let open_tok = header(&res, "X-Subject-Token").unwrap();
+    let res = call!(
+        app,
+        as_user(Method::POST, &base, &open_tok).set_json(json!({"application_credential": {
+            "name": "wider", "roles": [{"name": "member"}]}}))
+    );
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let res = call!(
+        app,
+        as_user(Method::POST, &base, &open_tok)
+            .set_json(json!({"application_credential": {"name": "same"}}))
+    );
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let v = json_of(res).await;
+    let names: Vec<&str> = v["application_credential"]["roles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, vec!["reader"], "{v}");
 
     // Losing the role on the project ends the credential's logins.
     admin::remove_role(&id, "au", "ap", "member").unwrap();
