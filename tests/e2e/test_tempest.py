@@ -125,16 +125,19 @@ def workspace(server, tmp_path_factory) -> Path:
                  "admin").ok()
     admins = ["- username: 'tempest-admin'\n  project_name: 'tempest-admin-p'\n"
               "  password: 'tempest-pw'\n  roles: ['admin']\n"]
-    # A reseller admin (keystoneauth's ResellerAdmin) for the account quota
-    # tests: it alone sets an account's quotas.
+    # Reseller admins (keystoneauth's ResellerAdmin) for the account quota
+    # tests: they alone set an account's quotas. One per Tempest worker, as
+    # each of the two quota test classes holds one while it runs. (Listed
+    # last: Tempest hands out the first free non-admin account as a test's
+    # primary credentials, so the members and readers above go first.)
     server.admin("role", "create", "ResellerAdmin").ok()
-    server.admin("project", "create", "tempest-reseller-p").ok()
-    server.admin("user", "create", "tempest-reseller", "--password", "tempest-pw",
-                 "--project", "tempest-reseller-p").ok()
-    server.admin("role", "add", "--user", "tempest-reseller", "--project", "tempest-reseller-p",
-                 "ResellerAdmin").ok()
-    admins.append("- username: 'tempest-reseller'\n  project_name: 'tempest-reseller-p'\n"
-                  "  password: 'tempest-pw'\n  roles: ['ResellerAdmin']\n")
+    for i in range(2):
+        p, user = f"tempest-reseller-p{i}", f"tempest-reseller{i}"
+        server.admin("project", "create", p).ok()
+        server.admin("user", "create", user, "--password", "tempest-pw", "--project", p).ok()
+        server.admin("role", "add", "--user", user, "--project", p, "ResellerAdmin").ok()
+        admins.append(f"- username: '{user}'\n  project_name: '{p}'\n"
+                      "  password: 'tempest-pw'\n  roles: ['ResellerAdmin']\n")
     (ws / "etc" / "accounts.yaml").write_text("".join(members + readers + admins))
     image_id = public_image(server)
     info = requests.get(f"{server.object_url}/info", timeout=10).json()
