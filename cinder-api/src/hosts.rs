@@ -33,24 +33,11 @@ pub async fn list_hosts(
     let q = query(&req)?;
     let now = timestamp(db::now_micros());
     let zone = &cinder.cfg.availability_zone;
-    let services: Vec<_> = service_hosts(&cinder)
-        .into_iter()
-        .filter(|(binary, _)| q.get("service").is_none_or(|s| s == binary))
-        .collect();
-    let states = {
-        let services = services.clone();
-        crate::views::run(&cinder, move |c| {
-            services
-                .iter()
-                .map(|(b, h)| crate::services::state(c, h, b))
-                .collect::<Result<Vec<_>>>()
-        })
+    let hosts: Vec<_> = crate::services::all_states(&cinder)
         .await?
-    };
-    let hosts: Vec<_> = services
         .into_iter()
-        .zip(states)
-        .map(|((binary, host), st)| {
+        .filter(|(binary, _, _)| q.get("service").is_none_or(|s| s == binary))
+        .map(|(binary, host, st)| {
             json!({"host_name": host, "service": binary, "zone": zone,
                 "service-status": "available",
                 "service-state": if st.disabled { "disabled" } else { "enabled" },

@@ -265,21 +265,10 @@ pub async fn services(
     let q = query(&req)?;
     let now = timestamp(db::now_micros());
     let zone = &cinder.cfg.availability_zone;
-    let hosts = crate::hosts::service_hosts(&cinder);
-    let states = {
-        let hosts = hosts.clone();
-        run(&cinder, move |c| {
-            hosts
-                .iter()
-                .map(|(b, h)| crate::services::state(c, h, b))
-                .collect::<Result<Vec<_>>>()
-        })
+    let mut list: Vec<Value> = crate::services::all_states(&cinder)
         .await?
-    };
-    let mut list: Vec<Value> = hosts
         .into_iter()
-        .zip(states)
-        .map(|((binary, host), st)| {
+        .map(|(binary, host, st)| {
             let mut v = json!({"binary": binary, "host": host, "zone": zone,
                 "status": if st.disabled { "disabled" } else { "enabled" },
                 "state": "up", "updated_at": now, "disabled_reason": st.disabled_reason});

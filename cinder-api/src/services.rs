@@ -35,6 +35,22 @@ pub(crate) fn state(c: &mut db::Conn, host: &str, binary: &str) -> Result<Servic
     )
 }
 
+/// Every service of this deployment (see `hosts::service_hosts`) with its
+/// state, in one read.
+pub(crate) async fn all_states(cinder: &Cinder) -> Result<Vec<(&'static str, String, ServiceRow)>> {
+    let hosts = crate::hosts::service_hosts(cinder);
+    crate::views::run(cinder, move |c| {
+        hosts
+            .into_iter()
+            .map(|(b, h)| {
+                let st = state(c, &h, b)?;
+                Ok((b, h, st))
+            })
+            .collect()
+    })
+    .await
+}
+
 /// Cinder's `assert_not_frozen` for a resource on `policy`'s backend.
 pub(crate) fn assert_not_frozen(c: &mut db::Conn, policy: &str) -> Result<()> {
     if state(c, &backend_host(policy), VOLUME_BINARY)?.frozen {

@@ -163,6 +163,31 @@ pub struct SystemAssignmentRow {
 /// (never a project id: those are 32 hex characters).
 pub const SYSTEM: &str = "system";
 
+/// The project `id`; 404 naming it when there is none (API paths name
+/// entities by id only).
+pub fn require_project(c: &mut Conn, id: &str) -> Result<ProjectRow> {
+    project(c, id)?.ok_or_else(|| Error::NotFound {
+        kind: "project",
+        id: id.into(),
+    })
+}
+
+/// The user `id`; 404 naming it when there is none.
+pub fn require_user(c: &mut Conn, id: &str) -> Result<UserRow> {
+    user(c, id)?.ok_or_else(|| Error::NotFound {
+        kind: "user",
+        id: id.into(),
+    })
+}
+
+/// The role `id`; 404 naming it when there is none.
+pub fn require_role(c: &mut Conn, id: &str) -> Result<RoleRow> {
+    role(c, id)?.ok_or_else(|| Error::NotFound {
+        kind: "role",
+        id: id.into(),
+    })
+}
+
 /// A new random id.
 pub fn new_id() -> String {
     uuid::Uuid::new_v4().simple().to_string()

@@ -36,15 +36,6 @@ fn groups_response(req: &HttpRequest, rows: Vec<GroupRow>) -> HttpResponse {
     })
 }
 
-/// Checks that the user exists: 404 naming it.
-fn user_exists(c: &mut db::Conn, uid: &str) -> Result<()> {
-    store::user(c, uid)?.ok_or_else(|| Error::NotFound {
-        kind: "user",
-        id: uid.into(),
-    })?;
-    Ok(())
-}
-
 /// Groups (admin, or a system reader), optionally filtered by `name` and
 /// `domain_id`.
 #[utoipa::path(
@@ -257,7 +248,7 @@ pub(crate) async fn add_group_user(
     let (gid, uid) = path.into_inner();
     id.write(move |c| {
         groups::group(c, &gid)?;
-        user_exists(c, &uid)?;
+        store::require_user(c, &uid)?;
         groups::add_member(c, &gid, &uid)
     })
     .await?;
@@ -282,7 +273,7 @@ pub(crate) async fn check_group_user(
     let (gid, uid) = path.into_inner();
     id.read(move |c| {
         groups::group(c, &gid)?;
-        user_exists(c, &uid)?;
+        store::require_user(c, &uid)?;
         if groups::is_member(c, &gid, &uid)? {
             Ok(())
         } else {
@@ -328,7 +319,7 @@ pub(crate) async fn remove_group_user(
     let ch = id
         .write(move |c| {
             groups::group(c, &gid)?;
-            user_exists(c, &uid)?;
+            store::require_user(c, &uid)?;
             groups::remove_member_tx(c, &gid, &uid, exp)
         })
         .await?;
@@ -361,7 +352,7 @@ pub(crate) async fn list_user_groups(
     }
     let rows = id
         .read(move |c| {
-            user_exists(c, &uid)?;
+            store::require_user(c, &uid)?;
             groups::groups_of_user(c, &uid)
         })
         .await?;
@@ -374,17 +365,11 @@ pub(crate) async fn list_user_groups(
 /// given) exist: 404 naming the first missing one.
 fn grant_target(c: &mut db::Conn, pid: Option<&str>, gid: &str, rid: Option<&str>) -> Result<()> {
     if let Some(pid) = pid {
-        store::project(c, pid)?.ok_or_else(|| Error::NotFound {
-            kind: "project",
-            id: pid.into(),
-        })?;
+        store::require_project(c, pid)?;
     }
     groups::group(c, gid)?;
     if let Some(rid) = rid {
-        store::role(c, rid)?.ok_or_else(|| Error::NotFound {
-            kind: "role",
-            id: rid.into(),
-        })?;
+        store::require_role(c, rid)?;
     }
     Ok(())
 }

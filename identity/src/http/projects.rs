@@ -371,13 +371,7 @@ async fn readable_project(
 }
 
 async fn existing_project(id: &Identity, pid: String) -> Result<ProjectRow> {
-    id.read(move |c| {
-        store::project(c, &pid)?.ok_or(Error::NotFound {
-            kind: "project",
-            id: pid,
-        })
-    })
-    .await
+    id.read(move |c| store::require_project(c, &pid)).await
 }
 
 /// Replaces a project's tags with `change(old tags)` (admin).
@@ -389,10 +383,7 @@ async fn set_tags(
     let exp = id.event_expiry_us();
     let ch = id
         .write(move |c| {
-            let p = store::project(c, &pid)?.ok_or_else(|| Error::NotFound {
-                kind: "project",
-                id: pid.clone(),
-            })?;
+            let p = store::require_project(c, &pid)?;
             let tags = change(store::project_tags(&p))?;
             let changes = admin::ProjectChanges {
                 tags: Some(tags),

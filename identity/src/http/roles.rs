@@ -90,19 +90,10 @@ pub(crate) async fn get_role(
 
 /// Ids of a grant path, each checked to exist (404 naming the missing one).
 fn grant_target(c: &mut db::Conn, pid: &str, uid: &str, rid: Option<&str>) -> Result<()> {
-    store::project(c, pid)?.ok_or_else(|| Error::NotFound {
-        kind: "project",
-        id: pid.into(),
-    })?;
-    store::user(c, uid)?.ok_or_else(|| Error::NotFound {
-        kind: "user",
-        id: uid.into(),
-    })?;
+    store::require_project(c, pid)?;
+    store::require_user(c, uid)?;
     if let Some(rid) = rid {
-        store::role(c, rid)?.ok_or_else(|| Error::NotFound {
-            kind: "role",
-            id: rid.into(),
-        })?;
+        store::require_role(c, rid)?;
     }
     Ok(())
 }

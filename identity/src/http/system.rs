@@ -12,15 +12,9 @@ use crate::{admin, store, Identity};
 /// Checks that the user (and the role, when given) exist: 404 naming the
 /// missing one, before anything else is looked at.
 fn target(c: &mut db::Conn, uid: &str, rid: Option<&str>) -> Result<()> {
-    store::user(c, uid)?.ok_or_else(|| Error::NotFound {
-        kind: "user",
-        id: uid.into(),
-    })?;
+    store::require_user(c, uid)?;
     if let Some(rid) = rid {
-        store::role(c, rid)?.ok_or_else(|| Error::NotFound {
-            kind: "role",
-            id: rid.into(),
-        })?;
+        store::require_role(c, rid)?;
     }
     Ok(())
 }
